@@ -1,0 +1,74 @@
+"""The ``normscale`` command line: one entry point, one module per subcommand.
+
+Every public module of this package is a subcommand. It defines ``HELP`` (a
+one-line summary), ``add_arguments(parser)`` and ``run(args)``, which returns
+a :class:`~normscale.cli._common.Result` (or ``None``). The conventions shared
+by all subcommands live here and in :mod:`normscale.cli._common`:
+
+- ``--json``: the machine-readable result on stdout, logs on stderr;
+- ``--quiet``: no logs and no progress bar (progress is shown only on a terminal);
+- bad input: exit code 2 and a one-line message naming the bad value, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from normscale import __version__
+from normscale.cli._common import Result, to_jsonable
+from normscale.errors import NormscaleError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit code 2) instead of usage blocks."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _subcommand_modules() -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="normscale", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"normscale {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name in _subcommand_modules():
+        module = importlib.import_module(f"{__name__}.{name}")
+        command = name.replace("_", "-")
+        p = sub.add_parser(command, help=module.HELP, description=module.__doc__)
+        p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+        p.add_argument("--quiet", action="store_true", help="no logs, no progress bar")
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit code (0 ok, 2 bad input, 130 interrupted)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args._run(args)
+    except NormscaleError as exc:
+        msg = str(exc).replace("\n", " ")
+        print(f"normscale {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"normscale {args.command}: interrupted", file=sys.stderr)
+        return 130
+    if isinstance(result, Result):
+        if args.json:
+            json.dump(to_jsonable(result.data), sys.stdout, indent=None, allow_nan=True)
+            sys.stdout.write("\n")
+        elif result.text:
+            print(result.text)
+        return result.exit_code
+    return 0
