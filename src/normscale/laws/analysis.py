@@ -1,0 +1,230 @@
+"""The whole analysis of one table of curves: :func:`fit_laws` and its :class:`LawsFit`.
+
+SCIENCE.md, introduction (laws 1 to 4) and section 2.3.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from numbers import Integral, Real
+
+import pandas as pd
+
+from normscale._validation import NONNEGATIVE_INT, POSITIVE, Interval, check_param
+from normscale.errors import NormscaleError, ParameterError
+from normscale.laws.backtest import Backtest, backtest
+from normscale.laws.bootstrap import Bootstrap, bootstrap
+from normscale.laws.collapse import Collapse, collapse_quality
+from normscale.laws.curves import CurveSet, build_curves
+from normscale.laws.fits import OffsetFit, PowerLaw, fit_offset_form
+from normscale.laws.pipeline import Optimum, estimate
+from normscale.laws.table import check_error_column, iter_groups, load_curves
+from normscale.laws.window import Window
+
+_OWNER = "fit_laws"
+_LEVEL = Interval(Real, 0, 1, closed="neither")
+
+
+@dataclass(frozen=True)
+class LawsFit:
+    """The dynamical scaling laws of one group of curves.
+
+    Exponents: eps ~ k1 lambda^(-gamma1) early in training,
+    lambda_opt ~ k2 P^gamma2, eps_opt ~ k_meas P^(-gamma_meas),
+    gamma_pred = gamma1 * gamma2. ``*_err`` are standard errors: the
+    bootstrap standard deviation when ``err_method == "bootstrap"``,
+    otherwise analytic (standard error over P of the per-P slopes for
+    gamma1, least-squares standard errors for gamma2 and gamma_meas,
+    propagated for gamma_pred). ``sigma`` is the paper's uncertainty of
+    gamma_pred - gamma_meas (SCIENCE.md 2.3).
+    """
+
+    group: dict
+    error: str
+    P: tuple[float, ...]
+    gamma1: float
+    gamma1_err: float
+    k1: float
+    gamma2: float
+    gamma2_err: float
+    k2: float
+    gamma_pred: float
+    gamma_pred_err: float
+    gamma_meas: float
+    gamma_meas_err: float
+    k_meas: float
+    sigma: float
+    err_method: str
+    window: Window
+    lambda_law: PowerLaw
+    eps_law: PowerLaw
+    offset: OffsetFit | None
+    optima: tuple[Optimum, ...]
+    collapse: Collapse
+    backtest: Backtest | None
+    bootstrap: Bootstrap | None
+    n_edge_minima: int
+    curves: tuple[CurveSet, ...] = field(repr=False, compare=False)
+
+    @property
+    def collapse_quality(self) -> float:
+        return self.collapse.quality
+
+    @property
+    def backtest_rel_error(self) -> float:
+        return self.backtest.rel_error if self.backtest is not None else float("nan")
+
+    def optima_table(self) -> pd.DataFrame:
+        """The per-P optimum table."""
+        return pd.DataFrame([asdict(o) for o in self.optima])
+
+    def to_dict(self) -> dict:
+        """JSON-able summary (no curves); non-finite floats become None in the CLI."""
+        out = {"group": dict(self.group), "error": self.error, "P": list(self.P)}
+        for name in ("gamma1", "gamma1_err", "k1", "gamma2", "gamma2_err", "k2", "gamma_pred",
+                     "gamma_pred_err", "gamma_meas", "gamma_meas_err", "k_meas", "sigma",
+                     "err_method", "collapse_quality", "backtest_rel_error", "n_edge_minima"):
+            out[name] = getattr(self, name)
+        out["window"] = self.window.to_dict()
+        out["gamma1_fit"] = {"slopes": list(self.window.slopes), "pooled_gamma1": self.window.pooled_gamma1}
+        out["lambda_law"] = asdict(self.lambda_law)
+        out["eps_law"] = asdict(self.eps_law)
+        out["offset"] = asdict(self.offset) if self.offset is not None else None
+        out["collapse"] = asdict(self.collapse)
+        out["backtest"] = asdict(self.backtest) if self.backtest is not None else None
+        out["bootstrap"] = ({"n_boot": self.bootstrap.n_boot, "n_ok": self.bootstrap.n_ok,
+                             "level": self.bootstrap.level, "std": self.bootstrap.std,
+                             "intervals": {k: list(v) for k, v in self.bootstrap.intervals.items()}}
+                            if self.bootstrap is not None else None)
+        out["optima"] = [asdict(o) for o in self.optima]
+        return out
+
+
+def _sigma(g1: float, s1: float, g2: float, s2: float, s_meas: float) -> float:
+    """sqrt((g1 g2)^2 [(s1/g1)^2 + (s2/g2)^2] + s_meas^2), SCIENCE.md 2.3."""
+    return math.sqrt((g1 * g2) ** 2 * ((s1 / g1) ** 2 + (s2 / g2) ** 2) + s_meas ** 2)
+
+
+def _check_window(window) -> tuple[float, float] | None:
+    if window is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in window)
+    except (TypeError, ValueError):
+        raise ParameterError(
+            f"The 'window' parameter of {_OWNER} must be None or a pair (lo, hi). "
+            f"Got {window!r} instead.") from None
+    check_param(_OWNER, "window[0]", lo, POSITIVE)
+    if not hi > lo:
+        raise ParameterError(
+            f"The 'window' parameter of {_OWNER} must have lo < hi. Got {window!r} instead.")
+    return lo, hi
+
+
+def fit_group(sets: list[CurveSet], *, group: dict, error: str,
+              window: tuple[float, float] | None, n_boot: int, seed: int, level: float,
+              strict_minimum: bool, on_step: Callable[[], None] | None = None) -> LawsFit:
+    """Analyse the curves of one group (see :func:`fit_laws`)."""
+    est = estimate(sets, window=window, strict_minimum=strict_minimum)
+    win = est.window
+    has_seeds = all(len(cs.seeds) >= 2 for cs in sets)
+    boot = (bootstrap(sets, n_boot=n_boot, seed=seed, level=level, window=window,
+                      strict_minimum=strict_minimum, on_step=on_step)
+            if has_seeds and n_boot > 0 else None)
+    g1, g2, gm = est.gamma1, est.gamma2, est.gamma_meas
+    if boot is not None:
+        s1, s2, sm, sp = (boot.std[q] for q in ("gamma1", "gamma2", "gamma_meas", "gamma_pred"))
+        # the seed bootstrap cannot see the scatter of the slopes between P: keep the larger
+        s1 = max(s1, win.gamma1_err)
+        method = "bootstrap"
+    else:
+        s1, s2, sm = win.gamma1_err, est.lambda_law.exponent_err, est.eps_law.exponent_err
+        sp = abs(g1 * g2) * math.sqrt((s1 / g1) ** 2 + (s2 / g2) ** 2) if g1 and g2 else float("nan")
+        method = "analytic"
+    try:
+        offset = fit_offset_form(est.P, est.eps_opt, gamma1=g1, k1=win.k1) if g1 > 0 else None
+    except (ValueError, NormscaleError):
+        offset = None
+    try:
+        bt = backtest(sets, est.eps_opt[-1], window=window, strict_minimum=strict_minimum)
+    except NormscaleError:
+        bt = None  # fewer than 3 P left, or no window on the smaller P
+    return LawsFit(
+        group=group, error=error, P=tuple(float(p) for p in est.P),
+        gamma1=g1, gamma1_err=s1, k1=win.k1,
+        gamma2=g2, gamma2_err=s2, k2=est.lambda_law.prefactor,
+        gamma_pred=est.gamma_pred, gamma_pred_err=sp,
+        gamma_meas=gm, gamma_meas_err=sm, k_meas=est.eps_law.prefactor,
+        sigma=_sigma(g1, s1, g2, s2, sm) if g1 and g2 else float("nan"),
+        err_method=method, window=win, lambda_law=est.lambda_law, eps_law=est.eps_law,
+        offset=offset, optima=est.optima,
+        collapse=collapse_quality([cs.mean for cs in sets], est.lambda_opt, est.eps_opt),
+        backtest=bt, bootstrap=boot, n_edge_minima=sum(o.at_edge for o in est.optima),
+        curves=tuple(sets),
+    )
+
+
+def fit_laws(df, *, group_by: Sequence[str] = (), error: str = "test_error",
+             window: tuple[float, float] | None = None, n_boot: int = 200, seed: int = 0,
+             level: float = 0.95, strict_minimum: bool = False,
+             on_step: Callable[[], None] | None = None) -> list[LawsFit]:
+    """Fit the dynamical scaling laws on a table of learning curves, one analysis per group.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame or path
+        Long-format curves (see :func:`normscale.laws.load_curves`, applied here).
+    group_by : sequence of str
+        Grouping columns; one :class:`LawsFit` per group.
+    error : str
+        The error column to fit (``test_error``, or e.g. the perceptron's ``eps_hat``).
+    window : (lo, hi) or None
+        None: the automatic window (in norm units). A pair fixes the gamma1
+        window by hand in units of lambda/lambda_opt(P), the units of the
+        paper's hand-picked windows (SCIENCE.md 2.3).
+    n_boot : int
+        Bootstrap replicates over seeds (used when every P has 2 seeds or
+        more; 0 switches the bootstrap off).
+    seed : int
+        Seed of the bootstrap's random generator.
+    level : float
+        Level of the bootstrap percentile intervals.
+    strict_minimum : bool
+        Refuse curves whose minimum is their last point (default: keep the
+        last point as lambda_opt and count it in ``n_edge_minima``).
+
+    Returns
+    -------
+    list of LawsFit
+        One per group, sorted by group; a one-item list when ungrouped.
+
+    Notes
+    -----
+    Laws 1 to 4 of SCIENCE.md (introduction) and the paper's procedure
+    with normscale's changes (SCIENCE.md 2.3).
+    """
+    check_param(_OWNER, "n_boot", n_boot, NONNEGATIVE_INT)
+    check_param(_OWNER, "seed", seed, Interval(Integral, 0, None, closed="left"))
+    check_param(_OWNER, "level", float(level), _LEVEL)
+    if isinstance(group_by, str):
+        group_by = [g for g in group_by.split(",") if g]
+    win = _check_window(window)
+    table = load_curves(df)
+    col = check_error_column(table, error)
+    fits = []
+    for group, sub in iter_groups(table, group_by):
+        label = ", ".join(f"{k}={v}" for k, v in group.items())
+        sets = build_curves(sub, col)
+        try:
+            fits.append(fit_group(sets, group=group, error=col, window=win, n_boot=n_boot, seed=seed,
+                                  level=level, strict_minimum=strict_minimum, on_step=on_step))
+        except NormscaleError as exc:
+            raise NormscaleError(f"{label}: {exc}" if label else str(exc)) from None
+    if not fits:
+        raise NormscaleError("the table holds no curves")
+    return fits
+
+
+__all__ = ["LawsFit", "fit_group", "fit_laws"]

@@ -1,0 +1,132 @@
+"""One learning curve per (P, seed), the seed average, and the minimum of each.
+
+The minimum of the test error over training, eps_opt at lambda_opt, is the
+anchor of both dynamical laws (SCIENCE.md, introduction, law 2). It is
+refined below the logging grid by a least-squares parabola in
+(log norm, log error) through the grid minimum and its neighbours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from normscale.errors import NormscaleError
+
+#: points on each side of the grid minimum used by the parabola
+_HALF_WIDTH = 2
+
+
+@dataclass(frozen=True)
+class Curve:
+    """Error against norm for one training-set size, sorted by norm."""
+
+    P: float
+    norm: np.ndarray   # (n,) increasing
+    error: np.ndarray  # (n,)
+
+
+@dataclass(frozen=True)
+class CurveMinimum:
+    """The minimum of one curve over training.
+
+    ``at_edge`` is true when the smallest logged error is the last point:
+    the curve may still be falling, lambda_opt is then a lower bound.
+    """
+
+    lambda_opt: float
+    eps_opt: float
+    index: int
+    at_edge: bool
+    refined: bool
+
+
+@dataclass(frozen=True)
+class CurveSet:
+    """The curves of one P: per seed and their seed average."""
+
+    P: float
+    seeds: tuple[Curve, ...]
+    mean: Curve
+
+
+def _sorted_curve(P: float, norm: np.ndarray, error: np.ndarray) -> Curve:
+    frame = pd.DataFrame({"norm": norm, "error": error}).groupby("norm", sort=True).mean()
+    return Curve(P, frame.index.to_numpy(float), frame["error"].to_numpy(float))
+
+
+def average_seeds(curves: tuple[Curve, ...]) -> Curve:
+    """Seed average of curves of one P.
+
+    Curves logged at the same norms are averaged point by point. Otherwise,
+    as in the paper (SCIENCE.md 2.3), each curve is interpolated linearly in
+    (log norm, log error) on a log grid over the norm range that all seeds
+    cover, and the errors are averaged there.
+    """
+    first = curves[0]
+    if all(c.norm.shape == first.norm.shape and np.allclose(c.norm, first.norm) for c in curves):
+        return Curve(first.P, first.norm, np.mean([c.error for c in curves], axis=0))
+    lo = max(c.norm[0] for c in curves)
+    hi = min(c.norm[-1] for c in curves)
+    if not hi > lo:
+        raise NormscaleError(
+            f"the seeds of P={first.P:g} share no common range of norms: cannot average them")
+    n = int(np.median([c.norm.size for c in curves]))
+    grid = np.geomspace(lo, hi, max(n, 3))
+    logs = [np.interp(np.log(grid), np.log(c.norm), np.log(c.error)) for c in curves]
+    return Curve(first.P, grid, np.mean(np.exp(logs), axis=0))
+
+
+def build_curves(df: pd.DataFrame, error: str) -> list[CurveSet]:
+    """Split a table (one group) into :class:`CurveSet` objects, one per P, sorted by P."""
+    sets = []
+    has_seed = "seed" in df.columns
+    for P, sub in df.groupby("P", sort=True):
+        parts = [g for _, g in sub.groupby("seed", sort=True)] if has_seed else [sub]
+        seeds = tuple(_sorted_curve(float(P), g["norm"].to_numpy(float), g[error].to_numpy(float))
+                      for g in parts)
+        short = [c for c in seeds if c.norm.size < 3]
+        if short:
+            raise NormscaleError(
+                f"the curve for P={P:g} has {short[0].norm.size} distinct norm(s); at least 3 are needed")
+        sets.append(CurveSet(float(P), seeds, average_seeds(seeds)))
+    return sets
+
+
+def curve_minimum(curve: Curve) -> CurveMinimum:
+    """Locate the minimum of the error over the curve, refined below the grid.
+
+    Notes
+    -----
+    A parabola ln eps = a u^2 + b u + c, u = ln lambda, is fitted by least
+    squares to the grid minimum and up to two neighbours on each side; when
+    it is convex and its vertex lies between the outer neighbours, the vertex
+    gives (lambda_opt, eps_opt), otherwise the grid minimum is kept. A
+    minimum at the last point is kept unrefined and flagged ``at_edge``.
+
+    Raises
+    ------
+    NormscaleError
+        When the smallest error is at the smallest norm: the curve never
+        falls, it has no minimum over training inside its range.
+    """
+    i = int(np.argmin(curve.error))
+    n = curve.error.size
+    if i == 0:
+        raise NormscaleError(
+            f"the curve for P={curve.P:g} has its minimum at its smallest norm "
+            f"({curve.norm[0]:g}): no minimum inside its range")
+    if i == n - 1:
+        return CurveMinimum(float(curve.norm[i]), float(curve.error[i]), i, True, False)
+    lo, hi = max(0, i - _HALF_WIDTH), min(n, i + _HALF_WIDTH + 1)
+    u, y = np.log(curve.norm[lo:hi]), np.log(curve.error[lo:hi])
+    a, b, c = np.polyfit(u - u[i - lo], y, 2)
+    if a > 0:
+        vertex = -b / (2 * a)
+        if u[0] - u[i - lo] < vertex < u[-1] - u[i - lo]:
+            lam = float(np.exp(u[i - lo] + vertex))
+            eps = float(np.exp(c - b * b / (4 * a)))
+            return CurveMinimum(lam, eps, i, False, True)
+    return CurveMinimum(float(curve.norm[i]), float(curve.error[i]), i, False, False)

@@ -1,0 +1,117 @@
+"""Power laws fitted in log-log, and the offset form of the scaling law.
+
+SCIENCE.md, introduction: lambda_opt(P) ~ k2 P^gamma2 (law 2),
+eps_opt(P) ~ P^(-gamma) (law 4) and the realistic form with offsets
+eps = k1 (k2 P^gamma2 + q2)^(-gamma1) + q1.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from normscale.errors import NormscaleError
+
+
+@dataclass(frozen=True)
+class PowerLaw:
+    """y = prefactor * x**exponent fitted by least squares on (ln x, ln y).
+
+    ``exponent_err`` is the ordinary-least-squares standard error of the
+    slope; ``rms`` the root-mean-square residual in ln y; ``r2`` the
+    coefficient of determination in log-log.
+    """
+
+    exponent: float
+    exponent_err: float
+    prefactor: float
+    r2: float
+    rms: float
+    n: int
+
+    def __call__(self, x: np.ndarray | float) -> np.ndarray:
+        return self.prefactor * np.asarray(x, dtype=float) ** self.exponent
+
+
+def fit_power_law(x: np.ndarray, y: np.ndarray, *, what: str = "power law") -> PowerLaw:
+    """Fit ``y = prefactor * x**exponent`` in log-log; needs 3 points or more."""
+    lx, ly = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
+    n = lx.size
+    if n < 3 or np.ptp(lx) == 0:
+        raise NormscaleError(f"the {what} fit needs at least 3 distinct x values; got {np.unique(lx).size}")
+    xm, ym = lx.mean(), ly.mean()
+    sxx = np.sum((lx - xm) ** 2)
+    slope = np.sum((lx - xm) * (ly - ym)) / sxx
+    resid = ly - ym - slope * (lx - xm)
+    sse = float(resid @ resid)
+    syy = float(np.sum((ly - ym) ** 2))
+    err = np.sqrt(sse / (n - 2) / sxx)
+    return PowerLaw(float(slope), float(err), float(np.exp(ym - slope * xm)),
+                    1.0 - sse / syy if syy > 0 else 1.0, float(np.sqrt(sse / n)), n)
+
+
+@dataclass(frozen=True)
+class OffsetFit:
+    """eps_opt(P) = k1 (k2 P^gamma2 + q2)^(-gamma1) + q1, gamma1 and k1 held fixed.
+
+    gamma1 and k1 come from the early-training law; only the product
+    k1 k2^(-gamma1) is identified by eps_opt(P) otherwise. ``rms`` is the
+    root-mean-square residual in ln eps_opt; ``success`` the best start's
+    solver status, ``n_starts`` how many starts were tried.
+    """
+
+    gamma1: float
+    k1: float
+    gamma2: float
+    k2: float
+    q2: float
+    q1: float
+    rms: float
+    success: bool
+    n_starts: int
+
+    def __call__(self, P: np.ndarray | float) -> np.ndarray:
+        P = np.asarray(P, dtype=float)
+        return self.k1 * (self.k2 * P ** self.gamma2 + self.q2) ** (-self.gamma1) + self.q1
+
+
+def fit_offset_form(P: np.ndarray, eps_opt: np.ndarray, *, gamma1: float, k1: float) -> OffsetFit:
+    """Fit the offset form on eps_opt(P): bounded least squares in log space, grid of starts.
+
+    Parameters are ln k2, gamma2 in [0.01, 50], q2 >= 0 (in units of
+    k2 P_min^gamma2) and q1 in [0, min eps_opt). Every start of a small grid
+    is run with ``scipy.optimize.least_squares``; the lowest cost wins.
+    """
+    P = np.asarray(P, float)
+    eps = np.asarray(eps_opt, float)
+    x = P / P.min()  # scaled so that q2 is in units of the smallest term
+    ly = np.log(eps)
+    g_guess = max(fit_power_law(P, eps).exponent * -1.0, 1e-3) / max(gamma1, 1e-6)
+
+    def model(theta: np.ndarray) -> np.ndarray:
+        ln_c, g2, q2, q1 = theta  # c = k2 P_min^gamma2
+        base = np.exp(ln_c) * (x ** g2 + q2)
+        return np.log(k1 * base ** (-gamma1) + q1)
+
+    def resid(theta: np.ndarray) -> np.ndarray:
+        return model(theta) - ly
+
+    ln_c0 = -np.log(eps[0] / k1) / gamma1 if gamma1 > 0 else 0.0
+    lower = [ln_c0 - 50, 0.01, 0.0, 0.0]
+    upper = [ln_c0 + 50, 50.0, 10.0, 0.999 * eps.min()]
+    best = None
+    starts = list(itertools.product([0.5 * g_guess, g_guess, 2 * g_guess], [0.0, 0.5], [0.0, 0.5]))
+    for g2, q2, q1_frac in starts:
+        theta0 = np.clip([ln_c0, g2, q2, q1_frac * eps.min()], lower, upper)
+        theta0[1] = min(max(theta0[1], 0.011), 49.9)
+        sol = least_squares(resid, theta0, bounds=(lower, upper), method="trf")
+        if best is None or sol.cost < best.cost:
+            best = sol
+    ln_c, g2, q2, q1 = best.x
+    k2 = float(np.exp(ln_c) * P.min() ** (-g2))
+    q2_abs = float(q2 * np.exp(ln_c))
+    return OffsetFit(float(gamma1), float(k1), float(g2), k2, q2_abs, float(q1),
+                     float(np.sqrt(np.mean(best.fun ** 2))), bool(best.success), len(starts))

@@ -1,0 +1,116 @@
+"""One pass of the analysis on a set of curves: minima, the two laws, gamma_pred, gamma_meas.
+
+This is what the bootstrap repeats on resampled seeds and what the
+back-test runs on all but the largest P (SCIENCE.md, introduction, laws 1,
+2 and 4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from normscale.errors import NormscaleError
+from normscale.laws.curves import CurveMinimum, CurveSet, curve_minimum
+from normscale.laws.fits import PowerLaw, fit_power_law
+from normscale.laws.window import Window, find_window, fit_window
+
+
+@dataclass(frozen=True)
+class Optimum:
+    """The minimum over training at one P.
+
+    ``lambda_opt`` is the geometric mean over seeds of each seed's
+    lambda_opt (the seed-averaged norm at each seed's minimum, as in the
+    paper); ``eps_opt`` the minimum of the seed-averaged curve;
+    ``lambda_opt_mean_curve`` the norm at that minimum; ``lambda_opt_seed_sd``
+    the standard deviation over seeds of ln lambda_opt; ``at_edge`` whether
+    the seed-averaged curve has its minimum at its last point.
+    """
+
+    P: float
+    lambda_opt: float
+    eps_opt: float
+    lambda_opt_mean_curve: float
+    lambda_opt_seed_sd: float
+    eps_opt_seed_mean: float
+    n_seeds: int
+    at_edge: bool
+    n_seed_edges: int
+
+
+@dataclass(frozen=True)
+class Estimates:
+    """Point estimates of one pass."""
+
+    optima: tuple[Optimum, ...]
+    window: Window
+    lambda_law: PowerLaw  # lambda_opt = k2 P^gamma2
+    eps_law: PowerLaw     # eps_opt = k P^(-gamma_meas)
+
+    @property
+    def gamma1(self) -> float:
+        return self.window.gamma1
+
+    @property
+    def gamma2(self) -> float:
+        return self.lambda_law.exponent
+
+    @property
+    def gamma_meas(self) -> float:
+        return -self.eps_law.exponent
+
+    @property
+    def gamma_pred(self) -> float:
+        return self.gamma1 * self.gamma2
+
+    @property
+    def lambda_opt(self) -> np.ndarray:
+        return np.array([o.lambda_opt for o in self.optima])
+
+    @property
+    def eps_opt(self) -> np.ndarray:
+        return np.array([o.eps_opt for o in self.optima])
+
+    @property
+    def P(self) -> np.ndarray:
+        return np.array([o.P for o in self.optima])
+
+
+def optimum(cs: CurveSet, *, strict_minimum: bool = False) -> Optimum:
+    """The :class:`Optimum` of one P from its seeds and their average."""
+    mean_min = curve_minimum(cs.mean)
+    seed_mins: list[CurveMinimum] = [curve_minimum(c) for c in cs.seeds]
+    if strict_minimum and (mean_min.at_edge or any(m.at_edge for m in seed_mins)):
+        raise NormscaleError(
+            f"the curve for P={cs.P:g} has its minimum at its largest norm: no minimum inside its "
+            "range (train longer, or drop --strict-minimum to use the last point)")
+    log_lam = np.log([m.lambda_opt for m in seed_mins])
+    return Optimum(
+        P=cs.P,
+        lambda_opt=float(np.exp(log_lam.mean())),
+        eps_opt=mean_min.eps_opt,
+        lambda_opt_mean_curve=mean_min.lambda_opt,
+        lambda_opt_seed_sd=float(log_lam.std(ddof=1)) if log_lam.size > 1 else float("nan"),
+        eps_opt_seed_mean=float(np.mean([m.eps_opt for m in seed_mins])),
+        n_seeds=len(cs.seeds),
+        at_edge=mean_min.at_edge,
+        n_seed_edges=sum(m.at_edge for m in seed_mins),
+    )
+
+
+def estimate(sets: list[CurveSet], *, window: tuple[float, float] | None = None,
+             strict_minimum: bool = False) -> Estimates:
+    """Run one pass: optima per P, the early law in its window, the laws in P."""
+    if len(sets) < 3:
+        raise NormscaleError(
+            f"the scaling laws need curves for at least 3 distinct P; got {len(sets)}")
+    optima = tuple(optimum(cs, strict_minimum=strict_minimum) for cs in sets)
+    means = [cs.mean for cs in sets]
+    lam = np.array([o.lambda_opt for o in optima])
+    win = find_window(means, lam) if window is None else fit_window(means, lam, window)
+    P = np.array([o.P for o in optima])
+    lambda_law = fit_power_law(P, lam, what="lambda_opt(P)")
+    eps_law = fit_power_law(P, np.array([o.eps_opt for o in optima]), what="eps_opt(P)")
+    return Estimates(optima, win, lambda_law, eps_law)

@@ -1,0 +1,214 @@
+"""The early-training window where eps ~ k1 lambda^(-gamma1) (SCIENCE.md, law 1).
+
+Windows are in units of lambda/lambda_opt(P), the units of the paper's
+hand-picked windows (SCIENCE.md 2.3): in these units the elbow sits at the
+same place for every P when the curves collapse.
+
+The automatic window (normscale) is the widest window below the minimum
+where one power law with a common exponent and a free prefactor per P fits
+all curves within their noise, grown from the steepest stretch of the
+curves so that the flat start of training (chance level, Hebb limit) is
+never taken for the power law.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from normscale.errors import NormscaleError
+from normscale.laws.curves import Curve
+
+#: width of the seed window that anchors the search, in decades of lambda/lambda_opt
+ANCHOR_DECADES = 0.5
+#: grid of candidate window edges, in decades
+EDGE_STEP = 0.05
+#: points a curve needs inside the window to take part
+MIN_POINTS = 3
+#: a window is accepted while its rms residual stays below this many noise levels
+TOLERANCE = 1.5
+#: the two halves of an accepted window have slopes within this many standard errors
+CURVATURE_Z = 2.0
+#: each curve takes part only below this fraction of its lambda_opt (below its elbow)
+ELBOW_FRACTION = 0.1
+#: noise floor in ln(error): noiseless curves still accept a 1% scatter around a line
+NOISE_FLOOR = 0.01
+
+
+@dataclass(frozen=True)
+class Window:
+    """A window [lo, hi] in lambda/lambda_opt units and the early-law fit inside it.
+
+    ``gamma1`` is the mean of the per-P log-log slopes (the paper's
+    estimator), ``gamma1_err`` their standard error over P, ``pooled_gamma1``
+    the common slope of the joint fit; ``rms`` its rms residual in ln(error)
+    and ``noise`` the estimated noise level; ``k1`` the geometric mean
+    prefactor in absolute units; ``P_used`` the sizes with at least
+    ``MIN_POINTS`` points inside; ``automatic`` says how it was chosen.
+    """
+
+    lo: float
+    hi: float
+    gamma1: float
+    gamma1_err: float
+    pooled_gamma1: float
+    k1: float
+    rms: float
+    noise: float
+    P_used: tuple[float, ...]
+    slopes: tuple[float, ...]
+    n_points: int
+    automatic: bool
+
+    def to_dict(self) -> dict:
+        return {"lo": self.lo, "hi": self.hi, "units": "lambda/lambda_opt",
+                "P_used": list(self.P_used), "n_points": self.n_points,
+                "rms": self.rms, "noise": self.noise, "automatic": self.automatic}
+
+
+@dataclass(frozen=True)
+class _Sums:
+    """Prefix sums per curve for O(1) window regressions; shape (n_curves, n_max + 1)."""
+
+    u: list[np.ndarray]  # log10(lambda/lambda_opt), sorted, per curve
+    s: np.ndarray  # (5, n_curves, n_max + 1): counts, x, y, xx, xy
+    syy: np.ndarray  # (n_curves, n_max + 1)
+
+
+def _prefix_sums(curves: list[Curve], lambda_opt: np.ndarray) -> _Sums:
+    us = [np.log10(c.norm / lo) for c, lo in zip(curves, lambda_opt, strict=False)]
+    n_max = max(u.size for u in us)
+    s = np.zeros((5, len(curves), n_max + 1))
+    syy = np.zeros((len(curves), n_max + 1))
+    for j, (c, u) in enumerate(zip(curves, us, strict=False)):
+        x, y = np.log(c.norm), np.log(c.error)
+        for k, v in enumerate((np.ones_like(x), x, y, x * x, x * y)):
+            s[k, j, 1:u.size + 1] = np.cumsum(v)
+            s[k, j, u.size + 1:] = s[k, j, u.size]
+        syy[j, 1:u.size + 1] = np.cumsum(y * y)
+        syy[j, u.size + 1:] = syy[j, u.size]
+    return _Sums(us, s, syy)
+
+
+def _window_stats(sums: _Sums, lo: np.ndarray, hi: np.ndarray):
+    """Per-window, per-curve centred sums; arrays of shape (n_windows, n_curves)."""
+    n_c = len(sums.u)
+    i0 = np.stack([np.searchsorted(sums.u[j], lo - 1e-12, side="left") for j in range(n_c)], axis=1)
+    i1 = np.stack([np.searchsorted(sums.u[j], hi + 1e-12, side="right") for j in range(n_c)], axis=1)
+    cols = np.arange(n_c)[None, :]
+    n, sx, sy, sxx, sxy = (sums.s[k][cols, i1] - sums.s[k][cols, i0] for k in range(5))
+    syy = sums.syy[cols, i1] - sums.syy[cols, i0]
+    use = n >= MIN_POINTS
+    safe = np.where(use, n, 1)
+    cxx = np.where(use, sxx - sx * sx / safe, 0.0)
+    cxy = np.where(use, sxy - sx * sy / safe, 0.0)
+    cyy = np.where(use, syy - sy * sy / safe, 0.0)
+    return use, n, sx, sy, cxx, cxy, cyy
+
+
+def noise_level(curves: list[Curve]) -> float:
+    """Robust noise level of ln(error) from second differences along each curve.
+
+    For white noise of size s the second difference has standard deviation
+    s sqrt(6); the median absolute deviation makes smooth curvature and a few
+    jumps irrelevant. Floored at ``NOISE_FLOOR``.
+    """
+    d2 = np.concatenate([np.diff(np.log(c.error), 2) for c in curves if c.error.size >= 3])
+    s = np.median(np.abs(d2 - np.median(d2))) / 0.6745 / np.sqrt(6.0) if d2.size else 0.0
+    return float(max(s, NOISE_FLOOR))
+
+
+def _fit_in_window(curves: list[Curve], lambda_opt: np.ndarray, lo: float, hi: float,
+                   noise: float, automatic: bool) -> Window:
+    sums = _prefix_sums(curves, lambda_opt)
+    use, n, sx, sy, cxx, cxy, cyy = (a[0] for a in _window_stats(
+        sums, np.array([np.log10(lo)]), np.array([np.log10(hi)])))
+    if use.sum() < 2:
+        raise NormscaleError(
+            f"the window [{lo:g}, {hi:g}] (in lambda/lambda_opt) holds {MIN_POINTS} points or more "
+            f"for {int(use.sum())} curve(s); at least 2 are needed")
+    slopes = cxy[use] / cxx[use]
+    pooled = cxy[use].sum() / cxx[use].sum()
+    sse = cyy[use].sum() - pooled * cxy[use].sum()
+    n_pts = int(n[use].sum())
+    dof = max(n_pts - int(use.sum()) - 1, 1)
+    intercepts = (sy[use] - pooled * sx[use]) / n[use]
+    g1 = float(-slopes.mean())
+    err = float(slopes.std(ddof=1) / np.sqrt(slopes.size))
+    P_used = tuple(c.P for c, u in zip(curves, use, strict=False) if u)
+    return Window(float(lo), float(hi), g1, err, float(-pooled), float(np.exp(intercepts.mean())),
+                  float(np.sqrt(max(sse, 0.0) / dof)), noise, P_used,
+                  tuple(float(-s) for s in slopes), n_pts, automatic)
+
+
+def fit_window(curves: list[Curve], lambda_opt: np.ndarray, window: tuple[float, float]) -> Window:
+    """The early law fitted in a window fixed by hand, in lambda/lambda_opt units."""
+    lo, hi = window
+    return _fit_in_window(curves, lambda_opt, lo, hi, noise_level(curves), automatic=False)
+
+
+def find_window(curves: list[Curve], lambda_opt: np.ndarray) -> Window:
+    """Find the early-training window automatically (see the module docstring).
+
+    0. Each curve is cut at ``ELBOW_FRACTION`` times its lambda_opt.
+    1. Candidate windows have edges on a grid of ``EDGE_STEP`` decades in
+       lambda/lambda_opt, end at or below the minimum (hi <= 1) and hold at
+       least ``MIN_POINTS`` points for 2 curves or more.
+    2. The anchor is the ``ANCHOR_DECADES``-wide window with the steepest
+       common slope (common exponent, one prefactor per P).
+    3. Among windows that contain the anchor, the one with the most points
+       whose rms residual is at most ``TOLERANCE`` times the noise level
+       (estimated from the curves, :func:`noise_level`) and whose lower and
+       upper halves have common slopes within ``CURVATURE_Z`` standard
+       errors (no curvature) is chosen.
+    """
+    noise = noise_level(curves)
+    below = [Curve(c.P, c.norm[c.norm <= ELBOW_FRACTION * lo], c.error[c.norm <= ELBOW_FRACTION * lo])
+             for c, lo in zip(curves, lambda_opt, strict=False)]
+    below = [c for c in below if c.norm.size >= MIN_POINTS]
+    if len(below) < 2:
+        raise NormscaleError(
+            f"fewer than 2 curves have {MIN_POINTS} points or more below their minimum: "
+            "no early-training window")
+    sums = _prefix_sums(below, np.ones(len(below)))
+    u_min, u_max = min(u[0] for u in sums.u), max(u[-1] for u in sums.u)
+    edges = np.arange(u_min, u_max + EDGE_STEP, EDGE_STEP)
+    a, b = np.meshgrid(edges, edges, indexing="ij")
+    keep = b - a >= ANCHOR_DECADES - 1e-9
+    lo, hi = a[keep], b[keep]
+    use, n, _, _, cxx, cxy, cyy = _window_stats(sums, lo, hi)
+    n_curves = use.sum(axis=1)
+    sxx, sxy = (cxx * use).sum(axis=1), (cxy * use).sum(axis=1)
+    valid = (n_curves >= 2) & (sxx > 0)
+    slope = np.where(valid, sxy / np.where(valid, sxx, 1.0), np.inf)
+    sse = (cyy * use).sum(axis=1) - np.where(valid, slope, 0.0) * sxy
+    n_pts = (n * use).sum(axis=1)
+    rms = np.sqrt(np.maximum(sse, 0.0) / np.maximum(n_pts - n_curves - 1, 1))
+    # curvature test: the common slopes of the lower and upper halves must agree
+    halves = []
+    for h_lo, h_hi in ((lo, 0.5 * (lo + hi)), (0.5 * (lo + hi), hi)):
+        h_use, _, _, _, h_xx, h_xy, _ = _window_stats(sums, h_lo, h_hi)
+        sxx_h = (h_xx * h_use).sum(axis=1)
+        ok_h = sxx_h > 0
+        halves.append((np.where(ok_h, (h_xy * h_use).sum(axis=1) / np.where(ok_h, sxx_h, 1), np.nan),
+                       np.where(ok_h, noise / np.sqrt(np.where(ok_h, sxx_h, 1)), np.inf)))
+    (s_a, e_a), (s_b, e_b) = halves
+    straight = ~(np.abs(s_a - s_b) > CURVATURE_Z * np.hypot(e_a, e_b))
+    anchors = valid & np.isclose(hi - lo, ANCHOR_DECADES) & (n_curves >= (len(below) + 1) // 2)
+    if not anchors.any():
+        anchors = valid
+    if not anchors.any():
+        raise NormscaleError(
+            f"no window below the minima holds {MIN_POINTS} points or more for 2 curves: "
+            "the curves are too short or too sparse before their minima")
+    k = int(np.argmin(np.where(anchors, slope, np.inf)))
+    a_lo, a_hi = lo[k], hi[k]
+    ok = valid & (lo <= a_lo + 1e-9) & (hi >= a_hi - 1e-9) & (rms <= TOLERANCE * noise) & straight & (slope < 0)
+    if not ok.any():
+        ok = np.zeros_like(valid)
+        ok[k] = True
+    score = np.where(ok, n_pts + 1e-3 * (hi - lo), -np.inf)
+    best = int(np.argmax(score))
+    return _fit_in_window(below, np.ones(len(below)), 10 ** lo[best], 10 ** hi[best], noise,
+                          automatic=True)
