@@ -1,0 +1,62 @@
+"""The paper's table (gamma1, gamma2, gamma_pred, gamma_meas, sigma, window, collapse,
+back-test) for every group of finished runs in a store, via normscale.laws."""
+
+from __future__ import annotations
+
+import argparse
+
+from normscale.cli._common import Result, log, positive_int
+from normscale.errors import NormscaleError
+
+HELP = "the paper's table of exponents for every group of runs in a store"
+
+
+def add_store_fit_arguments(p: argparse.ArgumentParser) -> None:
+    """Options shared by `table` and `report`."""
+    from normscale.report.study import DEFAULT_GROUP_BY
+
+    p.add_argument("--store", default="runs.db", help="the run store (SQLite file)")
+    p.add_argument("--group-by", default=",".join(DEFAULT_GROUP_BY),
+                   help="comma-separated columns; one analysis per group")
+    p.add_argument("--norm", default="spectral_complexity",
+                   help="the norm kind indexing the curves, or 'all' (then group by norm_kind)")
+    p.add_argument("--n-boot", type=positive_int("--n-boot"), default=200,
+                   help="bootstrap replicates over seeds")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+
+
+def fit_from_args(args: argparse.Namespace):
+    """Open the store named by ``args`` and fit every group; returns (store, fits, failures)."""
+    from pathlib import Path
+
+    from normscale.report import fit_store
+    from normscale.store import Store
+
+    if not Path(args.store).is_file():
+        raise NormscaleError(f"no store '{args.store}'")
+    group_by = tuple(c.strip() for c in args.group_by.split(",") if c.strip())
+    norm = None if args.norm == "all" else args.norm
+    if norm is None and "norm_kind" not in group_by:
+        group_by = (*group_by, "norm_kind")
+    store = Store(args.store)
+    _, fits, failures = fit_store(store, group_by=group_by, norm=norm, n_boot=args.n_boot,
+                                  seed=args.seed)
+    for f in failures:
+        log(args, f"not fitted {f.group}: {f.error}")
+    return store, fits, failures
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_store_fit_arguments(p)
+
+
+def run(args: argparse.Namespace) -> Result:
+    from normscale.laws.tables import markdown
+
+    store, fits, failures = fit_from_args(args)
+    store.close()
+    if not fits:
+        raise NormscaleError("no group of the store could be fitted: "
+                             + "; ".join(f.error for f in failures))
+    data = [f.to_dict() for f in fits] + [{"group": f.group, "error": f.error} for f in failures]
+    return Result(data, markdown(fits))

@@ -1,0 +1,68 @@
+"""Fit the dynamical laws on every group of runs in a store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from normscale.errors import NormscaleError
+from normscale.laws import LawsFit, fit_laws
+from normscale.store import Store, long_table
+
+DEFAULT_GROUP_BY = ("model", "dataset", "optimizer", "weight_decay", "norm_kind")
+
+
+@dataclass(frozen=True)
+class GroupFailure:
+    """A group whose laws could not be fitted (too few P values, no minimum, ...)."""
+
+    group: dict
+    error: str
+
+
+def fit_store(store: Store, *, group_by: Sequence[str] = DEFAULT_GROUP_BY,
+              norm: str | None = "spectral_complexity", n_boot: int = 200, seed: int = 0,
+              ) -> tuple[pd.DataFrame, list[LawsFit], list[GroupFailure]]:
+    """The paper's table for every group of finished runs in ``store``.
+
+    Parameters
+    ----------
+    store : Store
+    group_by : sequence of str
+        Columns of the long table (:func:`normscale.store.long_table`); one
+        analysis per distinct combination.
+    norm : str or None
+        The norm kind that indexes the curves (SCIENCE.md 2.1); None fits every
+        kind (group by ``norm_kind`` then, for the paper's ablation on norms).
+    n_boot, seed
+        Bootstrap over seeds (:func:`normscale.laws.fit_laws`).
+
+    Returns
+    -------
+    table : DataFrame
+        The long table the fits were made on.
+    fits : list of LawsFit
+        One per group that could be fitted.
+    failures : list of GroupFailure
+        Groups that could not be fitted, with the reason; one bad group never
+        hides the others.
+    """
+    table = long_table(store, norm=norm)
+    if table.empty:
+        raise NormscaleError(f"the store '{store.path}' holds no finished run with records")
+    missing = [c for c in group_by if c not in table.columns]
+    if missing:
+        raise NormscaleError(f"cannot group by {missing}: the columns are "
+                             + ", ".join(table.columns))
+    fits, failures = [], []
+    groups = table.groupby(list(group_by), dropna=False, sort=True) if group_by else [((), table)]
+    for key, sub in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        group = dict(zip(group_by, key, strict=True))
+        try:
+            fits += fit_laws(sub, group_by=tuple(group_by), n_boot=n_boot, seed=seed)
+        except NormscaleError as exc:
+            failures.append(GroupFailure(group=group, error=str(exc)))
+    return table, fits, failures

@@ -1,0 +1,140 @@
+"""The sweep driver: skips what is done, submits the rest, and is the store's single writer."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from normscale._validation import POSITIVE_INT, Options, check_param
+from normscale.store import Record, Store
+from normscale.sweep.executors import run_local, run_ray
+from normscale.sweep.spec import SweepSpec
+from normscale.train.config import TrainConfig
+
+EXECUTORS = ("local", "ray")
+TERMINAL = ("finished", "diverged")  # a run in one of these states is never run again
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """What a sweep did.
+
+    Attributes
+    ----------
+    total : int
+        Runs in the sweep.
+    skipped : int
+        Runs already finished or diverged in the store (not run again).
+    finished, diverged, failed : int
+        Outcomes of the runs executed now.
+    wall_time : float
+        Seconds.
+    failures : list of (run_id, error)
+    """
+
+    total: int
+    skipped: int
+    finished: int
+    diverged: int
+    failed: int
+    wall_time: float
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+
+def run_sweep(spec: SweepSpec | Sequence[TrainConfig], *, store: Store,
+              executor: str = "local", workers: int | None = None, address: str | None = None,
+              data_root: str | Path | None = None, download: bool = False, device: str = "cpu",
+              checkpoint_dir: str | Path | None = None, force: bool = False,
+              threads_per_run: int = 1, gpus_per_run: float = 0.0,
+              on_progress: Callable[[int, int, int, int], None] | None = None) -> SweepSummary:
+    """Run every run of a sweep that the store does not already hold as done.
+
+    Parameters
+    ----------
+    spec : SweepSpec or sequence of TrainConfig
+    store : Store
+        Receives each run's records and status as the run completes; only this
+        process writes to it.
+    executor : {"local", "ray"}
+    workers : int, optional
+        Parallel runs (local pool size, or CPUs of a local Ray instance);
+        default: the number of CPU cores.
+    address : str, optional
+        A Ray cluster to join (``"auto"`` or ``"HOST:PORT"``); default: start a
+        local instance.
+    checkpoint_dir : path, optional
+        Where workers keep checkpoints so an interrupted run resumes (on a
+        cluster: a local path on each node). Default: ``<store>.checkpoints``.
+    force : bool
+        Run again runs that are already finished (their records are replaced).
+    on_progress : callable, optional
+        Called as ``on_progress(done, running, failed, total)`` after each event.
+
+    Returns
+    -------
+    SweepSummary
+
+    Notes
+    -----
+    Idempotent and resumable: a run's identity is the hash of its config, so
+    finished and diverged runs are skipped; runs left ``running`` by an
+    interrupted driver, and ``failed`` ones, are run again (resuming from their
+    checkpoint when the worker finds one). A failed run is recorded with its
+    error and does not stop the sweep.
+    """
+    check_param("run_sweep", "executor", executor, Options(EXECUTORS))
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    check_param("run_sweep", "workers", workers, POSITIVE_INT)
+    configs = spec.configs() if isinstance(spec, SweepSpec) else list(spec)
+    if checkpoint_dir is None:
+        checkpoint_dir = Path(str(store.path) + ".checkpoints")
+    t0 = time.perf_counter()
+
+    todo, skipped, seen = [], 0, set()
+    for cfg in configs:
+        if cfg.run_id in seen:
+            continue
+        seen.add(cfg.run_id)
+        info = store.run(cfg.run_id)
+        if info is not None and info.status in TERMINAL and not force:
+            skipped += 1
+            continue
+        todo.append(cfg)
+    total = len(seen)
+    for cfg in todo:
+        store.start_run(cfg.run_id, cfg.to_dict(), fresh=force)
+
+    common = {"data_root": None if data_root is None else str(data_root), "download": download,
+              "device": device, "checkpoint_dir": str(checkpoint_dir),
+              "threads": threads_per_run}
+    jobs = [(cfg.run_id, {"config": cfg.to_dict(), **common}) for cfg in todo]
+    if executor == "local":
+        results = run_local(jobs, workers=workers)
+    else:
+        results = run_ray(jobs, workers=workers, address=address,
+                          cpus_per_run=threads_per_run, gpus_per_run=gpus_per_run)
+
+    counts = {"finished": 0, "diverged": 0, "failed": 0}
+    failures: list[tuple[str, str]] = []
+
+    def report() -> None:
+        if on_progress is not None:
+            done = skipped + sum(counts.values())
+            on_progress(done, min(workers, total - done), counts["failed"], total)
+
+    report()
+    for run_id, result in results:
+        records = [Record.from_row(r) for r in result["records"]]
+        if records:
+            store.add_records(run_id, records)
+        store.finish_run(run_id, status=result["status"], error=result["error"],
+                         wall_time=result["wall_time"])
+        counts[result["status"]] += 1
+        if result["status"] == "failed":
+            failures.append((run_id, result["error"] or ""))
+        report()
+    return SweepSummary(total=total, skipped=skipped, wall_time=time.perf_counter() - t0,
+                        failures=failures, **counts)

@@ -1,0 +1,165 @@
+"""Sweep files: a base config and grids to expand (TOML).
+
+A sweep file::
+
+    name = "cpu/cnn-mnist"
+    description = "The CNN on MNIST, reduced to finish on a laptop"
+
+    [base]                      # fields of normscale.train.TrainConfig
+    model = "cnn"
+    dataset = "mnist"
+    epochs = 100
+
+    [grid]                      # the cartesian product of these is run
+    P = [250, 500, 1000]
+    seed = {range = [0, 3]}     # 0, 1, 2 (Python's range: stop excluded)
+    # also: {geomspace = [lo, hi, n]} (rounded for integer fields)
+
+    [analysis]                  # optional: how `normscale table` groups this sweep
+    group_by = ["model", "dataset"]
+    norms = ["spectral_complexity"]
+
+Presets ship in the package under ``normscale/presets/sweeps/<family>/<name>.toml``
+and are named ``<family>/<name>``, e.g. ``paper/cnn-mnist`` or ``cpu/cnn-mnist``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from normscale.errors import NormscaleError
+from normscale.train.config import TrainConfig
+
+_FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+_INT_FIELDS = {"P", "seed", "epochs", "steps", "batch_size", "n_log"}
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A parsed sweep file.
+
+    Attributes
+    ----------
+    name : str
+        The preset name or the file's stem.
+    base : dict
+        Fields of :class:`~normscale.train.TrainConfig` shared by every run.
+    grid : dict of str to list
+        Expanded values of the swept fields (the cartesian product is run).
+    analysis : dict
+        Optional hints for ``normscale table`` (``group_by``, ``norms``).
+    description : str
+    source : str
+        Where it was read from.
+    """
+
+    name: str
+    base: dict[str, Any]
+    grid: dict[str, list[Any]]
+    analysis: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    source: str = ""
+
+    def configs(self) -> list[TrainConfig]:
+        """Every run of the sweep, in grid order (later keys vary fastest)."""
+        keys = list(self.grid)
+        out = []
+        for values in itertools.product(*(self.grid[k] for k in keys)):
+            params = {**self.base, **dict(zip(keys, values, strict=True))}
+            try:
+                out.append(TrainConfig(**params))
+            except NormscaleError as exc:
+                raise NormscaleError(f"sweep {self.name!r}: {exc}") from None
+        return out
+
+
+def _expand(name: str, key: str, value: Any) -> list[Any]:
+    """A grid entry: a list, ``{range = [a, b(, step)]}`` or ``{geomspace = [lo, hi, n]}``."""
+    if isinstance(value, list):
+        values = value
+    elif isinstance(value, dict) and set(value) == {"range"}:
+        values = list(range(*[int(v) for v in value["range"]]))
+    elif isinstance(value, dict) and set(value) == {"geomspace"}:
+        lo, hi, n = value["geomspace"]
+        values = np.geomspace(float(lo), float(hi), int(n)).tolist()
+    else:
+        values = [value]
+    if key in _INT_FIELDS:
+        values = [int(round(v)) if isinstance(v, float) else v for v in values]
+    if not values:
+        raise NormscaleError(f"sweep {name!r}: the grid of {key!r} is empty")
+    return values
+
+
+def parse_spec(data: dict[str, Any], *, name: str, source: str = "") -> SweepSpec:
+    """Check and expand the contents of a sweep file."""
+    unknown = set(data) - {"name", "description", "base", "grid", "analysis"}
+    if unknown:
+        raise NormscaleError(f"sweep {name!r}: unknown table(s) {sorted(unknown)}; "
+                             "expected base, grid, analysis")
+    name = data.get("name", name)
+    base, grid = dict(data.get("base", {})), dict(data.get("grid", {}))
+    for key in [*base, *grid]:
+        if key not in _FIELDS:
+            raise NormscaleError(f"sweep {name!r}: {key!r} is not a training parameter; "
+                                 f"known: {', '.join(_FIELDS)}")
+    both = set(base) & set(grid)
+    if both:
+        raise NormscaleError(f"sweep {name!r}: {sorted(both)} set both in base and in grid")
+    spec = SweepSpec(name=name, base=base,
+                     grid={k: _expand(name, k, v) for k, v in grid.items()},
+                     analysis=dict(data.get("analysis", {})),
+                     description=data.get("description", ""), source=source)
+    spec.configs()  # validate every run now, not halfway through the sweep
+    return spec
+
+
+def _preset_root():
+    return resources.files("normscale") / "presets" / "sweeps"
+
+
+def list_presets() -> list[str]:
+    """Names of the shipped presets, ``family/name``."""
+    names = []
+    for family in _preset_root().iterdir():
+        if family.is_dir():
+            names += [f"{family.name}/{f.name[:-5]}" for f in family.iterdir()
+                      if f.name.endswith(".toml")]
+    return sorted(names)
+
+
+def load_spec(file_or_preset: str | Path) -> SweepSpec:
+    """Read a sweep file, or a shipped preset by name (``paper/cnn-mnist``).
+
+    Raises
+    ------
+    NormscaleError
+        When the file is missing, is not valid TOML, or names an unknown field;
+        the message names the file.
+    """
+    path = Path(file_or_preset)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise NormscaleError(f"no sweep file '{path}'")
+        text, name, source = path.read_text(), path.stem, str(path)
+    else:
+        name = str(file_or_preset)
+        parts = name.split("/")
+        entry = _preset_root().joinpath(*parts[:-1], parts[-1] + ".toml") if parts else None
+        if entry is None or not entry.is_file():
+            raise NormscaleError(f"no sweep file or preset {name!r}; presets: "
+                                 + ", ".join(list_presets()))
+        text, source = entry.read_text(), f"preset {name}"
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise NormscaleError(f"the sweep file '{source}' is not valid TOML: {exc}") from None
+    return parse_spec(data, name=name, source=source)
