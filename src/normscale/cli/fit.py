@@ -30,11 +30,18 @@ def _window(text: str) -> tuple[float, float]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("curves", help="CSV or Parquet table of curves")
-    parser.add_argument("--group-by", default="", help="comma-separated grouping columns, e.g. model,dataset")
-    parser.add_argument("--error", default="test_error", help="error column to fit (default test_error)")
+    parser.add_argument("--group-by", default="",
+                        help="comma-separated grouping columns, e.g. model,dataset")
+    parser.add_argument("--error", default="test_error",
+                        help="error column to fit (default test_error)")
+    parser.add_argument("--gamma1-method", choices=("common", "rescaled"), default="common",
+                        help="units of the automatic gamma1 window: 'common' (absolute norm, "
+                             "default) or 'rescaled' (lambda/lambda_opt, the paper's)")
     parser.add_argument("--window", type=_window, default=None,
-                        help="fix the gamma1 window by hand: 'lo,hi' in lambda/lambda_opt (paper's units)")
-    parser.add_argument("--n-boot", type=int, default=200, help="bootstrap replicates over seeds (0: off)")
+                        help="fix the gamma1 window by hand: 'lo,hi' in lambda/lambda_opt "
+                             "(the paper's units)")
+    parser.add_argument("--n-boot", type=int, default=200,
+                        help="bootstrap replicates over seeds (0: off)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
     parser.add_argument("--strict-minimum", action="store_true",
                         help="refuse curves whose minimum is their last point")
@@ -52,12 +59,12 @@ def run(args: argparse.Namespace) -> _common.Result:
     with _common.progress(args, total, "bootstrap") as bar:
         fits = fit_laws(table, group_by=group_by, error=args.error, window=args.window,
                         n_boot=args.n_boot, seed=args.seed, strict_minimum=args.strict_minimum,
-                        on_step=bar.update)
+                        gamma1_method=args.gamma1_method, on_step=bar.update)
     for f in fits:
         if f.n_edge_minima:
             label = ", ".join(f"{k}={v}" for k, v in f.group.items()) or "curves"
-            _common.log(args, f"{label}: {f.n_edge_minima} seed-averaged curve(s) have their minimum "
-                              "at their last point (lambda_opt is a lower bound there)")
+            _common.log(args, f"{label}: {f.n_edge_minima} seed-averaged curve(s) have their "
+                              "minimum at their last point (lambda_opt is a lower bound there)")
     if args.out:
         paths = write_report(fits, args.out)
         _common.log(args, f"wrote {len(paths)} files in {args.out}")

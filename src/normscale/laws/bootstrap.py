@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from normscale.errors import NormscaleError
-from normscale.laws.curves import CurveSet, average_seeds
+from normscale.laws.curves import CurveMinimum, CurveSet, average_seeds, curve_minimum
 from normscale.laws.pipeline import estimate
 
 #: quantities the bootstrap reports
@@ -24,8 +24,9 @@ QUANTITIES = ("gamma1", "gamma2", "gamma_pred", "gamma_meas")
 class Bootstrap:
     """Spread over ``n_ok`` successful replicates out of ``n_boot``.
 
-    ``std`` maps each quantity to its standard deviation; ``intervals`` to
-    its percentile interval at level ``level``.
+    ``std`` maps each quantity to the standard deviation of its replicates;
+    ``intervals`` to its percentile interval at level ``level``; ``n_seeds``
+    is the smallest number of seeds of a P.
     """
 
     n_boot: int
@@ -33,27 +34,43 @@ class Bootstrap:
     level: float
     std: dict[str, float]
     intervals: dict[str, tuple[float, float]]
+    n_seeds: int
+
+    def se(self, quantity: str) -> float:
+        """Standard error of ``quantity``: ``std`` times sqrt(n/(n-1)), n = ``n_seeds``.
+
+        Resampling n seeds with replacement gives the plug-in variance, (n-1)/n
+        times the unbiased one (a mean of n values: s^2 (n-1)/n^2 against
+        s^2/n); with 3 or 4 seeds that under-states the error by 13-18%.
+        """
+        n = self.n_seeds
+        return self.std[quantity] * float(np.sqrt(n / (n - 1)))
 
 
-def resample(sets: list[CurveSet], rng: np.random.Generator) -> list[CurveSet]:
-    """One bootstrap replicate: the seeds of each P drawn with replacement."""
-    out = []
-    for cs in sets:
+def resample(sets: list[CurveSet], minima: list[tuple[CurveMinimum, ...]],
+             rng: np.random.Generator) -> tuple[list[CurveSet], list[tuple[CurveMinimum, ...]]]:
+    """One bootstrap replicate: the seeds of each P (and their minima) drawn with replacement."""
+    out, out_min = [], []
+    for cs, mins in zip(sets, minima, strict=True):
         idx = rng.integers(0, len(cs.seeds), len(cs.seeds))
         seeds = tuple(cs.seeds[i] for i in idx)
         out.append(CurveSet(cs.P, seeds, average_seeds(seeds)))
-    return out
+        out_min.append(tuple(mins[i] for i in idx))
+    return out, out_min
 
 
 def bootstrap(sets: list[CurveSet], *, n_boot: int, seed: int, level: float = 0.95,
               window: tuple[float, float] | None = None, strict_minimum: bool = False,
-              on_step=None) -> Bootstrap:
+              gamma1_method: str = "common", on_step=None) -> Bootstrap:
     """Run ``n_boot`` replicates; replicates the pipeline refuses are skipped and counted."""
     rng = np.random.default_rng(seed)
+    minima = [tuple(curve_minimum(c) for c in cs.seeds) for cs in sets]
     values = {q: [] for q in QUANTITIES}
     for _ in range(n_boot):
         try:
-            est = estimate(resample(sets, rng), window=window, strict_minimum=strict_minimum)
+            replicate, rep_minima = resample(sets, minima, rng)
+            est = estimate(replicate, window=window, strict_minimum=strict_minimum,
+                           gamma1_method=gamma1_method, seed_minima=rep_minima)
         except NormscaleError:
             continue
         finally:
@@ -68,4 +85,4 @@ def bootstrap(sets: list[CurveSet], *, n_boot: int, seed: int, level: float = 0.
     std = {q: float(np.std(v, ddof=1)) for q, v in values.items()}
     intervals = {q: (float(np.percentile(v, tail)), float(np.percentile(v, 100 - tail)))
                  for q, v in values.items()}
-    return Bootstrap(n_boot, n_ok, level, std, intervals)
+    return Bootstrap(n_boot, n_ok, level, std, intervals, min(len(cs.seeds) for cs in sets))

@@ -122,7 +122,8 @@ def curve_minimum(curve: Curve) -> CurveMinimum:
         return CurveMinimum(float(curve.norm[i]), float(curve.error[i]), i, True, False)
     lo, hi = max(0, i - _HALF_WIDTH), min(n, i + _HALF_WIDTH + 1)
     u, y = np.log(curve.norm[lo:hi]), np.log(curve.error[lo:hi])
-    a, b, c = np.polyfit(u - u[i - lo], y, 2)
+    v = np.vander(u - u[i - lo], 3)  # columns u^2, u, 1
+    a, b, c = np.linalg.solve(v.T @ v, v.T @ y)  # least-squares parabola
     if a > 0:
         vertex = -b / (2 * a)
         if u[0] - u[i - lo] < vertex < u[-1] - u[i - lo]:

@@ -78,10 +78,20 @@ class Estimates:
         return np.array([o.P for o in self.optima])
 
 
-def optimum(cs: CurveSet, *, strict_minimum: bool = False) -> Optimum:
-    """The :class:`Optimum` of one P from its seeds and their average."""
+#: gamma1 method -> units of its automatic window (see :mod:`normscale.laws.window`)
+GAMMA1_METHODS = {"common": "norm", "rescaled": "lambda/lambda_opt"}
+
+
+def optimum(cs: CurveSet, *, strict_minimum: bool = False,
+            seed_minima: tuple[CurveMinimum, ...] | None = None) -> Optimum:
+    """The :class:`Optimum` of one P from its seeds and their average.
+
+    ``seed_minima`` (the minima of ``cs.seeds``, in order) skips their
+    search when they are known already, as in the bootstrap.
+    """
     mean_min = curve_minimum(cs.mean)
-    seed_mins: list[CurveMinimum] = [curve_minimum(c) for c in cs.seeds]
+    seed_mins = (list(seed_minima) if seed_minima is not None
+                 else [curve_minimum(c) for c in cs.seeds])
     if strict_minimum and (mean_min.at_edge or any(m.at_edge for m in seed_mins)):
         raise NormscaleError(
             f"the curve for P={cs.P:g} has its minimum at its largest norm: no minimum inside its "
@@ -101,15 +111,24 @@ def optimum(cs: CurveSet, *, strict_minimum: bool = False) -> Optimum:
 
 
 def estimate(sets: list[CurveSet], *, window: tuple[float, float] | None = None,
-             strict_minimum: bool = False) -> Estimates:
-    """Run one pass: optima per P, the early law in its window, the laws in P."""
+             strict_minimum: bool = False, gamma1_method: str = "common",
+             seed_minima: list[tuple[CurveMinimum, ...]] | None = None) -> Estimates:
+    """Run one pass: optima per P, the early law in its window, the laws in P.
+
+    ``window`` None finds the gamma1 window automatically in the units of
+    ``gamma1_method`` (:data:`GAMMA1_METHODS`); a pair fixes it in
+    lambda/lambda_opt. ``seed_minima`` gives the per-seed minima of each set.
+    """
     if len(sets) < 3:
         raise NormscaleError(
             f"the scaling laws need curves for at least 3 distinct P; got {len(sets)}")
-    optima = tuple(optimum(cs, strict_minimum=strict_minimum) for cs in sets)
+    mins = seed_minima if seed_minima is not None else [None] * len(sets)
+    optima = tuple(optimum(cs, strict_minimum=strict_minimum, seed_minima=m)
+                   for cs, m in zip(sets, mins, strict=True))
     means = [cs.mean for cs in sets]
     lam = np.array([o.lambda_opt for o in optima])
-    win = find_window(means, lam) if window is None else fit_window(means, lam, window)
+    win = (find_window(means, lam, units=GAMMA1_METHODS[gamma1_method]) if window is None
+           else fit_window(means, lam, window))
     P = np.array([o.P for o in optima])
     lambda_law = fit_power_law(P, lam, what="lambda_opt(P)")
     eps_law = fit_power_law(P, np.array([o.eps_opt for o in optima]), what="eps_opt(P)")

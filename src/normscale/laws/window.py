@@ -1,8 +1,10 @@
 """The early-training window where eps ~ k1 lambda^(-gamma1) (SCIENCE.md, law 1).
 
-Windows are in units of lambda/lambda_opt(P), the units of the paper's
-hand-picked windows (SCIENCE.md 2.3): in these units the elbow sits at the
-same place for every P when the curves collapse.
+A window is an interval of the norm in one of two units: ``"norm"``
+(absolute, the same interval for every P: law 1 says the early curves of
+all P share one power law there) or ``"lambda/lambda_opt"`` (rescaled, the
+units of the paper's hand-picked windows, SCIENCE.md 2.3: the elbow sits at
+the same place for every P when the curves collapse).
 
 The automatic window (normscale) is the widest window below the minimum
 where one power law with a common exponent and a free prefactor per P fits
@@ -30,15 +32,19 @@ MIN_POINTS = 3
 TOLERANCE = 1.5
 #: the two halves of an accepted window have slopes within this many standard errors
 CURVATURE_Z = 2.0
-#: each curve takes part only below this fraction of its lambda_opt (below its elbow)
-ELBOW_FRACTION = 0.1
+#: each curve takes part only below this fraction of its lambda_opt (below its elbow); the
+#: departure from the early power law near the elbow grows like (lambda/lambda_opt)^(gamma1+beta)
+#: (beta: the late rise), so it biases gamma1 by about 1e-3 at 0.1 and half that at 0.05
+ELBOW_FRACTION = 0.05
 #: noise floor in ln(error): noiseless curves still accept a 1% scatter around a line
 NOISE_FLOOR = 0.01
+#: the two units a window can have
+UNITS = ("norm", "lambda/lambda_opt")
 
 
 @dataclass(frozen=True)
 class Window:
-    """A window [lo, hi] in lambda/lambda_opt units and the early-law fit inside it.
+    """A window [lo, hi] in ``units`` and the early-law fit inside it.
 
     ``gamma1`` is the mean of the per-P log-log slopes (the paper's
     estimator), ``gamma1_err`` their standard error over P, ``pooled_gamma1``
@@ -60,9 +66,15 @@ class Window:
     slopes: tuple[float, ...]
     n_points: int
     automatic: bool
+    units: str
+
+    @property
+    def dof(self) -> int:
+        """Degrees of freedom of ``gamma1_err``: the number of per-P slopes minus one."""
+        return len(self.slopes) - 1
 
     def to_dict(self) -> dict:
-        return {"lo": self.lo, "hi": self.hi, "units": "lambda/lambda_opt",
+        return {"lo": self.lo, "hi": self.hi, "units": self.units,
                 "P_used": list(self.P_used), "n_points": self.n_points,
                 "rms": self.rms, "noise": self.noise, "automatic": self.automatic}
 
@@ -94,8 +106,11 @@ def _prefix_sums(curves: list[Curve], lambda_opt: np.ndarray) -> _Sums:
 def _window_stats(sums: _Sums, lo: np.ndarray, hi: np.ndarray):
     """Per-window, per-curve centred sums; arrays of shape (n_windows, n_curves)."""
     n_c = len(sums.u)
-    i0 = np.stack([np.searchsorted(sums.u[j], lo - 1e-12, side="left") for j in range(n_c)], axis=1)
-    i1 = np.stack([np.searchsorted(sums.u[j], hi + 1e-12, side="right") for j in range(n_c)], axis=1)
+    # window edges sit on a grid: search each distinct edge once per curve
+    lo_u, lo_inv = np.unique(lo, return_inverse=True)
+    hi_u, hi_inv = np.unique(hi, return_inverse=True)
+    i0 = np.stack([np.searchsorted(u, lo_u - 1e-12, side="left") for u in sums.u], axis=1)[lo_inv]
+    i1 = np.stack([np.searchsorted(u, hi_u + 1e-12, side="right") for u in sums.u], axis=1)[hi_inv]
     cols = np.arange(n_c)[None, :]
     n, sx, sy, sxx, sxy = (sums.s[k][cols, i1] - sums.s[k][cols, i0] for k in range(5))
     syy = sums.syy[cols, i1] - sums.syy[cols, i0]
@@ -119,14 +134,15 @@ def noise_level(curves: list[Curve]) -> float:
     return float(max(s, NOISE_FLOOR))
 
 
-def _fit_in_window(curves: list[Curve], lambda_opt: np.ndarray, lo: float, hi: float,
-                   noise: float, automatic: bool) -> Window:
-    sums = _prefix_sums(curves, lambda_opt)
+def _fit_in_window(curves: list[Curve], scale: np.ndarray, lo: float, hi: float,
+                   noise: float, automatic: bool, units: str) -> Window:
+    """Fit in [lo, hi] of norm/scale (scale: ones for ``"norm"`` units, else lambda_opt)."""
+    sums = _prefix_sums(curves, scale)
     use, n, sx, sy, cxx, cxy, cyy = (a[0] for a in _window_stats(
         sums, np.array([np.log10(lo)]), np.array([np.log10(hi)])))
     if use.sum() < 2:
         raise NormscaleError(
-            f"the window [{lo:g}, {hi:g}] (in lambda/lambda_opt) holds {MIN_POINTS} points or more "
+            f"the window [{lo:g}, {hi:g}] holds {MIN_POINTS} points or more "
             f"for {int(use.sum())} curve(s); at least 2 are needed")
     slopes = cxy[use] / cxx[use]
     pooled = cxy[use].sum() / cxx[use].sum()
@@ -139,22 +155,23 @@ def _fit_in_window(curves: list[Curve], lambda_opt: np.ndarray, lo: float, hi: f
     P_used = tuple(c.P for c, u in zip(curves, use, strict=False) if u)
     return Window(float(lo), float(hi), g1, err, float(-pooled), float(np.exp(intercepts.mean())),
                   float(np.sqrt(max(sse, 0.0) / dof)), noise, P_used,
-                  tuple(float(-s) for s in slopes), n_pts, automatic)
+                  tuple(float(-s) for s in slopes), n_pts, automatic, units)
 
 
 def fit_window(curves: list[Curve], lambda_opt: np.ndarray, window: tuple[float, float]) -> Window:
     """The early law fitted in a window fixed by hand, in lambda/lambda_opt units."""
     lo, hi = window
-    return _fit_in_window(curves, lambda_opt, lo, hi, noise_level(curves), automatic=False)
+    return _fit_in_window(curves, lambda_opt, lo, hi, noise_level(curves), automatic=False,
+                          units=UNITS[1])
 
 
-def find_window(curves: list[Curve], lambda_opt: np.ndarray) -> Window:
+def find_window(curves: list[Curve], lambda_opt: np.ndarray, *, units: str = "norm") -> Window:
     """Find the early-training window automatically (see the module docstring).
 
     0. Each curve is cut at ``ELBOW_FRACTION`` times its lambda_opt.
     1. Candidate windows have edges on a grid of ``EDGE_STEP`` decades in
-       lambda/lambda_opt, end at or below the minimum (hi <= 1) and hold at
-       least ``MIN_POINTS`` points for 2 curves or more.
+       ``units`` (``"norm"`` or ``"lambda/lambda_opt"``) and hold at least
+       ``MIN_POINTS`` points for 2 curves or more.
     2. The anchor is the ``ANCHOR_DECADES``-wide window with the steepest
        common slope (common exponent, one prefactor per P).
     3. Among windows that contain the anchor, the one with the most points
@@ -164,14 +181,18 @@ def find_window(curves: list[Curve], lambda_opt: np.ndarray) -> Window:
        errors (no curvature) is chosen.
     """
     noise = noise_level(curves)
-    below = [Curve(c.P, c.norm[c.norm <= ELBOW_FRACTION * lo], c.error[c.norm <= ELBOW_FRACTION * lo])
-             for c, lo in zip(curves, lambda_opt, strict=False)]
-    below = [c for c in below if c.norm.size >= MIN_POINTS]
+    below, scale = [], []
+    for c, lo in zip(curves, lambda_opt, strict=True):
+        keep = c.norm <= ELBOW_FRACTION * lo
+        if keep.sum() >= MIN_POINTS:
+            below.append(Curve(c.P, c.norm[keep], c.error[keep]))
+            scale.append(1.0 if units == UNITS[0] else float(lo))
     if len(below) < 2:
         raise NormscaleError(
             f"fewer than 2 curves have {MIN_POINTS} points or more below their minimum: "
             "no early-training window")
-    sums = _prefix_sums(below, np.ones(len(below)))
+    scale = np.array(scale)
+    sums = _prefix_sums(below, scale)
     u_min, u_max = min(u[0] for u in sums.u), max(u[-1] for u in sums.u)
     edges = np.arange(u_min, u_max + EDGE_STEP, EDGE_STEP)
     a, b = np.meshgrid(edges, edges, indexing="ij")
@@ -210,5 +231,5 @@ def find_window(curves: list[Curve], lambda_opt: np.ndarray) -> Window:
         ok[k] = True
     score = np.where(ok, n_pts + 1e-3 * (hi - lo), -np.inf)
     best = int(np.argmax(score))
-    return _fit_in_window(below, np.ones(len(below)), 10 ** lo[best], 10 ** hi[best], noise,
-                          automatic=True)
+    return _fit_in_window(below, scale, 10 ** lo[best], 10 ** hi[best], noise, automatic=True,
+                          units=units)

@@ -1,0 +1,58 @@
+"""Export a run store as the long-format table that `normscale fit` reads.
+
+One row per (run, logged point, norm kind), with the columns model, dataset,
+optimizer, weight_decay, norm_kind, P, seed, epoch, norm, test_error, then
+the other errors and losses, the config and the run id. Group a fit by
+norm_kind to compare norms (the paper's ablation).
+
+Example: normscale export --store runs.db --out curves.csv --norm spectral_complexity
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from normscale.cli import _common
+from normscale.errors import NormscaleError
+
+HELP = "write a run store as a long-format curves table (CSV or Parquet) for `normscale fit`"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", required=True, metavar="DB", help="the run store (runs.db)")
+    p.add_argument("--out", metavar="FILE",
+                   help="output file (default curves.csv or curves.parquet)")
+    p.add_argument("--format", choices=("csv", "parquet"),
+                   help="table format (default: from the --out suffix, else csv)")
+    p.add_argument("--norm", metavar="KIND",
+                   help="keep one norm kind (e.g. spectral_complexity); default all kinds")
+    p.add_argument("--status", default="finished",
+                   choices=("finished", "diverged", "failed", "running", "any"),
+                   help="runs to export (default finished)")
+
+
+def run(args: argparse.Namespace) -> _common.Result:
+    from normscale.store import Store, long_table, write_table
+
+    if not Path(args.store).is_file():
+        raise NormscaleError(f"the store '{args.store}' does not exist")
+    fmt = args.format
+    if fmt is None:
+        suffix = Path(args.out).suffix.lower().lstrip(".") if args.out else ""
+        fmt = "parquet" if suffix in ("parquet", "pq") else "csv"
+    out = Path(args.out) if args.out else Path(f"curves.{fmt}")
+    with Store(args.store) as store:
+        table = long_table(store, norm=args.norm,
+                           status=None if args.status == "any" else args.status)
+        n_runs = len(store.runs(status=None if args.status == "any" else args.status))
+    _common.output_dir(out.parent if str(out.parent) else ".")
+    write_table(table, out, fmt=fmt)
+    kinds = sorted(table["norm_kind"].unique().tolist())
+    if table.empty:
+        _common.log(args, f"warning: no records of {args.status} runs in '{args.store}'")
+    return _common.Result(
+        data={"out": str(out), "format": fmt, "rows": len(table), "runs": n_runs,
+              "norm_kinds": kinds},
+        text=f"wrote {len(table)} rows ({n_runs} runs, norm kinds: {', '.join(kinds) or 'none'})"
+             f" to {out}")

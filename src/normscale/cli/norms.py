@@ -1,0 +1,135 @@
+"""Norm-based complexity of a saved model: per-layer table and totals (SCIENCE.md 2.1).
+
+A normscale training checkpoint rebuilds its model from its config; a bare
+state dict needs --arch, --in-channels, --image-size and --num-classes (the
+same sizes it was trained with; --dataset, --width and --depth as in training).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from normscale.cli import _common
+from normscale.errors import NormscaleError
+from normscale.norms import MEASURES, NormTracker
+from normscale.norms.discovery import NORM_LAYER_MODES
+from normscale.norms.tracker import CONV_MODES
+
+HELP = "spectral complexity and other norms of a checkpoint, layer by layer"
+ARCHS = ("cnn", "resnet", "vit")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="a normscale checkpoint (.pt) or a bare state dict")
+    parser.add_argument("--arch", choices=ARCHS, help="architecture of a bare state dict")
+    parser.add_argument("--in-channels", type=_common.positive_int("--in-channels"))
+    parser.add_argument("--image-size", type=_common.positive_int("--image-size"))
+    parser.add_argument("--num-classes", type=_common.positive_int("--num-classes"))
+    parser.add_argument("--dataset", help="data set the model was built for (preset family)")
+    parser.add_argument("--width", type=_common.positive_float("--width"), default=1.0,
+                        help="width multiplier of a bare state dict's model (default 1)")
+    parser.add_argument("--depth", type=_common.positive_float("--depth"), default=1.0,
+                        help="depth multiplier of a bare state dict's model (default 1)")
+    parser.add_argument("--reference", metavar="PATH",
+                        help="checkpoint or state dict of the reference weights M (e.g. at init)"
+                             " of the (2,1) terms and of distance_from_init; default M = 0")
+    parser.add_argument("--conv", choices=CONV_MODES, default="reshape",
+                        help="convolution spectral norm: reshaped kernel (paper, default) or exact"
+                             " operator norm on the model's input size (circular padding)")
+    parser.add_argument("--norm-layers", choices=NORM_LAYER_MODES, default="ignore",
+                        help="normalisation layers: ignore (default), fold BatchNorm into the"
+                             " preceding layer, or count their scale as a diagonal layer")
+    parser.add_argument("--bias", action="store_true", help="count biases (a last column)")
+
+
+def run(args: argparse.Namespace) -> _common.Result:
+    model, shape = _load_model(args, args.checkpoint)
+    reference = None
+    if args.reference:
+        reference = _state_of(_load(args.reference), args.reference)
+    try:
+        tracker = NormTracker(model, reference=reference, spectral="exact", conv=args.conv,
+                              input_shape=shape, norm_layers=args.norm_layers, bias=args.bias)
+    except NormscaleError as exc:
+        if args.reference:  # most likely the reference does not fit the model
+            raise NormscaleError(f"{exc} (reference '{args.reference}')") from None
+        raise
+    report = tracker.report()
+    _common.log(args, f"{len(report.layers)} matrices counted, "
+                      f"{len(report.ignored)} parameters not counted")
+    totals = report.complexity.as_dict()
+    data = {"checkpoint": args.checkpoint, "layers": report.layers, "totals": totals,
+            "ignored": report.ignored}
+    return _common.Result(data=data, text=_table(report, totals))
+
+
+def _table(report, totals: dict[str, float]) -> str:
+    lines = [f"{'layer':<28} {'kind':<18} {'shape':>12} {'spectral':>12} {'(2,1)':>12}"]
+    for r in report.layers:
+        shape = "x".join(str(s) for s in r.shape)
+        lines.append(f"{r.name:<28} {r.kind:<18} {shape:>12} {r.spectral_norm:12.5g} "
+                     f"{r.two_one:12.5g}")
+    lines.append("")
+    lines += [f"{k:<26} {totals[k]:.6g}" for k in MEASURES]
+    if report.ignored:
+        lines.append(f"not counted: {', '.join(report.ignored)}")
+    return "\n".join(lines)
+
+
+def _load(path: str) -> Any:
+    p = Path(path)
+    if not p.is_file():
+        raise NormscaleError(f"the file '{p}' does not exist")
+    try:
+        return torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged file
+        raise NormscaleError(f"the file '{p}' is corrupt or not a PyTorch checkpoint "
+                             f"({type(exc).__name__})") from None
+
+
+def _state_of(obj: Any, path: str) -> dict[str, torch.Tensor]:
+    state = obj.get("model_state", obj) if isinstance(obj, dict) else None
+    if not isinstance(state, dict) or not state \
+            or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise NormscaleError(f"the file '{path}' holds neither a normscale checkpoint nor a "
+                             "state dict")
+    return state
+
+
+def _load_model(args: argparse.Namespace, path: str) -> tuple[torch.nn.Module, tuple[int, ...]]:
+    from normscale import nets  # the model zoo: only the CLI needs it
+
+    obj = _load(path)
+    state = _state_of(obj, path)
+    config = obj.get("config") if isinstance(obj, dict) and "model_state" in obj else None
+    if isinstance(config, dict):  # a normscale checkpoint knows its model
+        kwargs = {k: config[k] for k in ("in_channels", "image_size", "num_classes")
+                  if k in config}
+        arch = config.get("model")
+        extra = {k: config[k] for k in ("preset", "width", "depth", "dataset") if k in config}
+    else:
+        missing = [f"--{k.replace('_', '-')}" for k in ("arch", "in_channels", "image_size",
+                                                         "num_classes")
+                   if getattr(args, k) is None]
+        if missing:
+            raise NormscaleError(f"'{path}' is a bare state dict: give {', '.join(missing)}")
+        arch = args.arch
+        kwargs = {"in_channels": args.in_channels, "image_size": args.image_size,
+                  "num_classes": args.num_classes}
+        extra = {"width": args.width, "depth": args.depth, "dataset": args.dataset}
+    if len(kwargs) < 3 or arch not in ARCHS:
+        raise NormscaleError(f"the checkpoint '{path}' has an incomplete config "
+                             "(model, in_channels, image_size, num_classes)")
+    model = nets.build(arch, **kwargs, **extra)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
+        raise NormscaleError(f"the weights in '{path}' do not fit a {arch} with {kwargs} "
+                             f"({first})") from None
+    model.eval()
+    return model, (kwargs["in_channels"], kwargs["image_size"], kwargs["image_size"])

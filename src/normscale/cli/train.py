@@ -1,0 +1,230 @@
+"""Train one network on a subset of size P and log its learning curve with norms.
+
+At about 50 log-spaced epochs it records the test and training error and
+loss and every norm measure (SCIENCE.md 2.2), into a run store when --store
+is given. A run's identity is a hash of its config: running a finished run
+again does nothing unless --force; --resume continues an interrupted one from
+its last checkpoint without duplicating records.
+
+Example: normscale train --model cnn --dataset mnist --data-root DIR --P 1000
+--seed 0 --epochs 50 --store runs.db
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Any
+
+from normscale.cli import _common
+from normscale.errors import NormscaleError
+
+HELP = "train one network on P examples, logging errors and norms at log-spaced epochs"
+
+
+def _nonnegative_float(name: str):
+    def convert(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a float >= 0; got {text!r}") from None
+        if not (v >= 0 and math.isfinite(v)):
+            raise argparse.ArgumentTypeError(f"{name} must be a float >= 0; got {text}")
+        return v
+
+    convert.__name__ = name
+    return convert
+
+
+def _seed(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed must be an int >= 0; got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"--seed must be an int >= 0; got {v}")
+    return v
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from normscale.train.config import AUGMENTATIONS, MODELS, OPTIMIZERS
+
+    g = p.add_argument_group("run")
+    g.add_argument("--model", required=True, choices=MODELS)
+    g.add_argument("--dataset", required=True,
+                   help="mnist, fashion-mnist, cifar10, cifar100, digits or imagefolder")
+    g.add_argument("--data-root", metavar="DIR", help="folder with the data set files")
+    g.add_argument("--download", action="store_true", help="fetch missing data set files")
+    g.add_argument("--P", type=_common.positive_int("--P"), required=True,
+                   help="training-set size (class-balanced subset drawn by --seed)")
+    g.add_argument("--seed", type=_seed, default=0,
+                   help="controls init, subset, batch order, augmentation (default 0)")
+    length = g.add_mutually_exclusive_group()
+    length.add_argument("--epochs", type=_common.positive_int("--epochs"),
+                        help="training length T in epochs (default: the paper preset's)")
+    length.add_argument("--steps", type=_common.positive_int("--steps"),
+                        help="training length T in optimizer steps; log points in steps")
+    g.add_argument("--n-log", type=_common.positive_int("--n-log"), default=50,
+                   help="number of log-spaced logging points from 1 to T (default 50)")
+
+    o = p.add_argument_group("model and optimizer (defaults: the paper's preset)")
+    o.add_argument("--optimizer", choices=OPTIMIZERS)
+    o.add_argument("--lr", type=_common.positive_float("--lr"))
+    o.add_argument("--weight-decay", type=_nonnegative_float("--weight-decay"), default=0.0)
+    o.add_argument("--momentum", type=_nonnegative_float("--momentum"), default=0.9,
+                   help="SGD momentum (default 0.9)")
+    o.add_argument("--batch-size", type=_common.positive_int("--batch-size"), default=128)
+    o.add_argument("--preset", default="paper", help="architecture preset (default paper)")
+    o.add_argument("--width", type=_common.positive_float("--width"), default=1.0,
+                   help="width multiplier, < 1 for small CPU runs (default 1)")
+    o.add_argument("--depth", type=_common.positive_float("--depth"), default=1.0,
+                   help="depth multiplier of ResNet/ViT blocks (default 1)")
+    o.add_argument("--init-factor", type=_common.positive_float("--init-factor"),
+                   help="scale of PyTorch's default init (default: the paper's)")
+    o.add_argument("--augment", choices=AUGMENTATIONS,
+                   help="augmentation of training batches (default: the paper's)")
+
+    s = p.add_argument_group("store and checkpoints")
+    s.add_argument("--store", metavar="DB", help="SQLite run store to write (e.g. runs.db)")
+    s.add_argument("--checkpoint", metavar="FILE",
+                   help="checkpoint file (default with --store: DB.ckpt/RUN_ID.pt)")
+    s.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run from its last checkpoint")
+    s.add_argument("--force", action="store_true", help="train again a run already in the store")
+    s.add_argument("--ensemble-id", help="tag shared by the runs of a seed ensemble")
+    s.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... or auto (default cpu)")
+
+
+def _preset(model: str, dataset: str, preset: str) -> dict[str, Any]:
+    """The paper's optimizer, lr, epochs, init factor and augmentation, when known."""
+    if preset != "paper":
+        return {}
+    from normscale import nets
+
+    try:
+        return dict(nets.paper_preset(model, dataset))
+    except (NormscaleError, KeyError, ValueError):
+        return {}  # no paper row for this pair (digits, imagefolder, ...)
+
+
+def config_from_args(args: argparse.Namespace):
+    """The :class:`TrainConfig` of the command line, the paper's preset filling the gaps."""
+    from normscale.train import TrainConfig
+
+    paper = _preset(args.model, args.dataset, args.preset)
+    epochs, steps = args.epochs, args.steps
+    if epochs is None and steps is None:
+        epochs = paper.get("epochs")
+        if epochs is None:
+            raise NormscaleError(f"no paper preset gives the length of a {args.model} run on "
+                                 f"{args.dataset!r}: give --epochs or --steps")
+    return TrainConfig(
+        model=args.model, dataset=args.dataset, P=args.P, seed=args.seed, epochs=epochs,
+        steps=steps, optimizer=args.optimizer or paper.get("optimizer", "adam"),
+        lr=args.lr or float(paper.get("lr", 1e-3)), weight_decay=args.weight_decay,
+        momentum=args.momentum, batch_size=args.batch_size, n_log=args.n_log,
+        preset=args.preset, width=args.width, depth=args.depth,
+        init_factor=args.init_factor or float(paper.get("init_factor", 1.0)),
+        augment=args.augment or paper.get("augmentation", "none"))
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise NormscaleError(f"unknown --device {name!r}: use cpu, cuda, cuda:N or auto") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise NormscaleError(f"--device {name} asked for, but no CUDA device is available")
+    return name
+
+
+def _summary(run_id: str, status: str, error: str | None, records: list, wall: float | None,
+             note: str = "") -> str:
+    lines = [f"run {run_id}: {status}{note}" + (f" ({error})" if error else "")]
+    if records:
+        kind = next((k for k in ("spectral_complexity", "l2") if k in records[0].norms),
+                    next(iter(records[0].norms), None))
+        lines.append(f"{'epoch':>9} {'step':>8} {'test_err':>9} {'train_err':>9} "
+                     f"{'test_loss':>9}" + (f" {kind:>20}" if kind else ""))
+        for r in records:
+            lines.append(f"{r.epoch:9.4g} {r.step:8d} {r.test_error:9.4f} {r.train_error:9.4f} "
+                         f"{r.test_loss:9.4f}" + (f" {r.norms[kind]:20.6g}" if kind else ""))
+    if wall is not None:
+        lines.append(f"wall time {wall:.1f} s")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> _common.Result:
+    from normscale.store import Store
+    from normscale.train import train
+
+    config = config_from_args(args)
+    run_id = config.run_id
+    device = _device(args.device)
+    store = Store(args.store) if args.store else None
+    checkpoint = Path(args.checkpoint) if args.checkpoint else (
+        Path(f"{args.store}.ckpt") / f"{run_id}.pt" if args.store else None)
+    if args.resume and checkpoint is None:
+        raise NormscaleError("--resume needs a checkpoint: give --store or --checkpoint")
+    if args.resume and args.force:
+        raise NormscaleError("--resume and --force contradict each other: give one of them")
+
+    if store is not None:
+        known = store.run(run_id)
+        if known is not None and not args.force:
+            if known.status in ("finished", "diverged") and not args.resume:
+                _common.log(args, f"run {run_id} is already in '{args.store}' ({known.status}); "
+                                  "nothing to do (--force trains it again)")
+                records = store.records(run_id)
+                return _common.Result(
+                    data={"run_id": run_id, "status": known.status, "error": known.error,
+                          "skipped": True, "config": config.to_dict(),
+                          "records": [r.to_row() for r in records],
+                          "wall_time": known.wall_time},
+                    text=_summary(run_id, known.status, known.error, records,
+                                  known.wall_time, " (already in the store, skipped)"))
+            if known.status in ("running", "failed") and not args.resume:
+                raise NormscaleError(
+                    f"run {run_id} is already in '{args.store}' with status {known.status} "
+                    "(interrupted, or running elsewhere): use --resume to continue it or "
+                    "--force to start it over")
+        store.start_run(run_id, config.to_dict(), ensemble_id=args.ensemble_id,
+                        fresh=not args.resume)
+    if checkpoint is not None and not args.resume:
+        checkpoint.unlink(missing_ok=True)
+
+    _common.log(args, f"run {run_id}: {config.model} on {config.dataset}, P={config.P}, "
+                      f"seed={config.seed}, {config.length} {config.unit}s, {config.optimizer} "
+                      f"lr={config.lr:g}, device {device}")
+    try:
+        with _common.progress(args, config.length, f"train {run_id[:8]}") as bar:
+            result = train(config, data_root=args.data_root, download=args.download,
+                           device=device, checkpoint=checkpoint, resume=args.resume,
+                           callback=(lambda r: store.add_records(run_id, [r])) if store else None,
+                           progress=bar.update)
+    except BaseException as exc:
+        if store is not None:
+            message = "interrupted" if isinstance(exc, KeyboardInterrupt) else (
+                str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            store.finish_run(run_id, status="failed", error=message)
+        raise
+    if store is not None:
+        store.finish_run(run_id, status=result.status, error=result.error,
+                         wall_time=result.wall_time)
+        store.close()
+    if result.status == "diverged":
+        _common.log(args, f"run {run_id} diverged: {result.error}")
+    records = list(result.records)
+    note = f" (resumed from step {result.resumed_from})" if result.resumed_from else ""
+    return _common.Result(
+        data={"run_id": run_id, "status": result.status, "error": result.error,
+              "skipped": False, "config": config.to_dict(), "step": result.step,
+              "epoch": result.epoch, "resumed_from": result.resumed_from,
+              "records": [r.to_row() for r in records], "wall_time": result.wall_time,
+              "checkpoint": str(checkpoint) if checkpoint else None},
+        text=_summary(run_id, result.status, result.error, records, result.wall_time, note))

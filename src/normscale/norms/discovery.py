@@ -1,0 +1,315 @@
+"""Layer discovery: the weight matrices A_1..A_L of any ``torch.nn.Module``.
+
+SCIENCE.md 2.1 defines the matrices that enter the norm-based measures:
+Linear layers give their (out, in) weight; a convolution gives its kernel
+reshaped to (out, in/groups * prod(kernel)); attention gives Q, K, V and the
+output projection as separate matrices. :func:`discover` walks *every*
+submodule (``named_modules``, so residual blocks and nested containers are
+all visited, unlike the paper's code whose ResNet measure saw only the head)
+and returns one :class:`LayerSpec` per matrix, in registration order, which
+is the forward order for sequential models and for the blocks of the usual
+CNN/ResNet/ViT code (the measures themselves do not depend on the order).
+
+A :class:`LayerSpec` holds no tensor: it names the tensors it is built from,
+so the same spec builds the current matrix from the live model and the
+reference matrix from a saved state dict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.modules.conv import _ConvNd
+from torch.nn.modules.instancenorm import _InstanceNorm
+
+from normscale._validation import Options, check_param
+
+NORM_LAYER_MODES = ("ignore", "fold", "diagonal")
+
+
+@dataclass(frozen=True)
+class NormAffine:
+    """A normalisation layer seen as the affine map ``y -> scale * y + shift``.
+
+    BatchNorm in evaluation mode: ``scale = gamma / sqrt(running_var + eps)``,
+    ``shift = beta - running_mean * scale``. LayerNorm, GroupNorm and
+    InstanceNorm (or a BatchNorm without running statistics): ``scale =
+    gamma``, ``shift = beta`` (their normalisation itself is not linear).
+    Each field is the key of a tensor, or None when the layer lacks it.
+    """
+
+    weight: str | None
+    bias: str | None
+    running_mean: str | None
+    running_var: str | None
+    eps: float
+    size: int
+
+    def scale(self, tensors: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        s = (_f64(tensors[self.weight]).reshape(-1) if self.weight
+             else torch.ones(self.size, dtype=torch.float64))
+        if self.running_var:
+            s = s / torch.sqrt(_f64(tensors[self.running_var]) + self.eps)
+        return s
+
+    def shift(self, tensors: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        b = (_f64(tensors[self.bias]).reshape(-1) if self.bias
+             else torch.zeros(self.size, dtype=torch.float64))
+        if self.running_mean:
+            b = b - _f64(tensors[self.running_mean]) * self.scale(tensors)
+        return b
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """What the exact operator norm of a convolution needs besides its kernel."""
+
+    module: str
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    groups: int
+    in_channels: int
+    out_channels: int
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One weight matrix A_i: where it comes from and how to build it.
+
+    Attributes
+    ----------
+    name : str
+        Module name, with ``.q``/``.k``/``.v`` for a split attention projection.
+    kind : str
+        ``linear``, ``conv1d``/``conv2d``/``conv3d``, ``attention.q`` (k, v),
+        ``embedding``, or ``<norm>.diagonal``; ``+bn`` marks a folded BatchNorm.
+    shape : tuple of int
+        (rows, cols) of the matrix (cols include the bias column if counted).
+    weight : str or None
+        Key of the weight tensor (None for a diagonal normalisation layer).
+    bias : str or None
+        Key of the bias appended as a last column; None when biases are not
+        counted (a folded or diagonal layer uses its own shift instead).
+    rows, bias_rows : (start, stop) or None
+        Row slices of the weight and of the bias (Q, K, V of a packed projection).
+    transpose : bool
+        The matrix is ``weight.T`` (an embedding maps one-hot -> vector).
+    affine : NormAffine or None
+        Folded BatchNorm (with ``weight``) or diagonal layer (without).
+    with_bias : bool
+        Whether the matrix carries the bias (or shift) column.
+    conv : ConvGeometry or None
+        Set for convolutions.
+    """
+
+    name: str
+    kind: str
+    shape: tuple[int, int]
+    weight: str | None
+    bias: str | None = None
+    rows: tuple[int, int] | None = None
+    bias_rows: tuple[int, int] | None = None
+    transpose: bool = False
+    affine: NormAffine | None = None
+    with_bias: bool = False
+    conv: ConvGeometry | None = None
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Keys of every tensor this matrix is built from."""
+        keys = [self.weight, self.bias if self.with_bias else None]
+        if self.affine is not None:
+            a = self.affine
+            keys += [a.weight, a.running_var]
+            if self.with_bias:  # the shift enters only through the bias column
+                keys += [a.bias, a.running_mean]
+        return tuple(k for k in keys if k)
+
+    def matrix(self, tensors: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The float64 matrix built from ``tensors`` (a state dict or live tensors)."""
+        if self.weight is None:  # diagonal normalisation layer
+            assert self.affine is not None
+            a = torch.diag(self.affine.scale(tensors))
+            shift = self.affine.shift(tensors)
+        else:
+            w = _f64(tensors[self.weight])
+            if self.rows is not None:
+                w = w[self.rows[0]:self.rows[1]]
+            a = w.T if self.transpose else w.reshape(w.shape[0], -1)
+            b = torch.zeros(a.shape[0], dtype=torch.float64)
+            if self.bias:
+                b = _f64(tensors[self.bias])
+                if self.bias_rows is not None:
+                    b = b[self.bias_rows[0]:self.bias_rows[1]]
+            if self.affine is not None:  # fold BatchNorm: scale rows, move the bias
+                scale = self.affine.scale(tensors)
+                a = a * scale[:, None]
+                shift = b * scale + self.affine.shift(tensors)
+            else:
+                shift = b
+        if self.with_bias:
+            a = torch.cat([a, shift[:, None]], dim=1)
+        return a
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """The result of :func:`discover`: the counted matrices and what was left out.
+
+    ``ignored`` lists every parameter of the model that enters no matrix
+    (normalisation layers by default, biases by default, positional
+    embeddings, class tokens, unsupported layer types), so nothing is left
+    out silently.
+    """
+
+    layers: tuple[LayerSpec, ...]
+    ignored: tuple[str, ...]
+
+
+def _f64(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().to(torch.float64)
+
+
+def _key(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _linear(name: str, module: nn.Linear, bias: bool, part: str = "",
+            rows: tuple[int, int] | None = None) -> LayerSpec:
+    """The Linear ``name``, or its rows ``rows`` as the attention matrix ``part``."""
+    n_rows = module.out_features if rows is None else rows[1] - rows[0]
+    has_bias = bias and module.bias is not None
+    return LayerSpec(name=_key(name, part) if part else name,
+                     kind=f"attention.{part}" if part else "linear",
+                     shape=(n_rows, module.in_features + has_bias), weight=_key(name, "weight"),
+                     bias=_key(name, "bias") if has_bias else None,
+                     rows=rows, bias_rows=rows if has_bias else None, with_bias=has_bias)
+
+
+def _conv(name: str, module: _ConvNd, bias: bool) -> LayerSpec:
+    cols = module.weight[0].numel()
+    has_bias = bias and module.bias is not None
+    geometry = ConvGeometry(module=name, kernel_size=tuple(module.kernel_size),
+                            stride=tuple(module.stride), dilation=tuple(module.dilation),
+                            groups=module.groups, in_channels=module.in_channels,
+                            out_channels=module.out_channels)
+    return LayerSpec(name=name, kind=f"conv{len(module.kernel_size)}d",
+                     shape=(module.out_channels, cols + has_bias), weight=_key(name, "weight"),
+                     bias=_key(name, "bias") if has_bias else None, with_bias=has_bias,
+                     conv=geometry)
+
+
+def _attention(name: str, module: nn.MultiheadAttention, bias: bool) -> list[LayerSpec]:
+    e = module.embed_dim
+    has_bias = bias and module.in_proj_bias is not None
+    specs = []
+    for i, part in enumerate("qkv"):
+        rows = (i * e, (i + 1) * e)
+        if module.in_proj_weight is not None:  # packed (3E, E) projection
+            weight, weight_rows, cols = _key(name, "in_proj_weight"), rows, e
+        else:  # separate projections (kdim/vdim != embed_dim)
+            weight, weight_rows = _key(name, f"{part}_proj_weight"), None
+            cols = getattr(module, f"{part}_proj_weight").shape[1]
+        specs.append(LayerSpec(name=_key(name, part), kind=f"attention.{part}",
+                               shape=(e, cols + has_bias), weight=weight, rows=weight_rows,
+                               bias=_key(name, "in_proj_bias") if has_bias else None,
+                               bias_rows=rows if has_bias else None, with_bias=has_bias))
+    return specs
+
+
+def _norm_affine(name: str, module: nn.Module) -> NormAffine | None:
+    weight = getattr(module, "weight", None)
+    bias = getattr(module, "bias", None)
+    running = isinstance(module, _BatchNorm) and module.track_running_stats
+    if weight is None and not running:
+        return None  # nothing learned and nothing linear to count
+    size = weight.numel() if weight is not None else module.num_features
+    return NormAffine(weight=_key(name, "weight") if weight is not None else None,
+                      bias=_key(name, "bias") if bias is not None else None,
+                      running_mean=_key(name, "running_mean") if running else None,
+                      running_var=_key(name, "running_var") if running else None,
+                      eps=float(module.eps), size=size)
+
+
+def discover(model: nn.Module, *, norm_layers: str = "ignore", bias: bool = False,
+             embeddings: bool = False, split_qkv: bool = True) -> Discovery:
+    """Find the weight matrices of ``model`` (SCIENCE.md 2.1).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Any model; every submodule is visited.
+    norm_layers : {"ignore", "fold", "diagonal"}, default "ignore"
+        Normalisation layers: ``"ignore"`` leaves them out (the paper's
+        choice); ``"fold"`` folds each BatchNorm (running statistics, i.e.
+        evaluation mode) into the Linear/convolution registered just before
+        it, when its size matches (other normalisation layers are ignored);
+        ``"diagonal"`` counts each normalisation layer as the diagonal matrix
+        of its affine scale (for BatchNorm ``gamma / sqrt(running_var + eps)``).
+    bias : bool, default False
+        Count biases, as a last column of each matrix (homogeneous coordinates).
+    embeddings : bool, default False
+        Count ``nn.Embedding`` tables, as the (dim, num_embeddings) matrix of
+        the map from a one-hot vector.
+    split_qkv : bool, default True
+        Split a Linear named ``...qkv`` with out_features = 3 * in_features
+        (the packed projection of hand-written attention blocks) into its
+        Q, K, V rows. ``nn.MultiheadAttention`` is always split.
+
+    Returns
+    -------
+    Discovery
+        The matrices, in registration order, and the parameters left out.
+    """
+    check_param("discover", "norm_layers", norm_layers, Options(NORM_LAYER_MODES))
+    specs: list[LayerSpec] = []
+    for name, module in model.named_modules():
+        if isinstance(module, nn.MultiheadAttention):
+            specs += _attention(name, module, bias)
+        elif isinstance(module, nn.Linear):
+            leaf = name.rsplit(".", 1)[-1]
+            if split_qkv and leaf.endswith("qkv") and module.out_features == 3 * module.in_features:
+                e = module.in_features
+                specs += [_linear(name, module, bias, p, (i * e, (i + 1) * e))
+                          for i, p in enumerate("qkv")]
+            else:
+                specs.append(_linear(name, module, bias))
+        elif isinstance(module, _ConvNd) and not module.transposed:
+            specs.append(_conv(name, module, bias))
+        elif isinstance(module, nn.Embedding) and embeddings:
+            specs.append(LayerSpec(name=name, kind="embedding",
+                                   shape=(module.embedding_dim, module.num_embeddings),
+                                   weight=_key(name, "weight"), transpose=True))
+        elif isinstance(module, _BatchNorm | nn.LayerNorm | nn.GroupNorm | _InstanceNorm):
+            specs = _add_norm_layer(specs, name, module, norm_layers, bias)
+    counted = {k for s in specs for k in s.sources}
+    ignored = tuple(n for n, _ in model.named_parameters() if n not in counted)
+    return Discovery(layers=tuple(specs), ignored=ignored)
+
+
+def _add_norm_layer(specs: list[LayerSpec], name: str, module: nn.Module, mode: str,
+                    bias: bool) -> list[LayerSpec]:
+    affine = _norm_affine(name, module)
+    if mode == "ignore" or affine is None:
+        return specs
+    if mode == "diagonal":
+        kind = f"{type(module).__name__.lower()}.diagonal"
+        return specs + [LayerSpec(name=name, kind=kind, shape=(affine.size, affine.size + bias),
+                                  weight=None, affine=affine, with_bias=bias)]
+    # fold: only a BatchNorm with running statistics, into the layer just before it
+    if not (isinstance(module, _BatchNorm) and affine.running_var and specs):
+        return specs
+    prev = specs[-1]
+    if prev.affine is not None or prev.rows is not None or prev.transpose \
+            or prev.shape[0] != affine.size:
+        return specs
+    cols = prev.shape[1] - prev.with_bias + bias  # a folded layer always has a shift
+    folded = LayerSpec(name=prev.name, kind=f"{prev.kind}+bn", shape=(prev.shape[0], cols),
+                       weight=prev.weight, bias=prev.bias, affine=affine,
+                       with_bias=bias, conv=prev.conv)
+    return specs[:-1] + [folded]

@@ -1,0 +1,109 @@
+"""The store as a long-format table: one row per (run, logged point, norm kind).
+
+This is the table ``normscale fit`` reads (SCIENCE.md 2.3): each row carries
+the run's grouping columns (model, dataset, optimizer, weight decay, ...), its
+training-set size ``P`` and ``seed``, the norm kind and value, and the errors
+at that point. Keeping one norm kind per row makes ``--group-by norm_kind``
+give the paper's ablation on other norms.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from normscale._validation import Options, check_param
+from normscale.errors import NormscaleError
+from normscale.store.schema import STATUSES
+from normscale.store.store import Store
+
+#: config fields copied into every row, in this order, after the leading columns
+CONFIG_COLUMNS = ("model", "dataset", "optimizer", "weight_decay", "lr", "batch_size",
+                  "preset", "width", "init_factor", "augment", "epochs", "steps")
+#: the columns every exported table starts with
+LEADING_COLUMNS = ("model", "dataset", "optimizer", "weight_decay", "norm_kind", "P", "seed",
+                   "epoch", "norm", "test_error")
+FORMATS = ("csv", "parquet")
+
+
+def long_table(store: Store, *, norm: str | None = None,
+               status: str | None = "finished") -> pd.DataFrame:
+    """Flatten a store into the long format read by ``normscale fit``.
+
+    Parameters
+    ----------
+    store : Store
+        The run store.
+    norm : str, optional
+        Keep only this norm kind (a measure name of :mod:`normscale.norms`);
+        default every kind except the ``log10_*`` duplicates.
+    status : str or None, default "finished"
+        Keep runs with this status; None keeps every run.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``model, dataset, optimizer, weight_decay, norm_kind, P, seed,
+        epoch, norm, test_error``, then ``step, test_loss, train_error,
+        train_loss, wall_time``, the other config fields, ``run_id``,
+        ``ensemble_id`` and ``status``. Rows whose norm is not finite are left out.
+    """
+    if status is not None:
+        check_param("long_table", "status", status, Options(STATUSES))
+    runs = {r.run_id: r for r in store.runs(status=status)}
+    rows: list[dict] = []
+    kinds_seen: set[str] = set()
+    for run_id, rec in store.iter_records():
+        run = runs.get(run_id)
+        if run is None:
+            continue
+        cfg = run.config
+        base = {c: cfg.get(c) for c in CONFIG_COLUMNS}
+        base.update(P=cfg.get("P"), seed=cfg.get("seed"), epoch=rec.epoch, step=rec.step,
+                    test_error=rec.test_error, test_loss=rec.test_loss,
+                    train_error=rec.train_error, train_loss=rec.train_loss,
+                    wall_time=rec.wall_time, run_id=run_id, ensemble_id=run.ensemble_id,
+                    status=run.status)
+        for kind, value in rec.norms.items():
+            kinds_seen.add(kind)
+            if (norm is None and kind.startswith("log10_")) or (norm is not None and kind != norm):
+                continue
+            if not math.isfinite(value):
+                continue
+            rows.append({**base, "norm_kind": kind, "norm": value})
+    if norm is not None and kinds_seen and norm not in kinds_seen:
+        raise NormscaleError(
+            f"the store '{store.path}' has no norm kind {norm!r}; it has "
+            + ", ".join(sorted(kinds_seen)))
+    rest = ["step", "test_loss", "train_error", "train_loss", "wall_time",
+            *[c for c in CONFIG_COLUMNS if c not in LEADING_COLUMNS],
+            "run_id", "ensemble_id", "status"]
+    columns = [*LEADING_COLUMNS, *rest]
+    table = pd.DataFrame(rows, columns=columns)
+    return table.sort_values(["model", "dataset", "norm_kind", "P", "seed", "step"],
+                             kind="stable", ignore_index=True)
+
+
+def write_table(table: pd.DataFrame, path: str | Path, *, fmt: str | None = None) -> Path:
+    """Write ``table`` as CSV or Parquet (``fmt``, default from the file suffix).
+
+    The file is written to a temporary name and renamed, so a reader never
+    sees half a table.
+    """
+    path = Path(path)
+    if fmt is None:
+        fmt = path.suffix.lstrip(".").lower() or "csv"
+    check_param("write_table", "fmt", fmt, Options(FORMATS))
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "csv":
+            table.to_csv(tmp, index=False)
+        else:
+            table.to_parquet(tmp, index=False)
+        tmp.replace(path)
+    except OSError as exc:
+        raise NormscaleError(f"cannot write '{path}': {exc.strerror or exc}") from None
+    return path

@@ -1,0 +1,134 @@
+"""The run store's schema: one row per run, one row per logged point.
+
+A *run* is one training of one configuration; its identity (``run_id``) is a
+hash of that configuration, so the same configuration is the same run. A
+*record* is one logged point of a run (SCIENCE.md 2.2: test and training
+error and loss, every norm measure, wall time, at log-spaced epochs), keyed
+by ``(run_id, step)`` so that re-logging a point after a resume replaces it
+instead of duplicating it.
+
+This module is free of torch: a driver process that only gathers records
+(sweeps) imports the store without the training stack.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+STATUSES = ("running", "finished", "diverged", "failed")
+
+DDL = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id      TEXT PRIMARY KEY,        -- hash of the config
+    config      TEXT NOT NULL,           -- the whole config, JSON
+    status      TEXT NOT NULL CHECK (status IN ('running', 'finished', 'diverged', 'failed')),
+    error       TEXT,                    -- why a run diverged or failed
+    ensemble_id TEXT,                    -- runs of one seed ensemble share it
+    created_at  REAL NOT NULL,           -- unix time of the first start
+    updated_at  REAL NOT NULL,           -- unix time of the last change
+    finished_at REAL,                    -- unix time the run ended (any final status)
+    wall_time   REAL,                    -- seconds of training, summed over resumes
+    versions    TEXT NOT NULL,           -- JSON: normscale, python, torch, ...
+    host        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_ensemble ON runs (ensemble_id);
+CREATE TABLE IF NOT EXISTS records (
+    run_id      TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+    step        INTEGER NOT NULL,        -- optimizer steps taken
+    epoch       REAL NOT NULL,           -- passes over the training subset (step / batches)
+    test_error  REAL,                    -- fraction misclassified, full test set
+    test_loss   REAL,                    -- mean cross-entropy, full test set
+    train_error REAL,                    -- fraction misclassified, training subset
+    train_loss  REAL,                    -- mean cross-entropy, training subset
+    wall_time   REAL,                    -- seconds since the run started
+    norms       TEXT NOT NULL,           -- JSON {measure name: value}
+    PRIMARY KEY (run_id, step)
+);
+"""
+
+
+def _float(value: Any) -> float:
+    """SQLite stores NaN as NULL: read it back as NaN."""
+    return math.nan if value is None else float(value)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One logged point of a run (SCIENCE.md 2.2).
+
+    Attributes
+    ----------
+    epoch : float
+        Passes over the training subset so far (integer-valued when logging
+        by epoch, fractional when logging by step).
+    step : int
+        Optimizer steps taken so far; the record's key within its run.
+    test_error, test_loss : float
+        Misclassified fraction and mean cross-entropy on the full test set.
+    train_error, train_loss : float
+        The same on the training subset (no augmentation, eval mode).
+    wall_time : float
+        Seconds since the run started, summed over resumes.
+    norms : mapping of str to float
+        Every measure of :mod:`normscale.norms` at this point.
+    """
+
+    epoch: float
+    step: int
+    test_error: float
+    test_loss: float
+    train_error: float
+    train_loss: float
+    wall_time: float
+    norms: Mapping[str, float] = field(default_factory=dict)
+
+    def to_row(self) -> dict[str, float]:
+        """A flat dict: the fixed fields followed by one key per norm measure."""
+        row: dict[str, float] = {
+            "epoch": self.epoch, "step": self.step,
+            "test_error": self.test_error, "test_loss": self.test_loss,
+            "train_error": self.train_error, "train_loss": self.train_loss,
+            "wall_time": self.wall_time,
+        }
+        row.update({k: float(v) for k, v in self.norms.items()})
+        return row
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Record:
+        """Inverse of :meth:`to_row`: keys that are not fixed fields are norms."""
+        fixed = {"epoch", "step", "test_error", "test_loss", "train_error", "train_loss",
+                 "wall_time"}
+        return cls(
+            epoch=_float(row["epoch"]), step=int(row["step"]),
+            test_error=_float(row["test_error"]), test_loss=_float(row["test_loss"]),
+            train_error=_float(row["train_error"]), train_loss=_float(row["train_loss"]),
+            wall_time=_float(row["wall_time"]),
+            norms={k: _float(v) for k, v in row.items() if k not in fixed},
+        )
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One row of the ``runs`` table."""
+
+    run_id: str
+    config: Mapping[str, Any]
+    status: str
+    error: str | None
+    ensemble_id: str | None
+    created_at: float
+    updated_at: float
+    finished_at: float | None
+    wall_time: float | None
+    versions: Mapping[str, str]
+    host: str
+    n_records: int

@@ -1,0 +1,228 @@
+"""The embedded run store: one SQLite file in WAL mode.
+
+Several processes may write one store at once: every write is one short
+``BEGIN IMMEDIATE`` transaction and waits (``busy_timeout``) for the others
+instead of failing, so no row is lost. A sweep driver that receives finished
+records from workers can be the single writer through the same API
+(:meth:`Store.add_records`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import socket
+import sqlite3
+import sys
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from normscale import __version__
+from normscale._validation import Options, check_param
+from normscale.errors import NormscaleError
+from normscale.store.schema import DDL, SCHEMA_VERSION, STATUSES, Record, RunInfo
+
+_BUSY_TIMEOUT_MS = 120_000  # writers queue behind each other for up to two minutes
+
+
+def _versions() -> dict[str, str]:
+    versions = {"normscale": __version__, "python": platform.python_version()}
+    torch = sys.modules.get("torch")  # only if the caller already imported it
+    if torch is not None:
+        versions["torch"] = str(torch.__version__)
+    return versions
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, allow_nan=True)
+
+
+class Store:
+    """A run store on disk.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The SQLite file; created (with its folder) when absent.
+
+    Raises
+    ------
+    NormscaleError
+        When the file exists but is not a normscale store (or is corrupt);
+        the message names the file.
+
+    Examples
+    --------
+    >>> store = Store("runs.db")                                # doctest: +SKIP
+    >>> store.start_run("ab12", {"model": "cnn"})               # doctest: +SKIP
+    >>> store.add_records("ab12", [record])                     # doctest: +SKIP
+    >>> store.finish_run("ab12", status="finished", wall_time=12.5)  # doctest: +SKIP
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise NormscaleError(f"the store '{self.path}' is a folder, not a file")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(
+                self.path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise NormscaleError(f"cannot open the store '{self.path}': {exc}") from None
+        self._conn.row_factory = sqlite3.Row
+        try:
+            self._conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            with self._write():
+                for statement in DDL.split(";"):
+                    if statement.strip():
+                        self._conn.execute(statement)
+                self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                                   (str(SCHEMA_VERSION),))
+            version = self._conn.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise NormscaleError(
+                f"the store '{self.path}' is not a normscale run store or is corrupt ({exc})"
+            ) from None
+        if int(version) != SCHEMA_VERSION:
+            self._conn.close()
+            raise NormscaleError(
+                f"the store '{self.path}' has schema version {version}; "
+                f"this normscale reads version {SCHEMA_VERSION}")
+
+    # -- plumbing -----------------------------------------------------------------
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken eagerly so concurrent writers queue."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    # -- runs -----------------------------------------------------------------------
+    def start_run(self, run_id: str, config: Mapping[str, Any], *,
+                  ensemble_id: str | None = None, fresh: bool = False) -> None:
+        """Mark ``run_id`` running, creating it if new.
+
+        With ``fresh=True`` its old records are deleted (a forced re-run);
+        otherwise they are kept (a resume), and records logged again replace
+        those with the same step.
+        """
+        now = time.time()
+        with self._write() as conn:
+            if fresh:
+                conn.execute("DELETE FROM records WHERE run_id = ?", (run_id,))
+            conn.execute(
+                """INSERT INTO runs (run_id, config, status, error, ensemble_id, created_at,
+                                     updated_at, finished_at, wall_time, versions, host)
+                   VALUES (?, ?, 'running', NULL, ?, ?, ?, NULL, NULL, ?, ?)
+                   ON CONFLICT (run_id) DO UPDATE SET
+                       status = 'running', error = NULL, finished_at = NULL,
+                       updated_at = excluded.updated_at, versions = excluded.versions,
+                       host = excluded.host,
+                       ensemble_id = COALESCE(excluded.ensemble_id, runs.ensemble_id)""",
+                (run_id, _dumps(dict(config)), ensemble_id, now, now,
+                 _dumps(_versions()), socket.gethostname()),
+            )
+
+    def finish_run(self, run_id: str, *, status: str, error: str | None = None,
+                   wall_time: float | None = None) -> None:
+        """Set the final ``status`` (finished, diverged or failed) of a run."""
+        check_param("Store.finish_run", "status", status, Options(STATUSES[1:]))
+        now = time.time()
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE runs SET status = ?, error = ?, wall_time = ?, updated_at = ?, "
+                "finished_at = ? WHERE run_id = ?",
+                (status, error, wall_time, now, now, run_id))
+            if cur.rowcount == 0:
+                raise NormscaleError(f"no run '{run_id}' in the store '{self.path}'")
+
+    def run(self, run_id: str) -> RunInfo | None:
+        """The run ``run_id``, or None if the store does not hold it."""
+        rows = self._runs("WHERE r.run_id = ?", (run_id,))
+        return rows[0] if rows else None
+
+    def runs(self, *, status: str | None = None, ensemble_id: str | None = None) -> list[RunInfo]:
+        """All runs, optionally those with one status or of one ensemble."""
+        clauses, params = [], []
+        if status is not None:
+            check_param("Store.runs", "status", status, Options(STATUSES))
+            clauses.append("r.status = ?")
+            params.append(status)
+        if ensemble_id is not None:
+            clauses.append("r.ensemble_id = ?")
+            params.append(ensemble_id)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        return self._runs(where, tuple(params))
+
+    def _runs(self, where: str, params: tuple) -> list[RunInfo]:
+        rows = self._conn.execute(
+            f"""SELECT r.*, (SELECT COUNT(*) FROM records c WHERE c.run_id = r.run_id) AS n
+                FROM runs r {where} ORDER BY r.created_at, r.run_id""", params).fetchall()
+        return [RunInfo(run_id=r["run_id"], config=json.loads(r["config"]), status=r["status"],
+                        error=r["error"], ensemble_id=r["ensemble_id"],
+                        created_at=r["created_at"], updated_at=r["updated_at"],
+                        finished_at=r["finished_at"], wall_time=r["wall_time"],
+                        versions=json.loads(r["versions"]), host=r["host"], n_records=r["n"])
+                for r in rows]
+
+    # -- records ------------------------------------------------------------------
+    def add_records(self, run_id: str, records: Iterable[Record]) -> int:
+        """Store logged points of ``run_id``; a point with a step already stored replaces it.
+
+        Returns the number of records written.
+        """
+        rows = [(run_id, int(r.step), float(r.epoch), _sql(r.test_error), _sql(r.test_loss),
+                 _sql(r.train_error), _sql(r.train_loss), _sql(r.wall_time),
+                 _dumps({k: float(v) for k, v in r.norms.items()}))
+                for r in records]
+        with self._write() as conn:
+            if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
+                raise NormscaleError(
+                    f"no run '{run_id}' in the store '{self.path}': call start_run first")
+            conn.executemany("INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             rows)
+        return len(rows)
+
+    def records(self, run_id: str) -> list[Record]:
+        """The logged points of ``run_id`` in step order."""
+        rows = self._conn.execute(
+            "SELECT * FROM records WHERE run_id = ? ORDER BY step", (run_id,)).fetchall()
+        return [_record(r) for r in rows]
+
+    def iter_records(self) -> Iterator[tuple[str, Record]]:
+        """Every ``(run_id, record)`` of the store, by run then step."""
+        for r in self._conn.execute("SELECT * FROM records ORDER BY run_id, step"):
+            yield r["run_id"], _record(r)
+
+
+def _sql(x: float) -> float | None:
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+def _record(r: sqlite3.Row) -> Record:
+    row = {k: r[k] for k in ("epoch", "step", "test_error", "test_loss", "train_error",
+                             "train_loss", "wall_time")}
+    row.update(json.loads(r["norms"]))
+    return Record.from_row(row)

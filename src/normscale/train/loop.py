@@ -1,0 +1,311 @@
+"""Training with norm tracking: the loop of SCIENCE.md 2.2.
+
+The training subset and the test set sit on the device as whole tensors; a
+batch is a slice of a per-epoch permutation of indices, augmented and
+normalised as one tensor. At log-spaced points (:func:`log_points`) the loop
+measures the test and training error and loss and every norm of
+:mod:`normscale.norms`, and hands the :class:`~normscale.store.Record` to a
+callback (a store, a sweep driver, a list). With a checkpoint path it saves
+its whole state after each logged point, so an interrupted run continues
+from there and re-logs the same points.
+
+Randomness is a pure function of the seed: the initialisation, the subset,
+each epoch's batch order and each step's augmentation draw from generators
+seeded by ``(seed, purpose, index)``; only dropout uses the global generator,
+whose state travels in the checkpoint. A resumed run therefore trains
+exactly as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from normscale.errors import NormscaleError, ParameterError
+from normscale.store.schema import Record
+from normscale.train.checkpoint import load_checkpoint, save_checkpoint
+from normscale.train.config import TrainConfig
+from normscale.train.optim import make_optimizer
+from normscale.train.schedule import log_points
+
+_EVAL_BATCH = 1024  # images per forward pass when evaluating (memory, not statistics)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """The outcome of :func:`train`.
+
+    Attributes
+    ----------
+    run_id : str
+        ``config.run_id``.
+    config : TrainConfig
+    status : str
+        ``"finished"`` or ``"diverged"`` (a NaN or infinite loss ended the run).
+    error : str or None
+        Why the run diverged.
+    records : tuple of Record
+        Every logged point, the ones before a resume included, in step order.
+    step : int
+        Optimizer steps taken.
+    epoch : float
+        Passes over the training subset taken.
+    wall_time : float
+        Seconds of training, summed over resumes.
+    resumed_from : int or None
+        The step of the checkpoint the run continued from.
+    """
+
+    run_id: str
+    config: TrainConfig
+    status: str
+    error: str | None
+    records: tuple[Record, ...]
+    step: int
+    epoch: float
+    wall_time: float
+    resumed_from: int | None = None
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """Data on the device, the model, its norm tracker and optimizer."""
+
+    info: Any
+    train_raw: torch.Tensor  # (P, C, H, W) in [0, 1], augmented per batch
+    train_x: torch.Tensor  # (P, C, H, W) normalised, for evaluation
+    train_y: torch.Tensor  # (P,)
+    test_x: torch.Tensor  # (N_test, C, H, W) normalised
+    test_y: torch.Tensor  # (N_test,)
+    model: torch.nn.Module
+    tracker: Any
+    optimizer: torch.optim.Optimizer
+    shape: dict[str, int]  # in_channels, image_size, num_classes
+    normalize: Callable  # normscale.data.normalize
+    augment: Callable  # normscale.data.augment
+
+
+def derive_seed(seed: int, purpose: str, index: int = 0) -> int:
+    """A 63-bit seed for one use of randomness, independent across purposes and indices."""
+    digest = hashlib.sha256(f"{seed}:{purpose}:{index}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def _generator(seed: int, purpose: str, index: int, device: torch.device) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(derive_seed(seed, purpose, index))
+
+
+def _components() -> tuple[Any, Any, Any]:
+    """The data, nets and norms modules (one seam, so tests can stand in for them)."""
+    from normscale import data, nets, norms
+
+    return data, nets, norms
+
+
+def _setup(config: TrainConfig, data_root: str | Path | None, download: bool,
+           device: torch.device) -> _Setup:
+    data, nets, norms = _components()
+    info = data.info(config.dataset, root=data_root)
+    train_full = data.load_dataset(config.dataset, root=data_root, download=download,
+                                   split="train")
+    test = data.load_dataset(config.dataset, root=data_root, download=download, split="test")
+    if config.P > len(train_full.labels):
+        raise ParameterError(
+            f"The 'P' parameter of train must be at most the {len(train_full.labels)} training "
+            f"images of {config.dataset!r}. Got {config.P} instead.")
+    idx = data.subset_indices(train_full.labels, P=config.P, seed=config.seed)
+    train_raw = train_full.images[idx].to(device)  # (P, C, H, W)
+    shape = {"in_channels": int(train_raw.shape[1]), "image_size": int(train_raw.shape[-1]),
+             "num_classes": len(train_full.classes)}
+
+    torch.manual_seed(derive_seed(config.seed, "init"))
+    model = nets.build(config.model, **shape, preset=config.preset, width=config.width,
+                       depth=config.depth, init_factor=config.init_factor,
+                       dataset=config.dataset).to(device)
+    tracker = norms.NormTracker(model, reference="init")  # reference: the initial weights
+    optimizer = make_optimizer(model.parameters(), config)
+    torch.manual_seed(derive_seed(config.seed, "dropout"))
+    return _Setup(info=info, train_raw=train_raw, train_x=data.normalize(train_raw, info),
+                  train_y=train_full.labels[idx].to(device),
+                  test_x=data.normalize(test.images.to(device), info),
+                  test_y=test.labels.to(device), model=model, tracker=tracker,
+                  optimizer=optimizer, shape=shape, normalize=data.normalize,
+                  augment=data.augment)
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor
+             ) -> tuple[float, float]:
+    """Misclassified fraction and mean cross-entropy of ``model`` (eval mode) on a whole set."""
+    was_training = model.training
+    model.eval()
+    wrong, loss = 0, 0.0
+    for i in range(0, len(labels), _EVAL_BATCH):
+        logits = model(images[i:i + _EVAL_BATCH])  # (B, classes)
+        y = labels[i:i + _EVAL_BATCH]
+        loss += float(F.cross_entropy(logits.double(), y, reduction="sum"))
+        wrong += int((logits.argmax(dim=1) != y).sum())
+    model.train(was_training)
+    n = max(len(labels), 1)
+    return wrong / n, loss / n
+
+
+def _measure(s: _Setup, *, epoch: float, step: int, wall_time: float) -> Record:
+    device = s.train_x.device
+    # evaluation and norm tracking must not move the training's random stream
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        test_error, test_loss = evaluate(s.model, s.test_x, s.test_y)
+        train_error, train_loss = evaluate(s.model, s.train_x, s.train_y)
+        with torch.no_grad():
+            norms = {k: float(v) for k, v in s.tracker.measure().items()}
+    return Record(epoch=epoch, step=step, test_error=test_error, test_loss=test_loss,
+                  train_error=train_error, train_loss=train_loss, wall_time=wall_time,
+                  norms=norms)
+
+
+def _rng_state(device: torch.device) -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def train(config: TrainConfig, *, data_root: str | Path | None = None, download: bool = False,
+          device: str | torch.device = "cpu",
+          callback: Callable[[Record], None] | None = None,
+          checkpoint: str | Path | None = None, resume: bool = False,
+          checkpoint_every_s: float = 600.0,
+          progress: Callable[[], None] | None = None) -> TrainResult:
+    """Train one run and log its learning curve against time and norms (SCIENCE.md 2.2).
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run.
+    data_root : path, optional
+        Where the data set files are (:func:`normscale.data.load_dataset`).
+    download : bool
+        Fetch missing data set files.
+    device : str or torch.device
+        ``"cpu"``, ``"cuda"``, ... The whole subset and test set move there once.
+    callback : callable, optional
+        Called with each :class:`Record` as soon as it is measured, before the
+        checkpoint that follows it is written (so a crash never loses a
+        record that a checkpoint claims). A store writer, a queue to a sweep
+        driver, or None (the records are returned anyway).
+    checkpoint : path, optional
+        Checkpoint file, written (atomically) after each logged point and at
+        least every ``checkpoint_every_s`` seconds; kept at the end.
+    resume : bool
+        Continue from ``checkpoint`` if it exists (it must belong to this
+        run); the points after it are logged again, identically up to the
+        warm start of the norm tracker.
+    progress : callable, optional
+        Called once per epoch (or per step when ``config.steps`` is set).
+
+    Returns
+    -------
+    TrainResult
+        Status ``"finished"``, or ``"diverged"`` when the training loss became
+        NaN or infinite (the run stops there; no exception).
+
+    Notes
+    -----
+    The loss is the mean cross-entropy over a batch; the last batch of an
+    epoch is smaller when ``batch_size`` does not divide P. Logging points
+    are :func:`log_points` ``(T, n_log)`` in epochs, or in steps when
+    ``config.steps`` is set; the test error is always on the full test set.
+    """
+    if not isinstance(config, TrainConfig):
+        raise ParameterError(
+            f"The 'config' parameter of train must be a TrainConfig. Got {config!r} instead.")
+    device = torch.device(device)
+    s = _setup(config, data_root, download, device)
+
+    P, B = int(s.train_y.shape[0]), config.batch_size
+    n_batches = math.ceil(P / B)
+    per_unit = n_batches if config.unit == "epoch" else 1  # steps per unit of T
+    total = config.length * per_unit
+    log_steps = {p * per_unit for p in log_points(config.length, config.n_log)}
+
+    step, wall_before, records, resumed_from = 0, 0.0, [], None
+    if resume and checkpoint is not None and Path(checkpoint).is_file():
+        state = load_checkpoint(checkpoint, map_location=device)
+        if state.get("run_id") != config.run_id:
+            raise NormscaleError(f"the checkpoint '{checkpoint}' belongs to run "
+                                 f"{state.get('run_id')}, not to {config.run_id}")
+        s.model.load_state_dict(state["model_state"])
+        s.optimizer.load_state_dict(state["optimizer_state"])
+        torch.set_rng_state(state["rng_state"]["torch"])
+        if device.type == "cuda" and "cuda" in state["rng_state"]:
+            torch.cuda.set_rng_state(state["rng_state"]["cuda"], device)
+        step, wall_before = int(state["step"]), float(state.get("wall_time", 0.0))
+        records = [Record.from_row(r) for r in state.get("records", [])]
+        resumed_from = step
+    t0 = time.perf_counter()  # wall time counts training and logging, not loading
+
+    def elapsed() -> float:
+        return wall_before + time.perf_counter() - t0
+
+    def save() -> None:
+        save_checkpoint(checkpoint, {
+            "model_state": s.model.state_dict(), "optimizer_state": s.optimizer.state_dict(),
+            "rng_state": _rng_state(device), "config": {**config.to_dict(), **s.shape},
+            "epoch": step / n_batches, "step": step, "wall_time": elapsed(),
+            "run_id": config.run_id, "records": [r.to_row() for r in records]})
+
+    def result(status: str, error: str | None = None) -> TrainResult:
+        return TrainResult(config.run_id, config, status, error, tuple(records), step,
+                           step / n_batches, elapsed(), resumed_from)
+
+    s.model.train()
+    last_save = time.perf_counter()
+    loss_sum = torch.zeros((), device=device)  # since the last divergence check
+    perm = None
+    while step < total:
+        epoch_index, batch = divmod(step, n_batches)
+        if perm is None or batch == 0:
+            perm = torch.randperm(P, generator=_generator(config.seed, "order", epoch_index,
+                                                          torch.device("cpu"))).to(device)
+        idx = perm[batch * B:(batch + 1) * B]
+        x = s.train_raw[idx]  # (B, C, H, W) in [0, 1]
+        if config.augment != "none":
+            x = s.augment(x, config.augment,
+                          generator=_generator(config.seed, "augment", step, device))
+        logits = s.model(s.normalize(x, s.info))  # (B, classes)
+        loss = F.cross_entropy(logits, s.train_y[idx])
+        s.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        s.optimizer.step()
+        step += 1
+        loss_sum += loss.detach()
+
+        logged = step in log_steps
+        if progress is not None and step % per_unit == 0:
+            progress()
+        if logged or step % n_batches == 0:
+            if not torch.isfinite(loss_sum):
+                return result("diverged", f"the training loss became {float(loss_sum)} "
+                                          f"before step {step} (epoch {step / n_batches:g})")
+            loss_sum.zero_()
+        if logged:
+            record = _measure(s, epoch=step / n_batches, step=step, wall_time=elapsed())
+            if not math.isfinite(record.train_loss):
+                return result("diverged", f"the training loss is {record.train_loss} at step "
+                                          f"{step} (epoch {step / n_batches:g})")
+            records.append(record)
+            if callback is not None:
+                callback(record)
+        if checkpoint is not None and (
+                logged or time.perf_counter() - last_save > checkpoint_every_s):
+            save()
+            last_save = time.perf_counter()
+    return result("finished")

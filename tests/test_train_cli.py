@@ -1,0 +1,155 @@
+"""`normscale train` with a run store: idempotent runs, --force, --resume after SIGKILL,
+divergence, bad input (exit code 2)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from normscale.store import Store
+from normscale.train import TrainConfig, train
+
+TINY = ["--model", "cnn", "--dataset", "digits", "--P", "100", "--batch-size", "25",
+        "--width", "0.125", "--lr", "3e-3", "--init-factor", "1", "--augment", "none"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def config(**overrides) -> TrainConfig:
+    """The TrainConfig that TINY plus --epochs/--n-log/--seed describe."""
+    kw = dict(model="cnn", dataset="digits", P=100, seed=0, epochs=3, batch_size=25, n_log=3,
+              lr=3e-3, width=0.125, init_factor=1.0, optimizer="adam", augment="none")
+    kw.update(overrides)
+    return TrainConfig(**kw)
+
+
+def test_train_writes_a_run_and_running_it_again_is_a_no_op(cli, tmp_path):
+    db = tmp_path / "runs.db"
+    first = cli("train", *TINY, "--epochs", "3", "--n-log", "3", "--store", db, "--json")
+    assert first.code == 0, first.err
+    out = first.json()
+    assert out["run_id"] == config().run_id and out["status"] == "finished"
+    assert not out["skipped"] and len(out["records"]) == 3
+    with Store(db) as store:
+        run = store.run(out["run_id"])
+        assert run.status == "finished" and run.n_records == 3 and run.wall_time > 0
+        assert run.config == config().to_dict()
+        assert [r.step for r in store.records(run.run_id)] == [4, 8, 12]
+    assert (tmp_path / "runs.db.ckpt" / f"{out['run_id']}.pt").is_file()
+
+    again = cli("train", *TINY, "--epochs", "3", "--n-log", "3", "--store", db, "--json")
+    assert again.code == 0 and again.json()["skipped"]
+    assert again.json()["records"] == out["records"]
+
+    forced = cli("train", *TINY, "--epochs", "3", "--n-log", "3", "--store", db, "--force",
+                 "--json")
+    assert forced.code == 0 and not forced.json()["skipped"]
+    with Store(db) as store:
+        assert store.run(out["run_id"]).n_records == 3  # replaced, not duplicated
+    text = cli("train", *TINY, "--epochs", "3", "--n-log", "3", "--store", db)
+    assert "already in the store" in text.out and "test_err" in text.out
+
+
+def test_an_unfinished_run_needs_resume_or_force(cli, tmp_path):
+    db = tmp_path / "runs.db"
+    with Store(db) as store:
+        store.start_run(config().run_id, config().to_dict())
+    r = cli("train", *TINY, "--epochs", "3", "--n-log", "3", "--store", db)
+    assert r.code == 2 and "--resume" in r.err and "--force" in r.err
+    r = cli("train", *TINY, "--epochs", "3", "--n-log", "3", "--store", db, "--resume", "--json")
+    assert r.code == 0 and r.json()["status"] == "finished"  # no checkpoint: from the start
+
+
+def test_divergence_is_a_status_not_a_crash(cli, tmp_path):
+    db = tmp_path / "runs.db"
+    r = cli("train", *TINY, "--epochs", "3", "--optimizer", "sgd", "--lr", "1e12",
+            "--store", db, "--json")
+    assert r.code == 0, r.err
+    assert r.json()["status"] == "diverged" and "diverged" in r.err
+    with Store(db) as store:
+        (run,) = store.runs()
+        assert run.status == "diverged" and ("nan" in run.error or "inf" in run.error)
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["--P", "0"], "--P must be an int >= 1"),
+    (["--P", "5000"], "'P' parameter of train must be at most the 1437"),
+    (["--dataset", "nosuchdata"], "nosuchdata"),
+    (["--lr", "-1"], "--lr must be a float > 0"),
+    (["--epochs", "2", "--steps", "3"], "not allowed with argument"),
+    (["--resume"], "--resume needs a checkpoint"),
+    (["--device", "cuda:7"] if not torch.cuda.is_available() else ["--device", "tpu"],
+     "device"),
+])
+def test_bad_input_exits_2_with_one_line(cli, argv, needle):
+    r = cli("train", *TINY, "--epochs", "1", "--quiet", *argv)
+    assert r.code == 2
+    assert needle in r.err and "Traceback" not in r.err
+    assert len(r.err.strip().splitlines()) == 1
+
+
+def test_a_corrupt_store_is_named(cli, tmp_path):
+    db = tmp_path / "runs.db"
+    db.write_bytes(b"this is not sqlite" * 100)
+    r = cli("train", *TINY, "--epochs", "1", "--store", db)
+    assert r.code == 2 and str(db) in r.err and "corrupt" in r.err
+
+
+def test_a_run_killed_mid_training_resumes_to_the_uninterrupted_records(cli, tmp_path):
+    """SIGKILL a `normscale train` subprocess mid-run, resume it: the store then holds
+    exactly the records of an uninterrupted run, none twice."""
+    db = tmp_path / "runs.db"
+    argv = [*TINY, "--P", "25", "--epochs", "100", "--n-log", "9", "--store", str(db),
+            "--quiet"]
+    cfg = config(P=25, epochs=100, n_log=9)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    code = ("import sys, torch; torch.set_num_threads(1); from normscale.cli import main; "
+            "sys.exit(main(sys.argv[1:]))")
+    proc = subprocess.Popen([sys.executable, "-c", code, "train", *argv], env=env,
+                            stderr=subprocess.PIPE)
+    killed_after = 0
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if db.is_file():
+            with Store(db) as store:
+                killed_after = len(store.records(cfg.run_id))
+            if killed_after >= 4:
+                proc.send_signal(signal.SIGKILL)
+                break
+        time.sleep(0.05)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    with Store(db) as store:
+        assert store.run(cfg.run_id).status == "running"  # nobody got to say otherwise
+        assert 4 <= len(store.records(cfg.run_id)) < 9
+
+    resumed = cli("train", *argv[:-1], "--resume", "--json")
+    assert resumed.code == 0, resumed.err
+    assert resumed.json()["resumed_from"] is not None
+
+    uninterrupted = train(cfg)
+    with Store(db) as store:
+        stored = store.records(cfg.run_id)
+        assert store.run(cfg.run_id).status == "finished"
+    assert len(stored) == len(uninterrupted.records) == 9
+    for a, b in zip(stored, uninterrupted.records, strict=True):
+        assert (a.step, a.epoch, a.test_error, a.train_error) == \
+               (b.step, b.epoch, b.test_error, b.train_error)
+        assert a.test_loss == pytest.approx(b.test_loss, rel=1e-12)
+        assert a.train_loss == pytest.approx(b.train_loss, rel=1e-12)
+        for k, v in b.norms.items():
+            assert a.norms[k] == pytest.approx(v, rel=1e-6), k
+    assert Path(f"{db}.ckpt").is_dir()
