@@ -264,3 +264,11 @@ def test_a_huge_learning_rate_diverges_cleanly():
 def test_train_rejects_a_subset_larger_than_the_data():
     with pytest.raises(ParameterError, match="'P' parameter of train must be at most"):
         train(tiny(P=100_000))
+
+
+def test_augmentation_is_drawn_from_the_seed(reference):
+    a = train(tiny(augment="affine", epochs=2, n_log=1))
+    b = train(tiny(augment="affine", epochs=2, n_log=1))
+    plain = train(tiny(epochs=2, n_log=1))
+    same_records(a.records, b.records)
+    assert a.records[0].train_loss != plain.records[0].train_loss

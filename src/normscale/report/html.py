@@ -79,8 +79,8 @@ def write_html_report(store: Store, fits: list[LawsFit], failures: list[GroupFai
              "gamma_pred = gamma1 gamma2 against gamma_meas from eps_opt ~ P^-gamma.</p>"]
     if fits:
         table = summary_table(fits)
-        parts += ["<h2>The table</h2>", table.to_html(index=False, float_format="%.4g",
-                                                       border=0)]
+        parts += ["<h2>The table</h2><div style='overflow-x:auto'>",
+                  table.to_html(index=False, float_format="%.4g", border=0), "</div>"]
         links = [p for p in figures if p.suffix in (".md", ".csv", ".tex", ".json")]
         parts.append("<p>Also as " + ", ".join(
             f"<a href='figures/{e(p.name)}'>{e(p.name)}</a>" for p in links) + ".</p>")
