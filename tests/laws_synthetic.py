@@ -9,8 +9,9 @@ import pandas as pd
 def synthetic_curves(*, gamma1: float = 0.5, gamma2: float = 1.0, k2: float = 0.1,
                      P=(500, 1000, 2000, 4000, 8000, 16000), n_seeds: int = 5,
                      noise: float = 0.03, n_points: int = 40, beta: float = 1.0,
-                     plateau: float | None = None, rng: np.random.Generator | None = None) -> pd.DataFrame:
-    """Curves eps = K [lam^-g1 + (g1/beta) lam_opt^(-g1-beta) lam^beta], minimum at lam_opt = k2 P^g2.
+                     plateau: float | None = None,
+                     rng: np.random.Generator | None = None) -> pd.DataFrame:
+    """Curves eps = K [lam^-g1 + (g1/beta) lam_opt^(-g1-beta) lam^beta], minimum at k2 P^g2.
 
     The early part K lam^-g1 is the same for every P (law 1); the minimum is
     at lam_opt (law 2). ``plateau`` caps the error from above smoothly

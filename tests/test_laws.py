@@ -1,4 +1,4 @@
-"""Tests of normscale.laws: closed forms, synthetic curves of known exponents, the paper's curves."""
+"""Tests of normscale.laws: closed forms, synthetic curves of known exponents, paper curves."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from laws_synthetic import synthetic_curves
-from normscale.errors import NormscaleError
+from normscale.errors import NormscaleError, ParameterError
 from normscale.laws import fit_laws, load_curves
-from normscale.laws.curves import Curve, curve_minimum
+from normscale.laws.curves import Curve, curve_minimum, flat_range
 from normscale.laws.fits import fit_offset_form, fit_power_law
 
 
@@ -35,6 +35,16 @@ def test_minimum_refined_below_the_grid():
     assert m.eps_opt == pytest.approx(0.05, rel=1e-9)
 
 
+def test_flat_range_of_a_parabola():
+    """ln eps = 0.5 u^2 (u = ln lambda): within tolerance 0.02 of the minimum for |u| <= 0.2."""
+    lam = np.exp(np.linspace(-1, 1, 201))  # u on a step of 0.01
+    err = np.exp(0.5 * np.log(lam) ** 2)
+    lo, hi = flat_range(Curve(1.0, lam, err), 100, 0.02)
+    assert np.log(lo) == pytest.approx(-0.2, abs=0.011)
+    assert np.log(hi) == pytest.approx(0.2, abs=0.011)
+    assert flat_range(Curve(1.0, lam, err), 100, 5.0) == (lam[0], lam[-1])
+
+
 def test_minimum_at_first_point_is_refused():
     lam = np.geomspace(1, 10, 5)
     with pytest.raises(NormscaleError, match="P=7"):
@@ -52,33 +62,49 @@ def test_offset_form_recovers_offsets():
     assert fit.q2 == pytest.approx(q2, rel=1e-2)
 
 
-def test_synthetic_recovery_and_coverage():
+_TRUTH = {"gamma1": 0.5, "gamma2": 1.0, "gamma_pred": 0.5}
+
+
+def _coverage(*, n_draws: int, n_seeds: int, noise: float, n_boot: int, first_seed: int):
+    """Fit ``n_draws`` seeded synthetic tables (5 P, known exponents); count truths in ``*_ci``."""
+    inside = {q: 0 for q in _TRUTH}
+    half_widths = {q: [] for q in _TRUTH}
+    for d in range(n_draws):
+        df = synthetic_curves(rng=np.random.default_rng(first_seed + d),
+                              P=(500, 1000, 2000, 4000, 8000), n_seeds=n_seeds, n_points=30,
+                              noise=noise)
+        f = fit_laws(df, n_boot=n_boot, seed=d)[0]
+        assert f.err_method == ("bootstrap" if n_boot else "analytic") and f.level == 0.95
+        for q, true in _TRUTH.items():
+            lo, hi = getattr(f, f"{q}_ci")
+            inside[q] += lo <= true <= hi
+            half_widths[q].append((hi - lo) / 2)
+        assert f.collapse_quality < 0.01 and f.window.within_noise
+        assert abs(f.backtest_rel_error) < 0.1
+    return inside, {q: float(np.median(v)) for q, v in half_widths.items()}
+
+
+def test_synthetic_coverage_with_seed_bootstrap():
     """Known gamma1=0.5, gamma2=1 (gamma_pred=0.5), 5 P x 4 seeds, 3% noise, 50 seeded draws.
 
     Coverage: the reported 95% interval (``*_ci``: value +- Student t x
     reported error) holds the truth in at least 90% of the draws. Accuracy:
     the intervals stay narrow, so coverage cannot come from inflated errors.
     """
-    truth = {"gamma1": 0.5, "gamma2": 1.0, "gamma_pred": 0.5}
     n_draws = 50
-    inside = {q: 0 for q in truth}
-    half_widths = {q: [] for q in truth}
-    for d in range(n_draws):
-        df = synthetic_curves(rng=np.random.default_rng(100 + d), P=(500, 1000, 2000, 4000, 8000),
-                              n_seeds=4, n_points=30)
-        f = fit_laws(df, n_boot=20, seed=d)[0]
-        assert f.err_method == "bootstrap" and f.level == 0.95
-        for q, true in truth.items():
-            lo, hi = getattr(f, f"{q}_ci")
-            inside[q] += lo <= true <= hi
-            half_widths[q].append((hi - lo) / 2)
-        assert f.collapse_quality < 0.01
-        assert abs(f.backtest_rel_error) < 0.1
-    for q in truth:
+    inside, half = _coverage(n_draws=n_draws, n_seeds=4, noise=0.03, n_boot=20, first_seed=100)
+    for q in _TRUTH:
         assert inside[q] >= 0.9 * n_draws, (q, inside)
-    assert np.median(half_widths["gamma1"]) < 0.01
-    assert np.median(half_widths["gamma2"]) < 0.1
-    assert np.median(half_widths["gamma_pred"]) < 0.06
+    assert half["gamma1"] < 0.01 and half["gamma2"] < 0.1 and half["gamma_pred"] < 0.06, half
+
+
+def test_synthetic_coverage_analytic_errors():
+    """The same with one seed per P (1.5% noise): analytic errors only, 50 seeded draws."""
+    n_draws = 50
+    inside, half = _coverage(n_draws=n_draws, n_seeds=1, noise=0.015, n_boot=0, first_seed=500)
+    for q in _TRUTH:
+        assert inside[q] >= 0.9 * n_draws, (q, inside)
+    assert half["gamma1"] < 0.01 and half["gamma2"] < 0.1 and half["gamma_pred"] < 0.05, half
 
 
 def test_window_skips_a_flat_start():
@@ -99,18 +125,56 @@ def test_collapse_quality_detects_a_broken_collapse():
     assert good < 1e-4 < bad
 
 
+def _reported(shared_data, key: str) -> dict:
+    return json.loads((shared_data / "paper-curves" / "reported.json").read_text())[key]
+
+
+def _log_slope(x, y) -> float:
+    """Plain least-squares slope in log-log, an independent check of the pipeline's fits."""
+    return float(np.polyfit(np.log(x), np.log(y), 1)[0])
+
+
 def test_paper_resnet_cifar10_within_paper_errors(shared_data):
-    rep = json.loads((shared_data / "paper-curves" / "reported.json").read_text())["ResNet_CIFAR10"]
-    f = fit_laws(shared_data / "paper-curves" / "resnet_cifar10.csv")[0]
-    assert f.err_method == "analytic"
+    rep = _reported(shared_data, "ResNet_CIFAR10")
+    path = shared_data / "paper-curves" / "resnet_cifar10.csv"
+    f = fit_laws(path)[0]  # default: automatic window in absolute norm units
+    assert f.err_method == "analytic" and f.window.automatic
     assert abs(f.gamma1 - rep["gamma1"]) <= rep["gamma1_err"]
     assert abs(f.gamma2 - rep["gamma2"]) <= rep["gamma2_err"]
     assert abs(f.gamma_pred - rep["gamma_pred"]) <= rep["sigma"]
     assert abs(f.gamma_meas - rep["gamma_meas"]) <= rep["sigma"]
+    # the paper's method with an automatic rescaled window: consistent within the joint error
+    r = fit_laws(path, gamma1_method="rescaled")[0]
+    assert r.window.units == "lambda/lambda_opt"
+    assert abs(r.gamma1 - rep["gamma1"]) <= np.hypot(r.gamma1_err, rep["gamma1_err"])
+    assert abs(r.gamma_pred - rep["gamma_pred"]) <= np.hypot(r.sigma, rep["sigma"])
+
+
+def test_paper_cnn_mnist_what_holds(shared_data):
+    """CNN/MNIST: gamma_meas matches the paper; gamma2 matches the paper's own released optima.
+
+    The paper's gamma2 (1.011) does not follow from its released lambda_opt:
+    a plain least-squares slope on them is 1.22, and ours agrees with that
+    (docs/laws.md, known limits). Most curves end at or before their minimum.
+    """
+    rep = _reported(shared_data, "CNN_MNIST")
+    f = fit_laws(shared_data / "paper-curves" / "cnn_mnist.csv")[0]
+    P = np.array(rep["P_values"], float)
+    assert abs(f.gamma_meas - rep["gamma_meas"]) <= rep["sigma"]
+    assert abs(f.gamma_meas + _log_slope(P, rep["released_eps_opt"])) <= 2 * f.gamma_meas_err
+    assert abs(f.gamma2 - _log_slope(P, rep["released_lambda_opt"])) <= f.gamma2_err
+    assert f.n_edge_minima >= 6
+    assert not f.window.within_noise  # no window holds one power law within the noise
+    # the paper's method (rescaled window) gives a gamma_pred consistent with gamma_meas,
+    # within a sigma that is large because the per-P slopes scatter widely
+    r = fit_laws(shared_data / "paper-curves" / "cnn_mnist.csv", gamma1_method="rescaled")[0]
+    assert abs(r.gamma_pred - r.gamma_meas) <= r.sigma
+    assert r.gamma1_err > 2 * rep["gamma1_err"]
 
 
 def test_aliases_and_mixed_modes(tmp_path):
-    df = synthetic_curves(n_seeds=2).rename(columns={"P": "alpha", "norm": "lam", "test_error": "eps"})
+    aliases = {"P": "alpha", "norm": "lam", "test_error": "eps"}
+    df = synthetic_curves(n_seeds=2).rename(columns=aliases)
     df["eps_hat"] = df["eps"] / 0.3
     df["mode"] = "fixed"
     path = tmp_path / "lab.csv"
@@ -122,6 +186,15 @@ def test_aliases_and_mixed_modes(tmp_path):
     fits = fit_laws(table, group_by=("mode",), error="eps_hat", n_boot=0)
     assert [f.group["mode"] for f in fits] == ["fixed", "gd"]
     assert fits[0].gamma1 == pytest.approx(0.5, abs=0.02)
+
+
+def test_gamma1_method_is_checked(cli, tmp_path):
+    df = synthetic_curves(n_seeds=1)
+    with pytest.raises(ParameterError, match="gamma1_method"):
+        fit_laws(df, gamma1_method="steepest")
+    path = tmp_path / "c.csv"
+    df.to_csv(path, index=False)
+    assert cli("fit", path, "--gamma1-method", "steepest").code == 2
 
 
 @pytest.mark.parametrize("mutate, message", [
@@ -141,7 +214,8 @@ def test_cli_json_and_report(cli, tmp_path):
     path = tmp_path / "c.csv"
     df = synthetic_curves(n_seeds=3, n_points=25)
     pd.concat([df.assign(model="a"), df.assign(model="b")]).to_csv(path, index=False)
-    run = cli("fit", path, "--group-by", "model", "--n-boot", "5", "--out", tmp_path / "out", "--json")
+    run = cli("fit", path, "--group-by", "model", "--n-boot", "5", "--out", tmp_path / "out",
+              "--json")
     assert run.code == 0, run.err
     data = run.json()
     assert isinstance(data, list) and len(data) == 2

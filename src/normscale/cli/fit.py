@@ -43,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-boot", type=int, default=200,
                         help="bootstrap replicates over seeds (0: off)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    parser.add_argument("--level", type=float, default=0.95,
+                        help="level of the reported intervals (*_ci), in (0, 1); default 0.95")
     parser.add_argument("--strict-minimum", action="store_true",
                         help="refuse curves whose minimum is their last point")
     parser.add_argument("--out", default=None, help="folder for figures and tables")
@@ -58,7 +60,8 @@ def run(args: argparse.Namespace) -> _common.Result:
     total = args.n_boot * n_groups if "seed" in table.columns else 0
     with _common.progress(args, total, "bootstrap") as bar:
         fits = fit_laws(table, group_by=group_by, error=args.error, window=args.window,
-                        n_boot=args.n_boot, seed=args.seed, strict_minimum=args.strict_minimum,
+                        n_boot=args.n_boot, seed=args.seed, level=args.level,
+                        strict_minimum=args.strict_minimum,
                         gamma1_method=args.gamma1_method, on_step=bar.update)
     for f in fits:
         if f.n_edge_minima:

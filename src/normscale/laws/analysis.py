@@ -95,7 +95,7 @@ class LawsFit:
 
     def optima_table(self) -> pd.DataFrame:
         """The per-P optimum table."""
-        return pd.DataFrame([asdict(o) for o in self.optima])
+        return pd.DataFrame([asdict(o) | {"flat_decades": o.flat_decades} for o in self.optima])
 
     def to_dict(self) -> dict:
         """JSON-able summary (no curves); non-finite floats become None in the CLI."""
@@ -120,7 +120,7 @@ class LawsFit:
                              "level": boot.level, "std": boot.std,
                              "intervals": {k: list(v) for k, v in boot.intervals.items()}}
                             if boot is not None else None)
-        out["optima"] = [asdict(o) for o in self.optima]
+        out["optima"] = self.optima_table().to_dict(orient="records")
         return out
 
 
@@ -191,7 +191,8 @@ def fit_group(sets: list[CurveSet], *, group: dict, error: str,
         err_method=method, level=level,
         gamma1_ci=_interval(g1, s1, win.dof, level), gamma2_ci=_interval(g2, s2, dof_P, level),
         gamma_pred_ci=_interval(est.gamma_pred, sp, min(win.dof, dof_P), level),
-        gamma_meas_ci=_interval(gm, sm, dof_P, level), gamma1_method=gamma1_method, window=win, lambda_law=est.lambda_law, eps_law=est.eps_law,
+        gamma_meas_ci=_interval(gm, sm, dof_P, level), gamma1_method=gamma1_method, window=win,
+        lambda_law=est.lambda_law, eps_law=est.eps_law,
         offset=offset, optima=est.optima,
         collapse=collapse_quality([cs.mean for cs in sets], est.lambda_opt, est.eps_opt),
         backtest=bt, bootstrap=boot, n_edge_minima=sum(o.at_edge for o in est.optima),
@@ -259,8 +260,8 @@ def fit_laws(df, *, group_by: Sequence[str] = (), error: str = "test_error",
         label = ", ".join(f"{k}={v}" for k, v in group.items())
         sets = build_curves(sub, col)
         try:
-            fits.append(fit_group(sets, group=group, error=col, window=win, n_boot=n_boot, seed=seed,
-                                  level=level, strict_minimum=strict_minimum,
+            fits.append(fit_group(sets, group=group, error=col, window=win, n_boot=n_boot,
+                                  seed=seed, level=level, strict_minimum=strict_minimum,
                                   gamma1_method=gamma1_method, on_step=on_step))
         except NormscaleError as exc:
             raise NormscaleError(f"{label}: {exc}" if label else str(exc)) from None

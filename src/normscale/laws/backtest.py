@@ -18,7 +18,7 @@ from normscale.laws.pipeline import estimate
 
 @dataclass(frozen=True)
 class Backtest:
-    """eps_opt at the held-out largest P: measured, predicted, relative errors (pred - true)/true."""
+    """eps_opt at the held-out largest P: measured, predicted, relative errors (pred-true)/true."""
 
     P_held_out: float
     eps_opt: float

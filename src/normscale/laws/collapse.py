@@ -44,6 +44,8 @@ def collapse_quality(curves: list[Curve], lambda_opt: np.ndarray, eps_opt: np.nd
     if not hi > lo or len(curves) < 2:
         return Collapse(float("nan"), float("nan"), float("nan"), float("nan"), len(curves))
     grid = np.linspace(lo, hi, _N_GRID)
-    values = np.array([np.interp(grid, x, y) for x, y in zip(xs, ys, strict=False)])  # (n_curves, n_grid)
+    # (n_curves, n_grid)
+    values = np.array([np.interp(grid, x, y) for x, y in zip(xs, ys, strict=True)])
     quality = float(np.mean(np.var(values, axis=0, ddof=1)))
-    return Collapse(quality, float(np.sqrt(quality)), float(np.exp(lo)), float(np.exp(hi)), len(curves))
+    return Collapse(quality, float(np.sqrt(quality)), float(np.exp(lo)), float(np.exp(hi)),
+                    len(curves))

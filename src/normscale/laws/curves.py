@@ -90,7 +90,8 @@ def build_curves(df: pd.DataFrame, error: str) -> list[CurveSet]:
         short = [c for c in seeds if c.norm.size < 3]
         if short:
             raise NormscaleError(
-                f"the curve for P={P:g} has {short[0].norm.size} distinct norm(s); at least 3 are needed")
+                f"the curve for P={P:g} has {short[0].norm.size} distinct norm(s); "
+                "at least 3 are needed")
         sets.append(CurveSet(float(P), seeds, average_seeds(seeds)))
     return sets
 
@@ -131,3 +132,20 @@ def curve_minimum(curve: Curve) -> CurveMinimum:
             eps = float(np.exp(c - b * b / (4 * a)))
             return CurveMinimum(lam, eps, i, False, True)
     return CurveMinimum(float(curve.norm[i]), float(curve.error[i]), i, False, False)
+
+
+def flat_range(curve: Curve, index: int, tolerance: float) -> tuple[float, float]:
+    """Norms around the grid minimum ``index`` where ln error stays within ``tolerance`` of it.
+
+    The contiguous run of points with ln eps <= ln eps[index] + tolerance: how
+    well the curve pins lambda_opt down. A run that reaches the last point
+    means the curve is flat up to the end of its range (lambda_opt is then
+    ill-defined from above).
+    """
+    inside = np.log(curve.error) <= np.log(curve.error[index]) + tolerance
+    lo = hi = index
+    while lo > 0 and inside[lo - 1]:
+        lo -= 1
+    while hi < inside.size - 1 and inside[hi + 1]:
+        hi += 1
+    return float(curve.norm[lo]), float(curve.norm[hi])

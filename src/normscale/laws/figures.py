@@ -22,18 +22,21 @@ def plot_fit(fit: LawsFit, stem: Path) -> list[Path]:
     """Draw the four panels of ``fit``; save ``stem``.png and ``stem``.pdf."""
     fig, ax = plt.subplots(2, 2, figsize=(10, 8))
     colors = plt.cm.viridis(np.linspace(0, 0.9, len(fit.curves)))
-    lam, eps, P = (np.array([getattr(o, k) for o in fit.optima]) for k in ("lambda_opt", "eps_opt", "P"))
+    lam, eps, P = (np.array([getattr(o, k) for o in fit.optima])
+                   for k in ("lambda_opt", "eps_opt", "P"))
     for c, color, lo, eo in zip(fit.curves, colors, lam, eps, strict=False):
-        ax[0, 0].loglog(c.mean.norm, c.mean.error, ".-", color=color, ms=3, lw=1, label=f"P={c.P:g}")
+        ax[0, 0].loglog(c.mean.norm, c.mean.error, ".-", color=color, ms=3, lw=1,
+                        label=f"P={c.P:g}")
         ax[1, 0].loglog(c.mean.norm / lo, c.mean.error / eo, "-", color=color, lw=1)
     w = fit.window
-    if w.automatic:
+    if w.units == "norm":
         x = np.geomspace(w.lo, w.hi, 20)
         ax[0, 0].loglog(x, fit.k1 * x ** -fit.gamma1, "r-", lw=2.5,
                         label=f"$\\gamma_1$={fit.gamma1:.3f}")
         ax[0, 0].axvspan(w.lo, w.hi, color="r", alpha=0.08)
     else:
         ax[1, 0].axvspan(w.lo, w.hi, color="r", alpha=0.08, label=f"$\\gamma_1$={fit.gamma1:.3f}")
+        ax[1, 0].legend()
     ax[0, 0].set(xlabel="norm $\\lambda$", ylabel="error $\\epsilon$", title="(a) curves")
     ax[0, 0].legend(fontsize=6, ncol=2)
     Pg = np.geomspace(P.min(), P.max(), 50)

@@ -41,7 +41,8 @@ def fit_power_law(x: np.ndarray, y: np.ndarray, *, what: str = "power law") -> P
     lx, ly = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
     n = lx.size
     if n < 3 or np.ptp(lx) == 0:
-        raise NormscaleError(f"the {what} fit needs at least 3 distinct x values; got {np.unique(lx).size}")
+        raise NormscaleError(
+            f"the {what} fit needs at least 3 distinct x values; got {np.unique(lx).size}")
     xm, ym = lx.mean(), ly.mean()
     sxx = np.sum((lx - xm) ** 2)
     slope = np.sum((lx - xm) * (ly - ym)) / sxx

@@ -12,9 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from normscale.errors import NormscaleError
-from normscale.laws.curves import CurveMinimum, CurveSet, curve_minimum
+from normscale.laws.curves import CurveMinimum, CurveSet, curve_minimum, flat_range
 from normscale.laws.fits import PowerLaw, fit_power_law
-from normscale.laws.window import Window, find_window, fit_window
+from normscale.laws.window import Window, find_window, fit_window, noise_level
+
+#: the flat range of a minimum: within this many noise levels of ln eps_opt
+FLAT_NOISE_LEVELS = 2.0
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,11 @@ class Optimum:
     paper); ``eps_opt`` the minimum of the seed-averaged curve;
     ``lambda_opt_mean_curve`` the norm at that minimum; ``lambda_opt_seed_sd``
     the standard deviation over seeds of ln lambda_opt; ``at_edge`` whether
-    the seed-averaged curve has its minimum at its last point.
+    the seed-averaged curve has its minimum at its last point; ``flat_lo``,
+    ``flat_hi`` the norms around the minimum of the seed-averaged curve where
+    its error stays within ``FLAT_NOISE_LEVELS`` noise levels of the minimum
+    (:func:`normscale.laws.curves.flat_range`): a wide range, or one that
+    reaches the end of the curve, means lambda_opt is ill-defined.
     """
 
     P: float
@@ -38,6 +45,13 @@ class Optimum:
     n_seeds: int
     at_edge: bool
     n_seed_edges: int
+    flat_lo: float
+    flat_hi: float
+
+    @property
+    def flat_decades(self) -> float:
+        """Width of the flat range in decades of the norm."""
+        return float(np.log10(self.flat_hi / self.flat_lo))
 
 
 @dataclass(frozen=True)
@@ -97,6 +111,8 @@ def optimum(cs: CurveSet, *, strict_minimum: bool = False,
             f"the curve for P={cs.P:g} has its minimum at its largest norm: no minimum inside its "
             "range (train longer, or drop --strict-minimum to use the last point)")
     log_lam = np.log([m.lambda_opt for m in seed_mins])
+    flat = flat_range(cs.mean, int(np.argmin(cs.mean.error)),
+                      FLAT_NOISE_LEVELS * noise_level([cs.mean]))
     return Optimum(
         P=cs.P,
         lambda_opt=float(np.exp(log_lam.mean())),
@@ -107,6 +123,8 @@ def optimum(cs: CurveSet, *, strict_minimum: bool = False,
         n_seeds=len(cs.seeds),
         at_edge=mean_min.at_edge,
         n_seed_edges=sum(m.at_edge for m in seed_mins),
+        flat_lo=flat[0],
+        flat_hi=flat[1],
     )
 
 

@@ -100,7 +100,8 @@ def check_error_column(df: pd.DataFrame, error: str) -> str:
         col = next((c for c, names in ALIASES.items() if error in names and c in df.columns), error)
     if col not in df.columns:
         raise NormscaleError(
-            f"the error column {error!r} is not in the table; its columns are {', '.join(df.columns)}")
+            f"the error column {error!r} is not in the table; "
+            f"its columns are {', '.join(df.columns)}")
     values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
     if not np.all(np.isfinite(values)):
         raise NormscaleError(f"the error column {col!r} holds NaN or non-numeric values")
@@ -137,5 +138,6 @@ def iter_groups(df: pd.DataFrame, group_by: Sequence[str]) -> Iterator[tuple[dic
         return
     for key, sub in df.groupby(group_by, sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
-        group = {c: (v.item() if isinstance(v, np.generic) else v) for c, v in zip(group_by, key, strict=False)}
+        group = {c: (v.item() if isinstance(v, np.generic) else v)
+                 for c, v in zip(group_by, key, strict=True)}
         yield group, sub

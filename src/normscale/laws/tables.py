@@ -20,8 +20,11 @@ def summary_table(fits: list[LawsFit]) -> pd.DataFrame:
         row = dict(f.group)
         row.update({c: getattr(f, c) for c in _COLUMNS})
         row.update(window_lo=f.window.lo, window_hi=f.window.hi,
-                   window_units="norm" if f.window.automatic else "lambda/lambda_opt",
-                   n_P=len(f.P), err_method=f.err_method)
+                   window_units=f.window.units, window_automatic=f.window.automatic,
+                   gamma1_method=f.gamma1_method, n_P=len(f.P), err_method=f.err_method,
+                   level=f.level)
+        for q in ("gamma1", "gamma2", "gamma_pred", "gamma_meas"):
+            row[f"{q}_ci_lo"], row[f"{q}_ci_hi"] = getattr(f, f"{q}_ci")
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -39,7 +42,7 @@ def markdown(fits: list[LawsFit]) -> str:
         cells = [str(v) for v in f.group.values()] + [
             _pm(f.gamma1, f.gamma1_err), _pm(f.gamma2, f.gamma2_err),
             _pm(f.gamma_pred, f.gamma_pred_err), _pm(f.gamma_meas, f.gamma_meas_err),
-            f"{f.sigma:.3f}", f"[{f.window.lo:.3g}, {f.window.hi:.3g}]",
+            f"{f.sigma:.3f}", f"[{f.window.lo:.3g}, {f.window.hi:.3g}] {f.window.units}",
             f"{f.collapse_quality:.3g}", f"{100 * f.backtest_rel_error:+.1f}%"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

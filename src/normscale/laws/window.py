@@ -52,6 +52,10 @@ class Window:
     and ``noise`` the estimated noise level; ``k1`` the geometric mean
     prefactor in absolute units; ``P_used`` the sizes with at least
     ``MIN_POINTS`` points inside; ``automatic`` says how it was chosen.
+    ``within_noise`` says whether one power law fits the window within
+    ``TOLERANCE`` noise levels; when no automatic window does, the steepest
+    anchor window is kept and this is False (the per-P slopes then differ by
+    more than the noise, and ``gamma1_err`` says by how much).
     """
 
     lo: float
@@ -69,6 +73,10 @@ class Window:
     units: str
 
     @property
+    def within_noise(self) -> bool:
+        return self.rms <= TOLERANCE * self.noise
+
+    @property
     def dof(self) -> int:
         """Degrees of freedom of ``gamma1_err``: the number of per-P slopes minus one."""
         return len(self.slopes) - 1
@@ -76,7 +84,8 @@ class Window:
     def to_dict(self) -> dict:
         return {"lo": self.lo, "hi": self.hi, "units": self.units,
                 "P_used": list(self.P_used), "n_points": self.n_points,
-                "rms": self.rms, "noise": self.noise, "automatic": self.automatic}
+                "rms": self.rms, "noise": self.noise, "within_noise": self.within_noise,
+                "automatic": self.automatic}
 
 
 @dataclass(frozen=True)
@@ -212,7 +221,8 @@ def find_window(curves: list[Curve], lambda_opt: np.ndarray, *, units: str = "no
         h_use, _, _, _, h_xx, h_xy, _ = _window_stats(sums, h_lo, h_hi)
         sxx_h = (h_xx * h_use).sum(axis=1)
         ok_h = sxx_h > 0
-        halves.append((np.where(ok_h, (h_xy * h_use).sum(axis=1) / np.where(ok_h, sxx_h, 1), np.nan),
+        h_slope = (h_xy * h_use).sum(axis=1) / np.where(ok_h, sxx_h, 1)
+        halves.append((np.where(ok_h, h_slope, np.nan),
                        np.where(ok_h, noise / np.sqrt(np.where(ok_h, sxx_h, 1)), np.inf)))
     (s_a, e_a), (s_b, e_b) = halves
     straight = ~(np.abs(s_a - s_b) > CURVATURE_Z * np.hypot(e_a, e_b))
@@ -225,7 +235,8 @@ def find_window(curves: list[Curve], lambda_opt: np.ndarray, *, units: str = "no
             "the curves are too short or too sparse before their minima")
     k = int(np.argmin(np.where(anchors, slope, np.inf)))
     a_lo, a_hi = lo[k], hi[k]
-    ok = valid & (lo <= a_lo + 1e-9) & (hi >= a_hi - 1e-9) & (rms <= TOLERANCE * noise) & straight & (slope < 0)
+    contains_anchor = (lo <= a_lo + 1e-9) & (hi >= a_hi - 1e-9)
+    ok = valid & contains_anchor & (rms <= TOLERANCE * noise) & straight & (slope < 0)
     if not ok.any():
         ok = np.zeros_like(valid)
         ok[k] = True
