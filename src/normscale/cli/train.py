@@ -47,6 +47,18 @@ def _seed(text: str) -> int:
     return v
 
 
+def _seed_range(text: str) -> range:
+    """``A:B``: the seeds A, A+1, ..., B-1 (Python's range, stop excluded)."""
+    try:
+        a, b = (int(x) for x in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds must be A:B with ints 0 <= A < B; "
+                                         f"got {text!r}") from None
+    if not 0 <= a < b:
+        raise argparse.ArgumentTypeError(f"--seeds must be A:B with ints 0 <= A < B; got {text}")
+    return range(a, b)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from normscale.train.config import AUGMENTATIONS, MODELS, OPTIMIZERS
 
@@ -60,6 +72,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="training-set size (class-balanced subset drawn by --seed)")
     g.add_argument("--seed", type=_seed, default=0,
                    help="controls init, subset, batch order, augmentation (default 0)")
+    g.add_argument("--seeds", type=_seed_range, metavar="A:B",
+                   help="with --ensemble: the seeds A..B-1, instead of --seed")
+    g.add_argument("--ensemble", action="store_true",
+                   help="train the --seeds as one vectorised seed ensemble (torch.func); the "
+                        "store gets one ordinary run per seed, sharing an ensemble id")
     length = g.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=_common.positive_int("--epochs"),
                         help="training length T in epochs (default: the paper preset's)")
@@ -164,6 +181,10 @@ def run(args: argparse.Namespace) -> _common.Result:
     from normscale.train import train
 
     config = config_from_args(args)
+    if args.ensemble or args.seeds is not None:
+        from normscale.cli._train_ensemble import run_ensemble
+
+        return run_ensemble(args, config, device=_device(args.device), summary=_summary)
     run_id = config.run_id
     device = _device(args.device)
     store = Store(args.store) if args.store else None

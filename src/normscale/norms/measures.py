@@ -139,8 +139,13 @@ def check_kinds(kinds: Sequence[str] | None) -> tuple[str, ...]:
 
 def two_one_norm(a: torch.Tensor, reference: torch.Tensor | None = None) -> float:
     """Bartlett's ||A^T - M^T||_{2,1}: sum over rows of A of the l2 norm of A - M."""
+    return float(two_one_norms(a, reference))
+
+
+def two_one_norms(a: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`two_one_norm` of each matrix of a stack ``a`` of shape (..., rows, cols)."""
     d = a if reference is None else a - reference
-    return float(torch.linalg.vector_norm(d, dim=1).sum())
+    return torch.linalg.vector_norm(d, dim=-1).sum(-1)
 
 
 def log_spectral_complexity(sigmas: Sequence[float], two_ones: Sequence[float],

@@ -12,6 +12,7 @@ from normscale._validation import POSITIVE_INT, Options, check_param
 from normscale.store import Record, Store
 from normscale.sweep.executors import run_local, run_ray
 from normscale.sweep.spec import SweepSpec
+from normscale.train.cells import cells, ensemble_id
 from normscale.train.config import TrainConfig
 
 EXECUTORS = ("local", "ray")
@@ -49,6 +50,7 @@ def run_sweep(spec: SweepSpec | Sequence[TrainConfig], *, store: Store,
               data_root: str | Path | None = None, download: bool = False, device: str = "cpu",
               checkpoint_dir: str | Path | None = None, force: bool = False,
               threads_per_run: int = 1, gpus_per_run: float = 0.0,
+              ensemble: bool | None = None,
               on_progress: Callable[[int, int, int, int], None] | None = None) -> SweepSummary:
     """Run every run of a sweep that the store does not already hold as done.
 
@@ -70,6 +72,10 @@ def run_sweep(spec: SweepSpec | Sequence[TrainConfig], *, store: Store,
         cluster: a local path on each node). Default: ``<store>.checkpoints``.
     force : bool
         Run again runs that are already finished (their records are replaced).
+    ensemble : bool, optional
+        Train the runs of each cell that differ only by their seed as one seed
+        ensemble (one job; the store still gets one run per seed, sharing an
+        ``ensemble_id``). Default: the sweep file's ``ensemble`` switch.
     on_progress : callable, optional
         Called as ``on_progress(done, running, failed, total)`` after each event.
 
@@ -104,19 +110,26 @@ def run_sweep(spec: SweepSpec | Sequence[TrainConfig], *, store: Store,
             continue
         todo.append(cfg)
     total = len(seen)
-    for cfg in todo:
-        store.start_run(cfg.run_id, cfg.to_dict(), fresh=force)
+    if ensemble is None:
+        ensemble = isinstance(spec, SweepSpec) and spec.ensemble
+    groups = cells(todo) if ensemble else [[cfg] for cfg in todo]
+    for group in groups:
+        eid = ensemble_id(group) if len(group) > 1 else None
+        for cfg in group:
+            store.start_run(cfg.run_id, cfg.to_dict(), ensemble_id=eid, fresh=force)
 
     common = {"data_root": None if data_root is None else str(data_root), "download": download,
               "device": device, "checkpoint_dir": str(checkpoint_dir),
               "threads": threads_per_run}
-    jobs = [(cfg.run_id, {"config": cfg.to_dict(), **common}) for cfg in todo]
+    jobs = [(g[0].run_id, {"config": g[0].to_dict(), **common}) if len(g) == 1 else
+            (ensemble_id(g), {"config": [c.to_dict() for c in g], **common}) for g in groups]
     if executor == "local":
         results = run_local(jobs, workers=workers)
     else:
         results = run_ray(jobs, workers=workers, address=address,
                           cpus_per_run=threads_per_run, gpus_per_run=gpus_per_run)
 
+    configs_of = {ensemble_id(g): g for g in groups if len(g) > 1}
     counts = {"finished": 0, "diverged": 0, "failed": 0}
     failures: list[tuple[str, str]] = []
 
@@ -126,15 +139,21 @@ def run_sweep(spec: SweepSpec | Sequence[TrainConfig], *, store: Store,
             on_progress(done, min(workers, total - done), counts["failed"], total)
 
     report()
-    for run_id, result in results:
-        records = [Record.from_row(r) for r in result["records"]]
-        if records:
-            store.add_records(run_id, records)
-        store.finish_run(run_id, status=result["status"], error=result["error"],
-                         wall_time=result["wall_time"])
-        counts[result["status"]] += 1
-        if result["status"] == "failed":
-            failures.append((run_id, result["error"] or ""))
-        report()
+    for key, job_result in results:
+        if "runs" not in job_result and len(configs_of.get(key, ())) > 1:
+            # a died ensemble job: each member failed with the job's error
+            job_result = {"runs": [{**job_result, "run_id": c.run_id} for c in configs_of[key]]}
+        for result in job_result.get("runs", [job_result]):
+            run_id = result["run_id"]
+            records = [Record.from_row(r) for r in result["records"]]
+            if records:
+                store.add_records(run_id, records)
+            store.finish_run(run_id, status=result["status"], error=result["error"],
+                             wall_time=result["wall_time"])
+            counts[result["status"]] += 1
+            if result["status"] == "failed":
+                failures.append((run_id, result["error"] or ""))
+            report()
     return SweepSummary(total=total, skipped=skipped, wall_time=time.perf_counter() - t0,
                         failures=failures, **counts)
+

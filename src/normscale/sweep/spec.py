@@ -10,6 +10,8 @@ A sweep file::
     dataset = "mnist"
     epochs = 100
 
+    ensemble = true             # optional: the seeds of each cell train as one ensemble
+
     [grid]                      # the cartesian product of these is run
     P = [250, 500, 1000]
     seed = {range = [0, 3]}     # 0, 1, 2 (Python's range: stop excluded)
@@ -59,6 +61,10 @@ class SweepSpec:
     description : str
     source : str
         Where it was read from.
+    ensemble : bool
+        Train the seeds of each cell (runs equal but for the seed) as one seed
+        ensemble (:func:`normscale.train.ensemble.train_ensemble`); set by a
+        top-level ``ensemble = true`` or by ``ensemble = true`` in ``[base]``.
     """
 
     name: str
@@ -67,6 +73,7 @@ class SweepSpec:
     analysis: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     source: str = ""
+    ensemble: bool = False
 
     def configs(self) -> list[TrainConfig]:
         """Every run of the sweep, in grid order (later keys vary fastest)."""
@@ -101,12 +108,16 @@ def _expand(name: str, key: str, value: Any) -> list[Any]:
 
 def parse_spec(data: dict[str, Any], *, name: str, source: str = "") -> SweepSpec:
     """Check and expand the contents of a sweep file."""
-    unknown = set(data) - {"name", "description", "base", "grid", "analysis"}
+    unknown = set(data) - {"name", "description", "base", "grid", "analysis", "ensemble"}
     if unknown:
         raise NormscaleError(f"sweep {name!r}: unknown table(s) {sorted(unknown)}; "
                              "expected base, grid, analysis")
     name = data.get("name", name)
     base, grid = dict(data.get("base", {})), dict(data.get("grid", {}))
+    ensemble = base.pop("ensemble", data.get("ensemble", False))
+    if not isinstance(ensemble, bool):
+        raise NormscaleError(f"sweep {name!r}: 'ensemble' must be true or false; "
+                             f"got {ensemble!r}")
     for key in [*base, *grid]:
         if key not in _FIELDS:
             raise NormscaleError(f"sweep {name!r}: {key!r} is not a training parameter; "
@@ -117,7 +128,8 @@ def parse_spec(data: dict[str, Any], *, name: str, source: str = "") -> SweepSpe
     spec = SweepSpec(name=name, base=base,
                      grid={k: _expand(name, k, v) for k, v in grid.items()},
                      analysis=dict(data.get("analysis", {})),
-                     description=data.get("description", ""), source=source)
+                     description=data.get("description", ""), source=source,
+                     ensemble=ensemble)
     spec.configs()  # validate every run now, not halfway through the sweep
     return spec
 

@@ -14,10 +14,14 @@ from typing import Any
 from normscale.errors import NormscaleError
 
 
-def run_one(config: dict[str, Any], *, data_root: str | None = None, download: bool = False,
-            device: str = "cpu", checkpoint_dir: str | None = None,
+def run_one(config: dict[str, Any] | list[dict[str, Any]], *, data_root: str | None = None,
+            download: bool = False, device: str = "cpu", checkpoint_dir: str | None = None,
             threads: int = 1) -> dict[str, Any]:
     """Train the run ``config`` (a :class:`~normscale.train.TrainConfig` as a dict).
+
+    A list of configs (equal but for the seed) trains as one seed ensemble
+    (:func:`~normscale.train.ensemble.train_ensemble`, no checkpoint); the
+    result is then ``{"run_id": ensemble id, "runs": [one result per config]}``.
 
     Returns
     -------
@@ -32,6 +36,9 @@ def run_one(config: dict[str, Any], *, data_root: str | None = None, download: b
     from normscale.train import TrainConfig, train
 
     torch.set_num_threads(max(int(threads), 1))
+    if isinstance(config, list):
+        return _run_ensemble([TrainConfig.from_dict(c) for c in config], data_root=data_root,
+                             download=download, device=device)
     cfg = TrainConfig.from_dict(config)
     checkpoint = None
     if checkpoint_dir is not None:
@@ -49,3 +56,21 @@ def run_one(config: dict[str, Any], *, data_root: str | None = None, download: b
                 "wall_time": None, "records": []}
     return {"run_id": cfg.run_id, "status": result.status, "error": result.error,
             "wall_time": result.wall_time, "records": [r.to_row() for r in result.records]}
+
+
+def _run_ensemble(configs: list, *, data_root: str | None, download: bool,
+                  device: str) -> dict[str, Any]:
+    from normscale.train.ensemble import ensemble_id, train_ensemble
+
+    eid = ensemble_id(configs)
+    try:
+        result = train_ensemble(configs, data_root=data_root, download=download, device=device)
+    except Exception as exc:  # NormscaleError, a bug or an out-of-memory: all members failed
+        error = str(exc) if isinstance(exc, NormscaleError) else \
+            traceback.format_exception_only(type(exc), exc)[-1].strip()
+        return {"run_id": eid, "runs": [
+            {"run_id": c.run_id, "status": "failed", "error": error, "wall_time": None,
+             "records": []} for c in configs]}
+    return {"run_id": eid, "runs": [
+        {"run_id": m.run_id, "status": m.status, "error": m.error, "wall_time": m.wall_time,
+         "records": [r.to_row() for r in m.records]} for m in result.members]}

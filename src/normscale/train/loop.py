@@ -110,9 +110,21 @@ def _components() -> tuple[Any, Any, Any]:
     return data, nets, norms
 
 
-def _setup(config: TrainConfig, data_root: str | Path | None, download: bool,
-           device: torch.device) -> _Setup:
-    data, nets, norms = _components()
+def epoch_order(seed: int, epoch: int, P: int) -> torch.Tensor:
+    """Batch order of epoch ``epoch`` (0-based) of run ``seed``: a permutation of P, on the CPU."""
+    return torch.randperm(P, generator=_generator(seed, "order", epoch, torch.device("cpu")))
+
+
+def augment_generator(seed: int, step: int, device: torch.device) -> torch.Generator:
+    """The generator of the augmentation of step ``step`` (0-based) of run ``seed``."""
+    return _generator(seed, "augment", step, device)
+
+
+def load_data(config: TrainConfig, data_root: str | Path | None, download: bool
+              ) -> tuple[Any, Any, Any, dict[str, int]]:
+    """The data set of ``config``: its info, the whole training and test splits, and the
+    shape a model needs (``in_channels``, ``image_size``, ``num_classes``)."""
+    data = _components()[0]
     info = data.info(config.dataset, root=data_root)
     train_full = data.load_dataset(config.dataset, root=data_root, download=download,
                                    split="train")
@@ -121,15 +133,30 @@ def _setup(config: TrainConfig, data_root: str | Path | None, download: bool,
         raise ParameterError(
             f"The 'P' parameter of train must be at most the {len(train_full.labels)} training "
             f"images of {config.dataset!r}. Got {config.P} instead.")
-    idx = data.subset_indices(train_full.labels, P=config.P, seed=config.seed)
-    train_raw = train_full.images[idx].to(device)  # (P, C, H, W)
-    shape = {"in_channels": int(train_raw.shape[1]), "image_size": int(train_raw.shape[-1]),
+    shape = {"in_channels": int(train_full.images.shape[1]),
+             "image_size": int(train_full.images.shape[-1]),
              "num_classes": len(train_full.classes)}
+    return info, train_full, test, shape
 
+
+def init_run(config: TrainConfig, train_labels: torch.Tensor, shape: dict[str, int],
+             device: torch.device) -> tuple[torch.Tensor, torch.nn.Module]:
+    """The seeded part of a run's set-up: its training subset (indices) and initial model."""
+    data, nets, _ = _components()
+    idx = data.subset_indices(train_labels, P=config.P, seed=config.seed)
     torch.manual_seed(derive_seed(config.seed, "init"))
     model = nets.build(config.model, **shape, preset=config.preset, width=config.width,
                        depth=config.depth, init_factor=config.init_factor,
                        dataset=config.dataset).to(device)
+    return idx, model
+
+
+def _setup(config: TrainConfig, data_root: str | Path | None, download: bool,
+           device: torch.device) -> _Setup:
+    data, _, norms = _components()
+    info, train_full, test, shape = load_data(config, data_root, download)
+    idx, model = init_run(config, train_full.labels, shape, device)
+    train_raw = train_full.images[idx].to(device)  # (P, C, H, W)
     tracker = norms.NormTracker(model, reference="init")  # reference: the initial weights
     optimizer = make_optimizer(model.parameters(), config)
     torch.manual_seed(derive_seed(config.seed, "dropout"))
@@ -273,13 +300,11 @@ def train(config: TrainConfig, *, data_root: str | Path | None = None, download:
     while step < total:
         epoch_index, batch = divmod(step, n_batches)
         if perm is None or batch == 0:
-            perm = torch.randperm(P, generator=_generator(config.seed, "order", epoch_index,
-                                                          torch.device("cpu"))).to(device)
+            perm = epoch_order(config.seed, epoch_index, P).to(device)
         idx = perm[batch * B:(batch + 1) * B]
         x = s.train_raw[idx]  # (B, C, H, W) in [0, 1]
         if config.augment != "none":
-            x = s.augment(x, config.augment,
-                          generator=_generator(config.seed, "augment", step, device))
+            x = s.augment(x, config.augment, generator=augment_generator(config.seed, step, device))
         logits = s.model(s.normalize(x, s.info))  # (B, classes)
         loss = F.cross_entropy(logits, s.train_y[idx])
         s.optimizer.zero_grad(set_to_none=True)
