@@ -56,12 +56,24 @@ def test_grid_expansion_and_validation(tmp_path):
     geo = parse_spec({"base": {"model": "cnn", "dataset": "digits", "epochs": 1},
                       "grid": {"P": {"geomspace": [100, 1000, 3]}}}, name="g")
     assert [c.P for c in geo.configs()] == [100, 316, 1000]
+    linked = parse_spec({"base": {"model": "cnn", "dataset": "digits"},
+                         "grid": {"seed": [0, 1], "cells": [{"P": 250, "epochs": 400},
+                                                            {"P": 8000, "epochs": 40.0}]}},
+                        name="linked")
+    assert [(c.seed, c.P, c.epochs) for c in linked.configs()] == [
+        (0, 250, 400), (0, 8000, 40), (1, 250, 400), (1, 8000, 40)]
     bad = [({"base": {"model": "cnn", "dataset": "digits", "epochs": 1, "colour": 1}}, "colour"),
            ({"base": {"model": "cnn", "dataset": "digits", "epochs": 1}, "grid": {"P": []}},
             "empty"),
            ({"base": {"model": "mlp", "dataset": "digits", "epochs": 1, "P": 5}}, "mlp"),
            ({"base": {"model": "cnn", "dataset": "digits", "epochs": 1, "P": 5},
-             "grid": {"P": [1, 2]}}, "both")]
+             "grid": {"P": [1, 2]}}, "twice"),
+           ({"base": {"model": "cnn", "dataset": "digits", "epochs": 1},
+             "grid": {"cells": [{"P": 5, "epochs": 2}]}}, "twice"),
+           ({"base": {"model": "cnn", "dataset": "digits", "epochs": 1},
+             "grid": {"cells": [{"P": 5, "colour": 2}]}}, "colour"),
+           ({"base": {"model": "cnn", "dataset": "digits", "epochs": 1},
+             "grid": {"cells": []}}, "non-empty")]
     for data, word in bad:
         with pytest.raises(NormscaleError, match=word):
             parse_spec(data, name="bad")
@@ -85,6 +97,8 @@ def test_presets_cover_the_papers_rows():
     assert {c.run_id for c in norms} == {c.run_id for c in paper}
     cpu = load_spec("cpu/cnn-mnist").configs()
     assert {c.P for c in cpu} == {250, 500, 1000, 2000, 4000, 8000}
+    epochs = {c.P: c.epochs for c in cpu}
+    assert epochs[250] > epochs[8000]  # small P get more epochs to pass their optimum
     assert len({c.seed for c in cpu}) >= 3
     for name in names:  # every preset parses and validates
         assert load_spec(name).configs()

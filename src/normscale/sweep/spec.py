@@ -15,7 +15,9 @@ A sweep file::
     [grid]                      # the cartesian product of these is run
     P = [250, 500, 1000]
     seed = {range = [0, 3]}     # 0, 1, 2 (Python's range: stop excluded)
-    # also: {geomspace = [lo, hi, n]} (rounded for integer fields)
+    # also: {geomspace = [lo, hi, n]} (rounded for integer fields), and
+    # cells = [{P = 250, epochs = 400}, {P = 8000, epochs = 40}]: fields that
+    # vary together (one grid axis whose values set several fields)
 
     [analysis]                  # optional: how `normscale table` groups this sweep
     group_by = ["model", "dataset"]
@@ -41,6 +43,7 @@ from normscale.errors import NormscaleError
 from normscale.train.config import TrainConfig
 
 _FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+CELLS = "cells"  # the grid axis whose values are tables of fields set together
 _INT_FIELDS = {"P", "seed", "epochs", "steps", "batch_size", "n_log"}
 
 
@@ -80,7 +83,9 @@ class SweepSpec:
         keys = list(self.grid)
         out = []
         for values in itertools.product(*(self.grid[k] for k in keys)):
-            params = {**self.base, **dict(zip(keys, values, strict=True))}
+            params = dict(self.base)
+            for key, value in zip(keys, values, strict=True):
+                params.update(value if key == CELLS else {key: value})
             try:
                 out.append(TrainConfig(**params))
             except NormscaleError as exc:
@@ -88,8 +93,18 @@ class SweepSpec:
         return out
 
 
+def _expand_cells(name: str, value: Any) -> list[dict[str, Any]]:
+    """The ``cells`` axis: a list of tables, each setting several fields together."""
+    if not isinstance(value, list) or not value or not all(isinstance(c, dict) for c in value):
+        raise NormscaleError(f"sweep {name!r}: 'cells' must be a non-empty list of tables, "
+                             "e.g. [{P = 250, epochs = 400}]")
+    return [{k: _expand(name, k, [v])[0] for k, v in cell.items()} for cell in value]
+
+
 def _expand(name: str, key: str, value: Any) -> list[Any]:
     """A grid entry: a list, ``{range = [a, b(, step)]}`` or ``{geomspace = [lo, hi, n]}``."""
+    if key == CELLS:
+        return _expand_cells(name, value)
     if isinstance(value, list):
         values = value
     elif isinstance(value, dict) and set(value) == {"range"}:
@@ -118,13 +133,14 @@ def parse_spec(data: dict[str, Any], *, name: str, source: str = "") -> SweepSpe
     if not isinstance(ensemble, bool):
         raise NormscaleError(f"sweep {name!r}: 'ensemble' must be true or false; "
                              f"got {ensemble!r}")
-    for key in [*base, *grid]:
+    cell_keys = [k for cell in grid.get(CELLS, []) if isinstance(cell, dict) for k in cell]
+    for key in [*base, *(k for k in grid if k != CELLS), *cell_keys]:
         if key not in _FIELDS:
             raise NormscaleError(f"sweep {name!r}: {key!r} is not a training parameter; "
                                  f"known: {', '.join(_FIELDS)}")
-    both = set(base) & set(grid)
+    both = (set(base) | set(grid)) & set(cell_keys) or set(base) & set(grid)
     if both:
-        raise NormscaleError(f"sweep {name!r}: {sorted(both)} set both in base and in grid")
+        raise NormscaleError(f"sweep {name!r}: {sorted(both)} set twice (in base, grid or cells)")
     spec = SweepSpec(name=name, base=base,
                      grid={k: _expand(name, k, v) for k, v in grid.items()},
                      analysis=dict(data.get("analysis", {})),
