@@ -8,8 +8,8 @@ import subprocess
 
 import numpy as np
 import pytest
-from laws_synthetic import synthetic_curves
 
+from laws_synthetic import synthetic_curves
 from normscale.store import Record, Store
 from normscale.train import TrainConfig
 

@@ -42,7 +42,8 @@ def _snapshot(store: Store) -> dict[str, tuple]:
     """run_id -> (status, records without wall time)."""
     out = {}
     for info in store.runs():
-        recs = tuple((r.step, r.test_error, r.train_loss, round(r.norms["log10_spectral_complexity"], 6))
+        recs = tuple((r.step, r.test_error, r.train_loss,
+                      round(r.norms["log10_spectral_complexity"], 6))
                      for r in store.records(info.run_id))
         out[info.run_id] = (info.status, recs)
     return out
@@ -175,4 +176,5 @@ def test_ray_sweep_survives_a_killed_driver(tmp_path):
             assert got[run_id][0] == status == "finished"
             assert [r[0] for r in got[run_id][1]] == [r[0] for r in recs]  # once each
             for a, b in zip(got[run_id][1], recs, strict=True):
-                assert all(math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-9) for x, y in zip(a, b))
+                assert all(math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-9)
+                           for x, y in zip(a, b, strict=True))

@@ -35,7 +35,8 @@ class Interval:
 
     def is_satisfied_by(self, value: Any) -> bool:
         if isinstance(value, bool) or not isinstance(value, self.kind):
-            if not (self.kind is Real and isinstance(value, Integral) and not isinstance(value, bool)):
+            int_as_real = self.kind is Real and isinstance(value, Integral)
+            if not int_as_real or isinstance(value, bool):
                 return False
         v = float(value)
         if math.isnan(v):

@@ -55,6 +55,7 @@ class Progress:
         bar = "#" * int(width * frac) + "-" * (width - int(width * frac))
         eta = elapsed / self.done * (self.total - self.done) if self.done else float("nan")
         eta_s = f"{eta:5.0f}s" if eta == eta else "    ?s"
-        line = f"\r{self.label} [{bar}] {self.done}/{self.total} {elapsed:5.0f}s eta {eta_s} {status}"
+        line = (f"\r{self.label} [{bar}] {self.done}/{self.total} {elapsed:5.0f}s "
+                f"eta {eta_s} {status}")
         self.stream.write(line[:200])
         self.stream.flush()
