@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(VENV)/bin/normscale perceptron --alpha 3.1,6.25,12.5,25,50,100 --lam 0.01:300:40 \
-		--n 400 --seeds 2 --mode fixed --laws --out results/perceptron
+		--n 300 --seeds 2 --mode fixed --laws --out results/perceptron
 
 test: $(STAMP) browser
 	$(PY) -m pytest -q
