@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from normscale.cli import _common
 from normscale.errors import NormscaleError
-from normscale.norms import MEASURES, NormTracker
-from normscale.norms.discovery import NORM_LAYER_MODES
-from normscale.norms.tracker import CONV_MODES
+
+if TYPE_CHECKING:  # torch is imported when the command runs, not when the CLI starts
+    import torch
 
 HELP = "spectral complexity and other norms of a checkpoint, layer by layer"
 ARCHS = ("cnn", "resnet", "vit")
@@ -37,16 +35,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", metavar="PATH",
                         help="checkpoint or state dict of the reference weights M (e.g. at init)"
                              " of the (2,1) terms and of distance_from_init; default M = 0")
-    parser.add_argument("--conv", choices=CONV_MODES, default="reshape",
-                        help="convolution spectral norm: reshaped kernel (paper, default) or exact"
+    parser.add_argument("--conv", default="reshape",
+                        help="convolution spectral norm: 'reshape', the reshaped kernel (paper,"
+                             " default) or 'operator', the exact"
                              " operator norm on the model's input size (circular padding)")
-    parser.add_argument("--norm-layers", choices=NORM_LAYER_MODES, default="ignore",
-                        help="normalisation layers: ignore (default), fold BatchNorm into the"
-                             " preceding layer, or count their scale as a diagonal layer")
+    parser.add_argument("--norm-layers", default="ignore",
+                        help="normalisation layers: 'ignore' (default), 'fold' BatchNorm into the"
+                             " preceding layer, or count their scale as a 'diagonal' layer")
     parser.add_argument("--bias", action="store_true", help="count biases (a last column)")
 
 
 def run(args: argparse.Namespace) -> _common.Result:
+    from normscale._validation import Options, check_param
+    from normscale.norms import NormTracker
+    from normscale.norms.discovery import NORM_LAYER_MODES
+    from normscale.norms.tracker import CONV_MODES
+
+    check_param("normscale norms", "conv", args.conv, Options(CONV_MODES))
+    check_param("normscale norms", "norm_layers", args.norm_layers, Options(NORM_LAYER_MODES))
     model, shape = _load_model(args, args.checkpoint)
     reference = None
     if args.reference:
@@ -68,6 +74,8 @@ def run(args: argparse.Namespace) -> _common.Result:
 
 
 def _table(report, totals: dict[str, float]) -> str:
+    from normscale.norms import MEASURES
+
     lines = [f"{'layer':<28} {'kind':<18} {'shape':>12} {'spectral':>12} {'(2,1)':>12}"]
     for r in report.layers:
         shape = "x".join(str(s) for s in r.shape)
@@ -81,6 +89,8 @@ def _table(report, totals: dict[str, float]) -> str:
 
 
 def _load(path: str) -> Any:
+    import torch
+
     p = Path(path)
     if not p.is_file():
         raise NormscaleError(f"the file '{p}' does not exist")
@@ -92,6 +102,8 @@ def _load(path: str) -> Any:
 
 
 def _state_of(obj: Any, path: str) -> dict[str, torch.Tensor]:
+    import torch
+
     state = obj.get("model_state", obj) if isinstance(obj, dict) else None
     if not isinstance(state, dict) or not state \
             or not all(isinstance(v, torch.Tensor) for v in state.values()):
