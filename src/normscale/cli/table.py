@@ -13,10 +13,10 @@ HELP = "the paper's table of exponents for every group of runs in a store"
 
 def add_store_fit_arguments(p: argparse.ArgumentParser) -> None:
     """Options shared by `table` and `report`."""
-    from normscale.report.study import DEFAULT_GROUP_BY
+    from normscale.store.schema import GROUP_COLUMNS
 
     p.add_argument("--store", default="runs.db", help="the run store (SQLite file)")
-    p.add_argument("--group-by", default=",".join(DEFAULT_GROUP_BY),
+    p.add_argument("--group-by", default=",".join(GROUP_COLUMNS),
                    help="comma-separated columns; one analysis per group")
     p.add_argument("--norm", default="spectral_complexity",
                    help="the norm kind indexing the curves, or 'all' (then group by norm_kind)")

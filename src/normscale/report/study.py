@@ -10,8 +10,7 @@ import pandas as pd
 from normscale.errors import NormscaleError
 from normscale.laws import LawsFit, fit_laws
 from normscale.store import Store, long_table
-
-DEFAULT_GROUP_BY = ("model", "dataset", "optimizer", "weight_decay", "norm_kind")
+from normscale.store.schema import GROUP_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -22,7 +21,7 @@ class GroupFailure:
     error: str
 
 
-def fit_store(store: Store, *, group_by: Sequence[str] = DEFAULT_GROUP_BY,
+def fit_store(store: Store, *, group_by: Sequence[str] = GROUP_COLUMNS,
               norm: str | None = "spectral_complexity", n_boot: int = 200, seed: int = 0,
               ) -> tuple[pd.DataFrame, list[LawsFit], list[GroupFailure]]:
     """The paper's table for every group of finished runs in ``store``.

@@ -56,6 +56,11 @@ CREATE TABLE IF NOT EXISTS records (
 """
 
 
+#: the columns of the long table that name a group of runs in the paper's table
+#: (SCIENCE.md 2.3); `normscale table` fits one analysis per distinct combination
+GROUP_COLUMNS = ("model", "dataset", "optimizer", "weight_decay", "norm_kind")
+
+
 def _float(value: Any) -> float:
     """SQLite stores NaN as NULL: read it back as NaN."""
     return math.nan if value is None else float(value)
