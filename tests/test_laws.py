@@ -224,3 +224,19 @@ def test_cli_json_and_report(cli, tmp_path):
         assert key in data[0]
     names = {p.name for p in (tmp_path / "out").iterdir()}
     assert {"fit_a.png", "fit_b.pdf", "laws.md", "laws.csv", "laws.tex", "laws.json"} <= names
+
+
+def test_a_seed_that_never_trained_is_left_out_with_a_warning():
+    from laws_synthetic import synthetic_curves
+
+    from normscale.laws import fit_laws
+
+    df = synthetic_curves(n_seeds=3, rng=np.random.default_rng(3))
+    stuck = (df.P == df.P.max()) & (df.seed == 0)
+    # a dead run: its norm never leaves its start, its error stays at chance
+    df.loc[stuck, "norm"] = np.linspace(1e-3, 1.01e-3, int(stuck.sum()))
+    df.loc[stuck, "test_error"] = 0.9
+    with pytest.warns(UserWarning, match="seed\\(s\\) 0 left out"):
+        fit = fit_laws(df, n_boot=10)[0]
+    clean = fit_laws(df[~stuck], n_boot=10)[0]
+    assert fit.gamma2 == pytest.approx(clean.gamma2, rel=1e-9)

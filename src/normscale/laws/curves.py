@@ -8,6 +8,7 @@ refined below the logging grid by a least-squares parabola in
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,14 +80,36 @@ def average_seeds(curves: tuple[Curve, ...]) -> Curve:
     return Curve(first.P, grid, np.mean(np.exp(logs), axis=0))
 
 
+def _overlapping(P: float, names: list, seeds: list[Curve]) -> tuple[Curve, ...]:
+    """Leave out the seeds whose norms do not overlap the others' (a run that never trained,
+    whose weights stopped at their start), narrowest range first, with a warning."""
+    kept = list(zip(names, seeds, strict=True))
+    dropped = []
+    while len(kept) > 1 and not (min(c.norm[-1] for _, c in kept)
+                                 > max(c.norm[0] for _, c in kept)):
+        narrowest = min(kept, key=lambda nc: np.log(nc[1].norm[-1] / nc[1].norm[0]))
+        kept.remove(narrowest)
+        dropped.append(narrowest[0])
+    if dropped:
+        warnings.warn(f"P={P:g}: seed(s) {', '.join(map(str, dropped))} left out: their norms "
+                      "do not overlap the other seeds' (a run that did not train?)",
+                      stacklevel=3)
+    return tuple(c for _, c in kept)
+
+
 def build_curves(df: pd.DataFrame, error: str) -> list[CurveSet]:
-    """Split a table (one group) into :class:`CurveSet` objects, one per P, sorted by P."""
+    """Split a table (one group) into :class:`CurveSet` objects, one per P, sorted by P.
+
+    Seeds whose norm range does not overlap the other seeds' of the same P are
+    left out with a warning (see :func:`_overlapping`).
+    """
     sets = []
     has_seed = "seed" in df.columns
     for P, sub in df.groupby("P", sort=True):
-        parts = [g for _, g in sub.groupby("seed", sort=True)] if has_seed else [sub]
-        seeds = tuple(_sorted_curve(float(P), g["norm"].to_numpy(float), g[error].to_numpy(float))
-                      for g in parts)
+        parts = list(sub.groupby("seed", sort=True)) if has_seed else [(0, sub)]
+        seeds = _overlapping(float(P), [name for name, _ in parts], [
+            _sorted_curve(float(P), g["norm"].to_numpy(float), g[error].to_numpy(float))
+            for _, g in parts])
         short = [c for c in seeds if c.norm.size < 3]
         if short:
             raise NormscaleError(
