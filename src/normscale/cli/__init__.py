@@ -17,6 +17,7 @@ import importlib
 import json
 import pkgutil
 import sys
+import warnings
 from collections.abc import Sequence
 
 from normscale import __version__
@@ -55,6 +56,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code (0 ok, 2 bad input, 130 interrupted)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+
+    def one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+        if not args.quiet:
+            print(f"normscale {args.command}: warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = one_line_warning
     try:
         result = args._run(args)
     except NormscaleError as exc:
