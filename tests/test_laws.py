@@ -228,7 +228,6 @@ def test_cli_json_and_report(cli, tmp_path):
 
 def test_a_seed_that_never_trained_is_left_out_with_a_warning():
     from laws_synthetic import synthetic_curves
-
     from normscale.laws import fit_laws
 
     df = synthetic_curves(n_seeds=3, rng=np.random.default_rng(3))

@@ -116,20 +116,30 @@ def positive_int(name: str):
     return convert
 
 
-def positive_float(name: str):
-    """An argparse ``type=`` for a float > 0 with a message naming the value."""
+def _float_type(name: str, *, allow_zero: bool):
+    bound = "a float >= 0" if allow_zero else "a float > 0"
 
     def convert(text: str) -> float:
         try:
             v = float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a float > 0; got {text!r}") from None
-        if not (v > 0 and math.isfinite(v)):
-            raise argparse.ArgumentTypeError(f"{name} must be a float > 0; got {text}")
+            raise argparse.ArgumentTypeError(f"{name} must be {bound}; got {text!r}") from None
+        if not (math.isfinite(v) and (v >= 0 if allow_zero else v > 0)):
+            raise argparse.ArgumentTypeError(f"{name} must be {bound}; got {text}")
         return v
 
     convert.__name__ = name
     return convert
+
+
+def positive_float(name: str):
+    """An argparse ``type=`` for a float > 0 with a message naming the value."""
+    return _float_type(name, allow_zero=False)
+
+
+def nonnegative_float(name: str):
+    """An argparse ``type=`` for a float >= 0 with a message naming the value."""
+    return _float_type(name, allow_zero=True)
 
 
 def output_dir(path: str | os.PathLike) -> Path:

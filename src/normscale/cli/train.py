@@ -13,7 +13,6 @@ Example: normscale train --model cnn --dataset mnist --data-root DIR --P 1000
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 from typing import Any
 
@@ -21,20 +20,6 @@ from normscale.cli import _common
 from normscale.errors import NormscaleError
 
 HELP = "train one network on P examples, logging errors and norms at log-spaced epochs"
-
-
-def _nonnegative_float(name: str):
-    def convert(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a float >= 0; got {text!r}") from None
-        if not (v >= 0 and math.isfinite(v)):
-            raise argparse.ArgumentTypeError(f"{name} must be a float >= 0; got {text}")
-        return v
-
-    convert.__name__ = name
-    return convert
 
 
 def _seed(text: str) -> int:
@@ -88,8 +73,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     o = p.add_argument_group("model and optimizer (defaults: the paper's preset)")
     o.add_argument("--optimizer", choices=OPTIMIZERS)
     o.add_argument("--lr", type=_common.positive_float("--lr"))
-    o.add_argument("--weight-decay", type=_nonnegative_float("--weight-decay"), default=0.0)
-    o.add_argument("--momentum", type=_nonnegative_float("--momentum"), default=0.9,
+    o.add_argument("--weight-decay", type=_common.nonnegative_float("--weight-decay"), default=0.0)
+    o.add_argument("--momentum", type=_common.nonnegative_float("--momentum"), default=0.9,
                    help="SGD momentum (default 0.9)")
     o.add_argument("--batch-size", type=_common.positive_int("--batch-size"), default=128)
     o.add_argument("--preset", default="paper", help="architecture preset (default paper)")
