@@ -54,14 +54,13 @@ class Optimum:
         return float(np.log10(self.flat_hi / self.flat_lo))
 
 
-@dataclass(frozen=True)
-class Estimates:
-    """Point estimates of one pass."""
+class Exponents:
+    """The four exponents of a fit that has ``window``, ``lambda_law`` and ``eps_law``.
 
-    optima: tuple[Optimum, ...]
-    window: Window
-    lambda_law: PowerLaw  # lambda_opt = k2 P^gamma2
-    eps_law: PowerLaw     # eps_opt = k P^(-gamma_meas)
+    gamma1 from the early-training window (eps ~ lambda^-gamma1), gamma2 from
+    lambda_opt ~ P^gamma2, gamma_meas from eps_opt ~ P^-gamma_meas, and
+    gamma_pred = gamma1 gamma2 (SCIENCE.md, introduction).
+    """
 
     @property
     def gamma1(self) -> float:
@@ -78,6 +77,17 @@ class Estimates:
     @property
     def gamma_pred(self) -> float:
         return self.gamma1 * self.gamma2
+
+
+@dataclass(frozen=True)
+class Estimates(Exponents):
+    """Point estimates of one pass."""
+
+    optima: tuple[Optimum, ...]
+    window: Window
+    lambda_law: PowerLaw  # lambda_opt = k2 P^gamma2
+    eps_law: PowerLaw     # eps_opt = k P^(-gamma_meas)
+
 
     @property
     def lambda_opt(self) -> np.ndarray:

@@ -21,12 +21,13 @@ from normscale._validation import POSITIVE, check_array
 from normscale.laws.collapse import Collapse, collapse_quality
 from normscale.laws.curves import Curve
 from normscale.laws.fits import PowerLaw, fit_power_law
+from normscale.laws.pipeline import Exponents
 from normscale.laws.window import Window, find_window
 from normscale.theory.curves import LambdaOpt, LearningCurve, lambda_opt, learning_curve
 
 
 @dataclass(frozen=True)
-class TheoryLaws:
+class TheoryLaws(Exponents):
     """The scaling laws of the N -> infinity perceptron over a set of alphas."""
 
     curves: tuple[LearningCurve, ...]
@@ -35,22 +36,6 @@ class TheoryLaws:
     lambda_law: PowerLaw     # lambda_opt = k2 alpha^gamma2
     eps_law: PowerLaw        # eps_hat_opt = k alpha^(-gamma_meas)
     collapse: Collapse
-
-    @property
-    def gamma1(self) -> float:
-        return self.window.gamma1
-
-    @property
-    def gamma2(self) -> float:
-        return self.lambda_law.exponent
-
-    @property
-    def gamma_meas(self) -> float:
-        return -self.eps_law.exponent
-
-    @property
-    def gamma_pred(self) -> float:
-        return self.gamma1 * self.gamma2
 
     def summary(self) -> dict:
         """The numbers, JSON-able."""
