@@ -41,6 +41,15 @@ def run_cli(*argv: str) -> CliRun:
 
 
 @pytest.fixture
+def one_thread():
+    """Tiny models train faster on one thread (and the machine is shared)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def cli():
     return run_cli
 

@@ -19,13 +19,7 @@ from normscale.norms.batched import BatchedNormTracker, batched_power_iteration
 from normscale.train import TrainConfig, loop, train
 from normscale.train.ensemble import check_ensemble, ensemble_id, limitations, train_ensemble
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

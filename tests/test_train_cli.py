@@ -20,12 +20,7 @@ TINY = ["--model", "cnn", "--dataset", "digits", "--P", "100", "--batch-size", "
         "--width", "0.125", "--lr", "3e-3", "--init-factor", "1", "--augment", "none"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def config(**overrides) -> TrainConfig:

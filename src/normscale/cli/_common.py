@@ -100,20 +100,29 @@ def grid_type(name: str, *, positive: bool = True, integer: bool = False):
     return convert
 
 
-def positive_int(name: str):
-    """An argparse ``type=`` for an int >= 1 with a message naming the value."""
-
+def _int_type(name: str, *, minimum: int):
     def convert(text: str) -> int:
         try:
             v = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an int >= 1; got {text!r}") from None
-        if v < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be an int >= 1; got {v}")
+            raise argparse.ArgumentTypeError(
+                f"{name} must be an int >= {minimum}; got {text!r}") from None
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"{name} must be an int >= {minimum}; got {v}")
         return v
 
     convert.__name__ = name
     return convert
+
+
+def positive_int(name: str):
+    """An argparse ``type=`` for an int >= 1 with a message naming the value."""
+    return _int_type(name, minimum=1)
+
+
+def nonnegative_int(name: str):
+    """An argparse ``type=`` for an int >= 0 with a message naming the value."""
+    return _int_type(name, minimum=0)
 
 
 def _float_type(name: str, *, allow_zero: bool):

@@ -22,16 +22,6 @@ from normscale.errors import NormscaleError
 HELP = "train one network on P examples, logging errors and norms at log-spaced epochs"
 
 
-def _seed(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--seed must be an int >= 0; got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"--seed must be an int >= 0; got {v}")
-    return v
-
-
 def _seed_range(text: str) -> range:
     """``A:B``: the seeds A, A+1, ..., B-1 (Python's range, stop excluded)."""
     try:
@@ -55,7 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--download", action="store_true", help="fetch missing data set files")
     g.add_argument("--P", type=_common.positive_int("--P"), required=True,
                    help="training-set size (class-balanced subset drawn by --seed)")
-    g.add_argument("--seed", type=_seed, default=0,
+    g.add_argument("--seed", type=_common.nonnegative_int("--seed"), default=0,
                    help="controls init, subset, batch order, augmentation (default 0)")
     g.add_argument("--seeds", type=_seed_range, metavar="A:B",
                    help="with --ensemble: the seeds A..B-1, instead of --seed")
