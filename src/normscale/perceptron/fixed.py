@@ -8,11 +8,15 @@ For each lambda of a grid and each seed, find
 which is the minimiser of sum_mu log(1 + exp(-2 y u . x / sqrt N)) over
 |u| = lambda sqrt(N) (u = lambda sqrt(N) d). The solver is a Riemannian
 Newton method on the sphere: the Newton system is solved by truncated
-conjugate gradients with Hessian-vector products, a step is retracted onto
-the sphere by normalisation and accepted by Armijo backtracking. Seeds are
-solved in lock-step on one (S, P, N) tensor, each with its own stopping
-test; lambdas are visited in increasing order, each warm-started from the
-previous solution and the first from Hebb's rule (the lambda -> 0 limit).
+conjugate gradients with Hessian-vector products over the rows that carry
+weight, a step is retracted onto the sphere by normalisation and accepted
+by Armijo backtracking. Where plain CG is slow (large lambda: the Hessian's
+condition number grows like lambda), CG is preconditioned by a Cholesky
+factor of the Hessian, built once and reused over Newton steps and lambdas
+until it goes stale. Seeds are solved in lock-step on one (S, P, N)
+tensor, each with its own stopping test; lambdas are visited in increasing
+order, the first started from Hebb's rule (the lambda -> 0 limit), the
+next ones from the secant through the last two solutions.
 
 Stopping test: |grad_R L| <= gtol * |grad L|, i.e. the sine of the angle
 between the Euclidean gradient and the normal of the sphere. Because the
@@ -36,13 +40,17 @@ _MAX_HALVINGS = 40
 _FORCING = 0.1  # largest relative CG residual of a Newton step
 _ROUNDING = 1e-13  # relative resolution of the loss in the line search
 # rows whose Hessian weight is below _DROP * the largest are left out of the
-# Hessian (the gradient stays exact: this changes Newton's rate, not the solution)
+# Hessian products, and below _DROP_PRECOND out of the preconditioner (the
+# gradient stays exact: this changes Newton's rate, not the solution)
 _DROP = 1e-8
-# flops of a dense (BLAS-3) solve run about 10x faster than those of the
-# memory-bound matrix-vector products of CG (measured on CPU)
-_DENSE_SPEEDUP = 10.0
-
-
+_DROP_PRECOND = 1e-5
+# plain CG gets this many iterations before a preconditioner is built, and a
+# preconditioned solve that needs more than _STALE marks the factor as stale
+# (rebuilt at the next Newton step)
+_PLAIN_CG = 12
+_RIDGE = 1e-5  # smallest diagonal shift of the preconditioner, relative to its mean diagonal
+_MAX_STEP = 1.0  # longest Newton step |eta| (a rotation by 45 degrees) before the line search
+_STALE = 6
 @dataclass(frozen=True)
 class FixedNormPath:
     """Fixed-norm minimisers along a lambda grid, one row per seed.
@@ -110,39 +118,78 @@ def _grad(z: torch.Tensor, d: torch.Tensor, lam: float):
     return _grad_of(z, _stabilities(z, d), lam)
 
 
-def _active_rows(z: torch.Tensor, h: torch.Tensor):
-    """The rows of z that matter in H v (weights above _DROP * max), padded per seed."""
-    keep = h > _DROP * h.amax(-1, keepdim=True)
+def _active_rows(z: torch.Tensor, h: torch.Tensor, drop: float):
+    """The rows of z that matter in H v (weights above ``drop`` * max), padded per seed."""
+    keep = h > drop * h.amax(-1, keepdim=True)
     k = int(keep.sum(-1).max())
     if k > 0.7 * z.shape[1]:
-        return z, h
+        return z, h.to(z.dtype)
     h_top, idx = torch.topk(h, max(k, 1), dim=-1)
-    z_top = torch.gather(z, 1, idx[..., None].expand(-1, -1, z.shape[-1]))  # (S, k, N)
-    return z_top, h_top
+    seed = torch.arange(z.shape[0], device=z.device)[:, None]
+    return z[seed, idx], h_top.to(z.dtype)  # (S, k, N): whole rows, copied as blocks
 
 
 def _tangent(v: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
     return v - (v * d).sum(-1, keepdim=True) * d
 
 
-def _cg_direction(z_act, h_act, d, rg, shift, tol, max_cg):
-    """Truncated CG for the Riemannian Newton system  Hess_R eta = -rg  (per seed).
+class _Preconditioner:
+    """The exact inverse of a Riemannian Hessian on the tangent space, kept for later steps.
 
-    Hess_R v = P_d(z^T diag(h) z v) + shift * v on the tangent space of d,
-    with shift = -(grad . d). Stops on the residual tolerance ``tol`` (S,)
-    or on non-positive curvature (then the steepest-descent direction is
-    used if no step was taken yet). Returns the direction, the iterations
-    spent and whether every seed stopped before ``max_cg``.
+    Built from A = z^T diag(h) z + shift I at some point (Cholesky, one
+    (k, N) x (N, N) product); applied at the current d as
+
+        M r = A^-1 r - w (d . A^-1 r) / (d . w),   w = A^-1 d,
+
+    which is the pseudo-inverse of P_d A P_d: symmetric, positive definite on
+    the tangent space of d, and exact while A is the current Euclidean
+    Hessian plus shift. As lambda and d move on, it goes on serving as the
+    preconditioner of CG until CG needs more than _STALE iterations.
+    Seeds whose factorisation fails get the identity.
     """
-    def hess(v):
-        return _tangent(torch.einsum("skn,sk->sn", z_act,
-                                     h_act * torch.einsum("skn,sn->sk", z_act, v)), d) + shift * v
 
+    def __init__(self, z_act, h_act, shift):
+        a = torch.bmm((z_act * h_act[..., None]).transpose(1, 2), z_act)  # (S, N, N)
+        diag = a.diagonal(dim1=1, dim2=2)
+        # a ridge where the shift is 0 (far from the solution, or with fewer
+        # active rows than N): a preconditioner needs to be definite, not exact
+        diag.add_(torch.maximum(shift.to(a.dtype), _RIDGE * diag.mean(-1, keepdim=True)))
+        chol, info = torch.linalg.cholesky_ex(a)
+        self.ok = info == 0
+        eye = torch.eye(a.shape[-1], dtype=chol.dtype, device=chol.device)
+        self.chol = torch.where(self.ok[:, None, None], chol, eye)
+        self.stale = False
+
+    def _solve(self, v):
+        return torch.cholesky_solve(v.to(self.chol.dtype)[..., None], self.chol)[..., 0].to(v.dtype)
+
+    def at(self, d: torch.Tensor):
+        """The map r -> M r on the tangent space of d (identity for failed seeds)."""
+        w = self._solve(d)
+        dw = (d * w).sum(-1, keepdim=True)
+
+        def apply(r):
+            x = self._solve(r)
+            return torch.where(self.ok[:, None], x - w * (d * x).sum(-1, keepdim=True) / dw, r)
+        return apply
+
+
+def _cg_direction(hess, rg, tol, max_cg, precond=None):
+    """Truncated (preconditioned) CG for the Riemannian Newton system  Hess_R eta = -rg.
+
+    ``hess`` maps tangent vectors (S, N) to tangent vectors; ``precond``,
+    when given, is the map r -> M r of ``_Preconditioner.at``. Stops per
+    seed on the residual tolerance ``tol`` (S,) or on non-positive curvature
+    (then the steepest-descent direction is used if no step was taken yet).
+    Returns the direction, the iterations spent and whether every seed
+    stopped before ``max_cg``.
+    """
     eta = torch.zeros_like(rg)
     r = -rg.clone()
-    p = r.clone()
-    rr = (r * r).sum(-1)
-    active = rr.sqrt() > tol
+    y = r if precond is None else precond(r)
+    p = y.clone()
+    ry = (r * y).sum(-1)
+    active = r.norm(dim=-1) > tol
     it = 0
     while bool(active.any()) and it < max_cg:
         hp = hess(p)
@@ -152,49 +199,57 @@ def _cg_direction(z_act, h_act, d, rg, shift, tol, max_cg):
             first = neg & (eta.abs().sum(-1) == 0)
             eta = torch.where(first[:, None], -rg, eta)
             active = active & ~neg
-        a = torch.where(active, rr / torch.where(active, php, torch.ones_like(php)),
-                        torch.zeros_like(rr))
+        a = torch.where(active, ry / torch.where(active, php, torch.ones_like(php)),
+                        torch.zeros_like(ry))
         eta = eta + a[:, None] * p
         r = r - a[:, None] * hp
-        rr_new = (r * r).sum(-1)
-        beta = torch.where(active, rr_new / rr.clamp_min(1e-300), torch.zeros_like(rr))
-        p = torch.where(active[:, None], r + beta[:, None] * p, p)
-        rr = torch.where(active, rr_new, rr)
-        active = active & (rr.sqrt() > tol)
+        y = r if precond is None else precond(r)
+        ry_new = (r * y).sum(-1)
+        beta = torch.where(active, ry_new / ry.clamp_min(1e-300), torch.zeros_like(ry))
+        p = torch.where(active[:, None], y + beta[:, None] * p, p)
+        ry = torch.where(active, ry_new, ry)
+        active = active & (r.norm(dim=-1) > tol)
         it += 1
-    return _tangent(eta, d), it, not bool(active.any())
+    return eta, it, not bool(active.any())
 
 
-def _direct_direction(z_act, h_act, d, rg, shift):
-    """Newton direction from the dense Riemannian Hessian (Cholesky), per seed.
+def _newton_direction(z, h, d, rg, shift, tol, max_cg, precond):
+    """The Newton direction at d, building or refreshing the preconditioner when CG is slow.
 
-    Solves (P_d H P_d + shift P_d + shift d d^T) eta = -rg; the matrix maps
-    the tangent space to itself, so eta is tangent. Seeds whose matrix is not
-    positive definite get the steepest-descent direction -rg.
+    Everything stays in the precision of z: float32 Hessian products or a
+    float32 factor stall CG at large lambda, where the Hessian's condition
+    number passes 1e7. Returns the direction, the CG iterations spent and
+    the preconditioner to carry to the next step (or None).
     """
-    n = d.shape[-1]
-    hess = torch.einsum("skn,sk,skm->snm", z_act, h_act, z_act)  # (S, N, N)
-    proj = torch.eye(n, dtype=d.dtype, device=d.device) - d[:, :, None] * d[:, None, :]
-    a = proj @ hess @ proj + shift[:, :, None] * torch.eye(n, dtype=d.dtype, device=d.device)
-    chol, info = torch.linalg.cholesky_ex(a)
-    eta = -torch.cholesky_solve(rg[:, :, None], chol)[..., 0]
-    return torch.where((info == 0)[:, None], _tangent(eta, d), -rg)
+    z_act, h_act = _active_rows(z, h, _DROP)
+
+    def hess(v):
+        hv = torch.einsum("skn,sk->sn", z_act, h_act * torch.einsum("skn,sn->sk", z_act, v))
+        return _tangent(hv, d) + shift * v
+
+    n_cg = 0
+    if precond is None or precond.stale:
+        if precond is None:
+            eta, n_cg, ok = _cg_direction(hess, rg, tol, min(_PLAIN_CG, max_cg))
+            if ok:
+                return eta, n_cg, None
+        precond = _Preconditioner(*_active_rows(z, h, _DROP_PRECOND), shift)
+    eta, it, _ = _cg_direction(hess, rg, tol, max_cg, precond.at(d))
+    precond.stale = it > _STALE
+    return eta, n_cg + it, precond
 
 
-def _solve_one(z, d, lam, gtol, max_iter, max_cg, direct):
-    """Riemannian Newton at one lambda from the start d; returns d and status tensors.
+def _solve_one(z, d, delta, lam, gtol, max_iter, max_cg, precond):
+    """Riemannian Newton at one lambda from the start d (stabilities ``delta`` = z . d).
 
-    ``direct`` (bool) starts with the dense Newton system; otherwise truncated
-    CG is tried first, with a budget of CG iterations worth one dense solve,
-    and the dense system takes over (for this and the following lambdas)
-    when the budget does not suffice.
+    Returns d, its stabilities, the status tensors, the CG iterations spent
+    and the preconditioner to carry on (see ``_newton_direction``).
     """
-    s_count, _, n = z.shape
+    s_count = z.shape[0]
     stalled = torch.zeros(s_count, dtype=torch.bool, device=z.device)
     n_iter = torch.zeros(s_count, dtype=torch.long, device=z.device)
     n_cg = 0
-    delta = _stabilities(z, d)  # carried along: each step costs two passes over z
-    for _ in range(max_iter + 1):
+    for _ in range(max_iter + 1):  # delta is carried: each step costs two passes over z
         g, h = _grad_of(z, delta, lam)
         gd = (g * d).sum(-1)
         rg = g - gd[:, None] * d
@@ -203,22 +258,16 @@ def _solve_one(z, d, lam, gtol, max_iter, max_cg, direct):
         todo = ~done & ~stalled
         if not bool(todo.any()) or int(n_iter.max()) >= max_iter:
             break
-        z_act, h_act = _active_rows(z, h)
         shift = (-gd).clamp_min(0)[:, None]
-        if not direct:
-            k = z_act.shape[1]
-            dense_cost = (k * n * n + n ** 3 / 3) / _DENSE_SPEEDUP
-            budget = min(max_cg, max(5, int(dense_cost / (2 * k * n))))
-            forcing = torch.minimum(torch.full_like(rel, _FORCING), rel.sqrt())
-            tol = torch.where(todo, forcing * rg.norm(dim=-1), torch.full_like(rel, float("inf")))
-            eta, cg_it, cg_ok = _cg_direction(z_act, h_act, d, rg, shift, tol, budget)
-            n_cg += cg_it
-            direct = not cg_ok
-        if direct:
-            eta = _direct_direction(z_act, h_act, d, rg, shift)
+        forcing = torch.minimum(torch.full_like(rel, _FORCING), rel.sqrt())
+        tol = torch.where(todo, forcing * rg.norm(dim=-1), torch.full_like(rel, float("inf")))
+        eta, cg_it, precond = _newton_direction(z, h, d, rg, shift, tol, max_cg, precond)
+        n_cg += cg_it
         slope = (rg * eta).sum(-1)  # < 0 for a descent direction
         eta = torch.where((slope < 0)[:, None], eta, -rg)
-        slope = torch.where(slope < 0, slope, -(rg * rg).sum(-1))
+        # a nearly singular Hessian (far from the solution) can give a huge step
+        eta = eta * (_MAX_STEP / eta.norm(dim=-1, keepdim=True)).clamp_max(1.0)
+        slope = (rg * eta).sum(-1)
         # Armijo backtracking along the retraction (d + t eta)/|d + t eta|: its
         # stabilities are (Delta + t z.eta)/|d + t eta|, so one pass serves all t
         zeta = _stabilities(z, eta)
@@ -240,7 +289,21 @@ def _solve_one(z, d, lam, gtol, max_iter, max_cg, direct):
         stalled = stalled | (todo & ~accepted)
         n_iter = n_iter + todo.long()
         d, delta = d_new, delta_new
-    return d, done, rel, n_iter, n_cg, direct
+    return d, delta, done, rel, n_iter, n_cg, precond
+
+
+def _secant_start(d1, delta1, d0, delta0, *, rate, lam):
+    """Start at the next lambda on the secant through the last two solutions (in log lambda).
+
+    d = d1 + rate (d1 - d0), normalised; its stabilities follow linearly from
+    those of d1 and d0, so the prediction costs no pass over z. Seeds where
+    it does not lower the loss at the new lambda keep d1.
+    """
+    v = d1 + rate * (d1 - d0)
+    norm = v.norm(dim=-1, keepdim=True)
+    d, delta = v / norm, (delta1 + rate * (delta1 - delta0)) / norm
+    better = (_loss_of(delta, lam) < _loss_of(delta1, lam))[:, None]
+    return torch.where(better, d, d1), torch.where(better, delta, delta1)
 
 
 def fixed_norm_path(data: PerceptronData, *, lams, gtol: float = 1e-8, max_iter: int = 100,
@@ -284,13 +347,18 @@ def fixed_norm_path(data: PerceptronData, *, lams, gtol: float = 1e-8, max_iter:
     d = d / d.norm(dim=-1, keepdim=True)
     cols = {k: [] for k in ("r", "train_loss", "train_error", "converged", "grad_norm",
                             "n_iter", "n_cg")}
-    direct = False
-    for lam in lams:
-        d, done, rel, n_iter, n_cg, direct = _solve_one(z, d, float(lam), gtol, max_iter, max_cg,
-                                                        direct)
-        delta = torch.einsum("spn,sn->sp", z, d)
+    delta = _stabilities(z, d)
+    precond, before = None, None  # before: the solution at the lambda before the last
+    for i, lam in enumerate(lams):
+        solution = d, delta
+        if before is not None and lams[i - 1] > lams[i - 2]:
+            rate = np.log(lam / lams[i - 1]) / np.log(lams[i - 1] / lams[i - 2])
+            d, delta = _secant_start(*solution, *before, rate=float(rate), lam=float(lam))
+        d, delta, done, rel, n_iter, n_cg, precond = _solve_one(
+            z, d, delta, float(lam), gtol, max_iter, max_cg, precond)
+        before = solution if i > 0 else None
         cols["r"].append(overlap(d, data.teacher))
-        cols["train_loss"].append(softplus(-2.0 * lam * delta).mean(-1) / lam)
+        cols["train_loss"].append(_loss_of(delta, lam))
         cols["train_error"].append((delta <= 0).to(z.dtype).mean(-1))
         cols["converged"].append(done)
         cols["grad_norm"].append(rel)
