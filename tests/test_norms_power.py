@@ -41,6 +41,22 @@ def test_power_iteration_warm_start_is_cheap_and_accurate():
         cold = warm
 
 
+def test_power_iteration_in_float32_keeps_float64_accuracy():
+    """Iterating in float32, sigma from one float64 product: float64-grade sigma."""
+    torch.manual_seed(2)
+    u, _ = torch.linalg.qr(torch.randn(150, 150, dtype=torch.float64))
+    v, _ = torch.linalg.qr(torch.randn(400, 150, dtype=torch.float64))
+    a = u @ torch.diag(0.97 ** torch.arange(150.0, dtype=torch.float64)) @ v.T  # gap 3%
+    exact = torch.linalg.svdvals(a)[0].item()
+    low = power_iteration(a, max_iter=5000, tol=1e-12, work_dtype=torch.float32)
+    plain32 = power_iteration(a.float(), max_iter=5000, tol=1e-12)
+    assert low.converged and low.v.dtype == torch.float64
+    assert low.sigma == pytest.approx(exact, rel=1e-10)
+    assert low.sigma <= exact * (1 + 1e-14)
+    # without the float64 product the float32 rounding shows in sigma
+    assert abs(plain32.sigma - exact) / exact > 10 * abs(low.sigma - exact) / exact
+
+
 def test_power_iteration_reports_non_convergence_and_zero_matrix():
     a = torch.diag(torch.linspace(1.0, 0.5, 50, dtype=torch.float64))
     res = power_iteration(a, torch.ones(50, dtype=torch.float64), max_iter=3)

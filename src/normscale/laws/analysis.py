@@ -6,6 +6,7 @@ SCIENCE.md, introduction (laws 1 to 4) and section 2.3.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from numbers import Integral, Real
@@ -158,6 +159,13 @@ def fit_group(sets: list[CurveSet], *, group: dict, error: str,
     """Analyse the curves of one group (see :func:`fit_laws`)."""
     est = estimate(sets, window=window, strict_minimum=strict_minimum, gamma1_method=gamma1_method)
     win = est.window
+    if win.P_censored:
+        names = ", ".join(f"{p:g}" for p in win.P_censored)
+        warnings.warn(
+            f"{len(win.P_censored)} curve(s) (P={names}) have a censored lambda_opt (minimum at "
+            "their last point): " + ("too few uncensored curves, so all were used for the "
+                                     "rescaled gamma1 window" if win.censored_kept else
+                                     "left out of the rescaled gamma1 window"), stacklevel=3)
     has_seeds = all(len(cs.seeds) >= 2 for cs in sets)
     boot = (bootstrap(sets, n_boot=n_boot, seed=seed, level=level, window=window,
                       strict_minimum=strict_minimum, gamma1_method=gamma1_method, on_step=on_step)

@@ -49,6 +49,12 @@ class Optimum:
     flat_hi: float
 
     @property
+    def censored(self) -> bool:
+        """Whether lambda_opt is only a lower bound: the seed-averaged curve or a seed's curve
+        has its minimum at its last logged point (training stopped before the minimum)."""
+        return bool(self.at_edge or self.n_seed_edges > 0)
+
+    @property
     def flat_decades(self) -> float:
         """Width of the flat range in decades of the norm."""
         return float(np.log10(self.flat_hi / self.flat_lo))
@@ -144,8 +150,10 @@ def estimate(sets: list[CurveSet], *, window: tuple[float, float] | None = None,
     """Run one pass: optima per P, the early law in its window, the laws in P.
 
     ``window`` None finds the gamma1 window automatically in the units of
-    ``gamma1_method`` (:data:`GAMMA1_METHODS`); a pair fixes it in
-    lambda/lambda_opt. ``seed_minima`` gives the per-seed minima of each set.
+    ``gamma1_method`` (:data:`GAMMA1_METHODS`); in rescaled units the curves
+    with a censored lambda_opt (:attr:`Optimum.censored`) are left out of the
+    search (:func:`normscale.laws.window.find_window`). A pair fixes the
+    window in lambda/lambda_opt. ``seed_minima`` gives the per-seed minima of each set.
     """
     if len(sets) < 3:
         raise NormscaleError(
@@ -155,8 +163,9 @@ def estimate(sets: list[CurveSet], *, window: tuple[float, float] | None = None,
                    for cs, m in zip(sets, mins, strict=True))
     means = [cs.mean for cs in sets]
     lam = np.array([o.lambda_opt for o in optima])
-    win = (find_window(means, lam, units=GAMMA1_METHODS[gamma1_method]) if window is None
-           else fit_window(means, lam, window))
+    censored = np.array([o.censored for o in optima])
+    win = (find_window(means, lam, units=GAMMA1_METHODS[gamma1_method], censored=censored)
+           if window is None else fit_window(means, lam, window))
     P = np.array([o.P for o in optima])
     lambda_law = fit_power_law(P, lam, what="lambda_opt(P)")
     eps_law = fit_power_law(P, np.array([o.eps_opt for o in optima]), what="eps_opt(P)")

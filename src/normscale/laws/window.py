@@ -11,11 +11,18 @@ where one power law with a common exponent and a free prefactor per P fits
 all curves within their noise, grown from the steepest stretch of the
 curves so that the flat start of training (chance level, Hebb limit) is
 never taken for the power law.
+
+Censored minima: a curve whose minimum is its last logged point only gives
+a lower bound on lambda_opt, so its place on the lambda/lambda_opt axis is
+unknown (it may belong further left by any factor). In rescaled units such
+curves are left out of the window search (:func:`find_window`,
+``censored``); in absolute units they are kept, since lambda_opt enters
+there only through the elbow cut, which a lower bound makes more cautious.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -56,6 +63,10 @@ class Window:
     ``TOLERANCE`` noise levels; when no automatic window does, the steepest
     anchor window is kept and this is False (the per-P slopes then differ by
     more than the noise, and ``gamma1_err`` says by how much).
+    ``P_censored`` are the sizes whose lambda_opt is censored (a lower
+    bound) in a rescaled search: left out of it, unless fewer than 2
+    uncensored curves could hold a window, in which case all curves were
+    used and ``censored_kept`` is True.
     """
 
     lo: float
@@ -71,6 +82,8 @@ class Window:
     n_points: int
     automatic: bool
     units: str
+    P_censored: tuple[float, ...] = ()
+    censored_kept: bool = False
 
     @property
     def within_noise(self) -> bool:
@@ -85,7 +98,8 @@ class Window:
         return {"lo": self.lo, "hi": self.hi, "units": self.units,
                 "P_used": list(self.P_used), "n_points": self.n_points,
                 "rms": self.rms, "noise": self.noise, "within_noise": self.within_noise,
-                "automatic": self.automatic}
+                "automatic": self.automatic, "P_censored": list(self.P_censored),
+                "censored_kept": self.censored_kept}
 
 
 @dataclass(frozen=True)
@@ -174,8 +188,33 @@ def fit_window(curves: list[Curve], lambda_opt: np.ndarray, window: tuple[float,
                           units=UNITS[1])
 
 
-def find_window(curves: list[Curve], lambda_opt: np.ndarray, *, units: str = "norm") -> Window:
+def find_window(curves: list[Curve], lambda_opt: np.ndarray, *, units: str = "norm",
+                censored: np.ndarray | None = None) -> Window:
     """Find the early-training window automatically (see the module docstring).
+
+    Parameters
+    ----------
+    curves : list of Curve
+        Seed-averaged curves, one per P.
+    lambda_opt : numpy.ndarray
+        lambda_opt of each curve.
+    units : {"norm", "lambda/lambda_opt"}
+        Units in which the window is searched.
+    censored : numpy.ndarray of bool, optional
+        Curves whose lambda_opt is only a lower bound (minimum at the last
+        logged point). In ``"lambda/lambda_opt"`` units they are left out of
+        the search: their position on that axis is unknown. When fewer than
+        2 uncensored curves can hold a window, all curves are used and the
+        result says so (``Window.censored_kept``). Ignored in ``"norm"``
+        units.
+
+    Returns
+    -------
+    Window
+        The window and the early-law fit inside it.
+
+    Notes
+    -----
 
     0. Each curve is cut at ``ELBOW_FRACTION`` times its lambda_opt.
     1. Candidate windows have edges on a grid of ``EDGE_STEP`` decades in
@@ -189,6 +228,24 @@ def find_window(curves: list[Curve], lambda_opt: np.ndarray, *, units: str = "no
        upper halves have common slopes within ``CURVATURE_Z`` standard
        errors (no curvature) is chosen.
     """
+    if units != UNITS[1] or censored is None or not np.any(censored):
+        return _find_window(curves, lambda_opt, units=units)
+    cens = np.asarray(censored, bool)
+    if cens.size != len(curves):
+        raise NormscaleError(f"censored has {cens.size} entries for {len(curves)} curves")
+    P_cens = tuple(c.P for c, k in zip(curves, cens, strict=True) if k)
+    lam = np.asarray(lambda_opt, float)
+    try:
+        win = _find_window([c for c, k in zip(curves, cens, strict=True) if not k], lam[~cens],
+                           units=units)
+    except NormscaleError:
+        return replace(_find_window(curves, lam, units=units), P_censored=P_cens,
+                       censored_kept=True)
+    return replace(win, P_censored=P_cens)
+
+
+def _find_window(curves: list[Curve], lambda_opt: np.ndarray, *, units: str) -> Window:
+    """:func:`find_window` on all ``curves``."""
     noise = noise_level(curves)
     below, scale = [], []
     for c, lo in zip(curves, lambda_opt, strict=True):

@@ -24,7 +24,7 @@ from torch import nn
 from normscale._validation import POSITIVE, POSITIVE_INT, Interval, Options, check_param
 from normscale.errors import ParameterError
 from normscale.norms.discovery import Discovery, LayerSpec, discover
-from normscale.norms.measures import LayerNorms, check_kinds, complexity, two_one_norms
+from normscale.norms.measures import LayerNorms, check_kinds, complexity, matrix_norms
 from normscale.norms.tracker import _NEEDS_SIGMA, SPECTRAL_METHODS, NormReport, _rhos
 
 
@@ -242,15 +242,9 @@ class BatchedNormTracker:
             else:
                 sigma = torch.full((len(sel),), float("nan"), dtype=torch.float64)
                 n_iter, converged = 0, torch.ones(len(sel), dtype=torch.bool)
-            nan = torch.full((len(sel),), float("nan"), dtype=torch.float64)
-            columns.append({
-                "spectral_norm": sigma.tolist(), "two_one": two_one_norms(a, ref).tolist(),
-                "two_one_weights": two_one_norms(a).tolist(),
-                "l1": a.abs().sum((-2, -1)).tolist(),
-                "frobenius": torch.linalg.matrix_norm(a).tolist(),
-                "distance": (torch.linalg.matrix_norm(a - ref) if ref is not None
-                             else nan).tolist(),
-                "converged": converged.tolist(), "n_iter": n_iter})
+            columns.append({**{k: v.tolist() for k, v in matrix_norms(a, ref).items()},
+                            "spectral_norm": sigma.tolist(), "converged": converged.tolist(),
+                            "n_iter": n_iter})
         reports = []
         for m in range(len(sel)):
             rows = tuple(

@@ -28,7 +28,7 @@ from normscale.norms.measures import (
     LayerNorms,
     check_kinds,
     complexity,
-    two_one_norm,
+    matrix_norms,
 )
 from normscale.norms.power import exact_spectral_norm, power_iteration
 
@@ -64,7 +64,9 @@ class NormTracker:
         Lipschitz constants rho_i of the activations (1 for ReLU, the
         paper's choice throughout); layers missing from a mapping get 1.
     spectral : {"power", "exact"}, default "power"
-        Spectral norms by warm-started power iteration or by a full SVD.
+        Spectral norms by warm-started power iteration (iterating in
+        float32, the final sigma = ||A v|| in float64; see
+        :func:`power_iteration`) or by a full SVD.
     tol : float, default 1e-10
         Convergence test of power iteration (see :func:`power_iteration`).
     max_iter : int, default 300
@@ -135,13 +137,10 @@ class NormTracker:
             ref = self._reference[i] if self._reference is not None else None
             sigma, n_iter, converged = self._spectral_norm(i, spec, a) if need_sigma \
                 else (float("nan"), 0, True)
-            rows.append(LayerNorms(
-                name=spec.name, kind=spec.kind, shape=spec.shape, spectral_norm=sigma,
-                two_one=two_one_norm(a, ref), two_one_weights=two_one_norm(a),
-                l1=float(a.abs().sum()), frobenius=float(torch.linalg.matrix_norm(a)),
-                distance=float(torch.linalg.matrix_norm(a - ref)) if ref is not None
-                else float("nan"),
-                rho=self.rhos[i], n_iter=n_iter, converged=converged))
+            norms = {k: float(v) for k, v in matrix_norms(a, ref).items()}
+            rows.append(LayerNorms(name=spec.name, kind=spec.kind, shape=spec.shape,
+                                   spectral_norm=sigma, rho=self.rhos[i], n_iter=n_iter,
+                                   converged=converged, **norms))
         return NormReport(layers=tuple(rows),
                           complexity=complexity(rows, has_reference=self.has_reference),
                           ignored=self.discovery.ignored)
@@ -159,7 +158,8 @@ class NormTracker:
                                       groups=g.groups), 0, True
         if self.spectral == "exact":
             return exact_spectral_norm(a), 0, True
-        result = power_iteration(a, self._vectors[i], tol=self.tol, max_iter=self.max_iter, seed=i)
+        result = power_iteration(a, self._vectors[i], tol=self.tol, max_iter=self.max_iter, seed=i,
+                                 work_dtype=torch.float32)
         self._vectors[i] = result.v
         if not result.converged and self.fallback:
             return exact_spectral_norm(a), result.n_iter, True
