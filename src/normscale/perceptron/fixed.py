@@ -44,10 +44,16 @@ _ROUNDING = 1e-13  # relative resolution of the loss in the line search
 # gradient stays exact: this changes Newton's rate, not the solution)
 _DROP = 1e-8
 _DROP_PRECOND = 1e-5
-# plain CG gets this many iterations before a preconditioner is built, and a
-# preconditioned solve that needs more than _STALE marks the factor as stale
-# (rebuilt at the next Newton step)
+# plain CG gets at least _PLAIN_CG iterations before a preconditioner is built
+# (more where the build is dear, see _plain_budget), a factor from earlier
+# steps gets _PLAIN_CG, and a solve that needs more than _STALE marks the
+# factor as stale (rebuilt at the next Newton step)
 _PLAIN_CG = 12
+# a build (k N^2 + N^3/3 flops of BLAS-3) costs about as much as this many
+# passes over the k active rows per flop-equivalent (BLAS-3 vs memory-bound
+# matrix-vector products, measured on CPU), and serves about _REUSE steps
+_DENSE_SPEEDUP = 10.0
+_REUSE = 8
 _RIDGE = 1e-5  # smallest diagonal shift of the preconditioner, relative to its mean diagonal
 _MAX_STEP = 1.0  # longest Newton step |eta| (a rotation by 45 degrees) before the line search
 _STALE = 6
@@ -213,6 +219,16 @@ def _cg_direction(hess, rg, tol, max_cg, precond=None):
     return eta, it, not bool(active.any())
 
 
+def _plain_budget(k: int, n: int) -> int:
+    """Plain CG iterations worth one preconditioner build over its expected reuse.
+
+    A CG iteration reads the k active rows twice (2 k N); a build costs
+    (k N^2 + N^3/3) / _DENSE_SPEEDUP in the same units.
+    """
+    build = (k * n * n + n ** 3 / 3) / _DENSE_SPEEDUP
+    return max(_PLAIN_CG, int(build / (2 * k * n * _REUSE)))
+
+
 def _newton_direction(z, h, d, rg, shift, tol, max_cg, precond):
     """The Newton direction at d, building or refreshing the preconditioner when CG is slow.
 
@@ -227,13 +243,23 @@ def _newton_direction(z, h, d, rg, shift, tol, max_cg, precond):
         hv = torch.einsum("skn,sk->sn", z_act, h_act * torch.einsum("skn,sn->sk", z_act, v))
         return _tangent(hv, d) + shift * v
 
+    def build():
+        return _Preconditioner(*_active_rows(z, h, _DROP_PRECOND), shift)
+
     n_cg = 0
-    if precond is None or precond.stale:
-        if precond is None:
-            eta, n_cg, ok = _cg_direction(hess, rg, tol, min(_PLAIN_CG, max_cg))
-            if ok:
-                return eta, n_cg, None
-        precond = _Preconditioner(*_active_rows(z, h, _DROP_PRECOND), shift)
+    if precond is None:
+        eta, n_cg, ok = _cg_direction(hess, rg, tol, min(_plain_budget(*z_act.shape[1:]), max_cg))
+        if ok:
+            return eta, n_cg, None
+        precond = build()
+    elif precond.stale:
+        precond = build()
+    else:  # a factor from earlier steps: a short budget, then a fresh one
+        eta, n_cg, ok = _cg_direction(hess, rg, tol, min(_PLAIN_CG, max_cg), precond.at(d))
+        if ok:
+            precond.stale = n_cg > _STALE
+            return eta, n_cg, precond
+        precond = build()
     eta, it, _ = _cg_direction(hess, rg, tol, max_cg, precond.at(d))
     precond.stale = it > _STALE
     return eta, n_cg + it, precond
