@@ -49,18 +49,20 @@ class NormAffine:
     eps: float
     size: int
 
-    def scale(self, tensors: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        s = (_f64(tensors[self.weight]).reshape(-1) if self.weight
-             else torch.ones(self.size, dtype=torch.float64))
+    def scale(self, tensors: Mapping[str, torch.Tensor],
+              dtype: torch.dtype = torch.float64) -> torch.Tensor:
+        s = (_as(tensors[self.weight], dtype).reshape(-1) if self.weight
+             else torch.ones(self.size, dtype=dtype))
         if self.running_var:
-            s = s / torch.sqrt(_f64(tensors[self.running_var]) + self.eps)
+            s = s / torch.sqrt(_as(tensors[self.running_var], dtype) + self.eps)
         return s
 
-    def shift(self, tensors: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        b = (_f64(tensors[self.bias]).reshape(-1) if self.bias
-             else torch.zeros(self.size, dtype=torch.float64))
+    def shift(self, tensors: Mapping[str, torch.Tensor],
+              dtype: torch.dtype = torch.float64) -> torch.Tensor:
+        b = (_as(tensors[self.bias], dtype).reshape(-1) if self.bias
+             else torch.zeros(self.size, dtype=dtype))
         if self.running_mean:
-            b = b - _f64(tensors[self.running_mean]) * self.scale(tensors)
+            b = b - _as(tensors[self.running_mean], dtype) * self.scale(tensors, dtype)
         return b
 
 
@@ -130,26 +132,31 @@ class LayerSpec:
                 keys += [a.bias, a.running_mean]
         return tuple(k for k in keys if k)
 
-    def matrix(self, tensors: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """The float64 matrix built from ``tensors`` (a state dict or live tensors)."""
+    def matrix(self, tensors: Mapping[str, torch.Tensor],
+               dtype: torch.dtype = torch.float64) -> torch.Tensor:
+        """The matrix built from ``tensors`` (a state dict or live tensors), in ``dtype``.
+
+        float64 by default, for the measures; in the weights' own dtype a
+        plain Linear or convolution gives a view of its weight, no copy.
+        """
         if self.weight is None:  # diagonal normalisation layer
             assert self.affine is not None
-            a = torch.diag(self.affine.scale(tensors))
-            shift = self.affine.shift(tensors)
+            a = torch.diag(self.affine.scale(tensors, dtype))
+            shift = self.affine.shift(tensors, dtype)
         else:
-            w = _f64(tensors[self.weight])
+            w = _as(tensors[self.weight], dtype)
             if self.rows is not None:
                 w = w[self.rows[0]:self.rows[1]]
             a = w.T if self.transpose else w.reshape(w.shape[0], -1)
-            b = torch.zeros(a.shape[0], dtype=torch.float64)
+            b = torch.zeros(a.shape[0], dtype=dtype)
             if self.bias:
-                b = _f64(tensors[self.bias])
+                b = _as(tensors[self.bias], dtype)
                 if self.bias_rows is not None:
                     b = b[self.bias_rows[0]:self.bias_rows[1]]
             if self.affine is not None:  # fold BatchNorm: scale rows, move the bias
-                scale = self.affine.scale(tensors)
+                scale = self.affine.scale(tensors, dtype)
                 a = a * scale[:, None]
-                shift = b * scale + self.affine.shift(tensors)
+                shift = b * scale + self.affine.shift(tensors, dtype)
             else:
                 shift = b
         if self.with_bias:
@@ -171,8 +178,8 @@ class Discovery:
     ignored: tuple[str, ...]
 
 
-def _f64(t: torch.Tensor) -> torch.Tensor:
-    return t.detach().to(torch.float64)
+def _as(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    return t.detach().to(dtype)
 
 
 def _key(prefix: str, name: str) -> str:

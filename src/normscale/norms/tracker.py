@@ -30,7 +30,7 @@ from normscale.norms.measures import (
     complexity,
     matrix_norms,
 )
-from normscale.norms.power import exact_spectral_norm, power_iteration
+from normscale.norms.power import exact_spectral_norm, power_iteration, refine
 
 SPECTRAL_METHODS = ("power", "exact")
 CONV_MODES = ("reshape", "operator")
@@ -135,7 +135,7 @@ class NormTracker:
         for i, spec in enumerate(self.discovery.layers):
             a = spec.matrix(tensors)
             ref = self._reference[i] if self._reference is not None else None
-            sigma, n_iter, converged = self._spectral_norm(i, spec, a) if need_sigma \
+            sigma, n_iter, converged = self._spectral_norm(i, spec, a, tensors) if need_sigma \
                 else (float("nan"), 0, True)
             norms = {k: float(v) for k, v in matrix_norms(a, ref).items()}
             rows.append(LayerNorms(name=spec.name, kind=spec.kind, shape=spec.shape,
@@ -145,7 +145,8 @@ class NormTracker:
                           complexity=complexity(rows, has_reference=self.has_reference),
                           ignored=self.discovery.ignored)
 
-    def _spectral_norm(self, i: int, spec: LayerSpec, a: torch.Tensor) -> tuple[float, int, bool]:
+    def _spectral_norm(self, i: int, spec: LayerSpec, a: torch.Tensor,
+                       tensors: Mapping[str, torch.Tensor]) -> tuple[float, int, bool]:
         if spec.conv is not None and self.conv == "operator":
             g = spec.conv
             if g.module not in self._input_sizes:
@@ -158,8 +159,9 @@ class NormTracker:
                                       groups=g.groups), 0, True
         if self.spectral == "exact":
             return exact_spectral_norm(a), 0, True
-        result = power_iteration(a, self._vectors[i], tol=self.tol, max_iter=self.max_iter, seed=i,
-                                 work_dtype=torch.float32)
+        low = spec.matrix(tensors, dtype=torch.float32)  # a view of the weight, mostly
+        result = refine(a, power_iteration(low, self._vectors[i], tol=self.tol,
+                                           max_iter=self.max_iter, seed=i))
         self._vectors[i] = result.v
         if not result.converged and self.fallback:
             return exact_spectral_norm(a), result.n_iter, True
