@@ -47,7 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fixed, gd, fixed,gd or both (default fixed)")
     parser.add_argument("--inputs", choices=("binary", "gaussian"), default="binary")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    parser.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                        help="float32 halves memory but resolves gtol only down to about 1e-4 "
+                             "and fails at large lambda, where the gradient underflows "
+                             "(default float64)")
     parser.add_argument("--gtol", type=_common.positive_float("gtol"), default=1e-8,
                         help="fixed mode: stop when |grad on sphere| <= gtol |grad| (default 1e-8)")
     parser.add_argument("--max-iter", type=_common.positive_int("max-iter"), default=100,

@@ -27,6 +27,7 @@ exact minimiser is then at most about gtol, and so is the error on R.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -279,7 +280,10 @@ def _solve_one(z, d, delta, lam, gtol, max_iter, max_cg, precond):
         g, h = _grad_of(z, delta, lam)
         gd = (g * d).sum(-1)
         rg = g - gd[:, None] * d
-        rel = rg.norm(dim=-1) / g.norm(dim=-1).clamp_min(1e-300)
+        g_norm = g.norm(dim=-1)
+        # a gradient that underflowed to 0 (float32 at large lambda on a separable
+        # sample) cannot say where the minimum is: reported as inf, not converged
+        rel = torch.where(g_norm > 0, rg.norm(dim=-1) / g_norm, torch.full_like(g_norm, math.inf))
         done = rel <= gtol
         todo = ~done & ~stalled
         if not bool(todo.any()) or int(n_iter.max()) >= max_iter:
