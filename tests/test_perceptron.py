@@ -133,6 +133,15 @@ def test_max_stability_at_alpha5(alpha5):
     np.testing.assert_allclose(path.eps[:, -1], ms.eps, atol=0.01)
 
 
+def test_float32_underflow_is_reported_not_converged():
+    """At lambda = 300 on a separable sample the float32 gradient is exactly 0."""
+    data = make_data(n=60, alpha=0.5, seeds=[0, 1], dtype=torch.float32)
+    path = fixed_norm_path(data, lams=[1.0, 300.0], gtol=1e-4)
+    assert path.converged[:, 0].all()
+    assert not path.converged[:, 1].any()
+    assert np.isinf(path.grad_norm[:, 1]).all()  # not NaN
+
+
 def test_hard_case_alpha100_lambda300_converges():
     data = make_data(n=60, alpha=100, seeds=[0, 1])
     path = fixed_norm_path(data, lams=np.geomspace(1, 300, 12))
