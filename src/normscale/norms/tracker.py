@@ -64,9 +64,9 @@ class NormTracker:
         Lipschitz constants rho_i of the activations (1 for ReLU, the
         paper's choice throughout); layers missing from a mapping get 1.
     spectral : {"power", "exact"}, default "power"
-        Spectral norms by warm-started power iteration (iterating in
-        float32, the final sigma = ||A v|| in float64; see
-        :func:`power_iteration`) or by a full SVD.
+        Spectral norms by warm-started power iteration (iterating on float32
+        views of the weights, the final sigma = ||A v|| in float64; see
+        :func:`~normscale.norms.power.refine`) or by a full SVD.
     tol : float, default 1e-10
         Convergence test of power iteration (see :func:`power_iteration`).
     max_iter : int, default 300

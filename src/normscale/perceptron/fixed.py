@@ -40,6 +40,7 @@ _ARMIJO = 1e-4  # sufficient-decrease constant of the line search
 _MAX_HALVINGS = 40
 _FORCING = 0.1  # largest relative CG residual of a Newton step
 _ROUNDING = 1e-13  # relative resolution of the loss in the line search
+_MAX_STEP = 1.0  # longest Newton step |eta| (a rotation by 45 degrees) before the line search
 # rows whose Hessian weight is below _DROP * the largest are left out of the
 # Hessian products, and below _DROP_PRECOND out of the preconditioner (the
 # gradient stays exact: this changes Newton's rate, not the solution)
@@ -50,14 +51,15 @@ _DROP_PRECOND = 1e-5
 # steps gets _PLAIN_CG, and a solve that needs more than _STALE marks the
 # factor as stale (rebuilt at the next Newton step)
 _PLAIN_CG = 12
+_STALE = 6
 # a build (k N^2 + N^3/3 flops of BLAS-3) costs about as much as this many
 # passes over the k active rows per flop-equivalent (BLAS-3 vs memory-bound
 # matrix-vector products, measured on CPU), and serves about _REUSE steps
 _DENSE_SPEEDUP = 10.0
 _REUSE = 8
 _RIDGE = 1e-5  # smallest diagonal shift of the preconditioner, relative to its mean diagonal
-_MAX_STEP = 1.0  # longest Newton step |eta| (a rotation by 45 degrees) before the line search
-_STALE = 6
+
+
 @dataclass(frozen=True)
 class FixedNormPath:
     """Fixed-norm minimisers along a lambda grid, one row per seed.
@@ -130,10 +132,10 @@ def _active_rows(z: torch.Tensor, h: torch.Tensor, drop: float):
     keep = h > drop * h.amax(-1, keepdim=True)
     k = int(keep.sum(-1).max())
     if k > 0.7 * z.shape[1]:
-        return z, h.to(z.dtype)
+        return z, h
     h_top, idx = torch.topk(h, max(k, 1), dim=-1)
     seed = torch.arange(z.shape[0], device=z.device)[:, None]
-    return z[seed, idx], h_top.to(z.dtype)  # (S, k, N): whole rows, copied as blocks
+    return z[seed, idx], h_top  # (S, k, N): whole rows, copied as blocks
 
 
 def _tangent(v: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
@@ -160,7 +162,7 @@ class _Preconditioner:
         diag = a.diagonal(dim1=1, dim2=2)
         # a ridge where the shift is 0 (far from the solution, or with fewer
         # active rows than N): a preconditioner needs to be definite, not exact
-        diag.add_(torch.maximum(shift.to(a.dtype), _RIDGE * diag.mean(-1, keepdim=True)))
+        diag.add_(torch.maximum(shift, _RIDGE * diag.mean(-1, keepdim=True)))
         chol, info = torch.linalg.cholesky_ex(a)
         self.ok = info == 0
         eye = torch.eye(a.shape[-1], dtype=chol.dtype, device=chol.device)
@@ -168,7 +170,7 @@ class _Preconditioner:
         self.stale = False
 
     def _solve(self, v):
-        return torch.cholesky_solve(v.to(self.chol.dtype)[..., None], self.chol)[..., 0].to(v.dtype)
+        return torch.cholesky_solve(v[..., None], self.chol)[..., 0]
 
     def at(self, d: torch.Tensor):
         """The map r -> M r on the tangent space of d (identity for failed seeds)."""
