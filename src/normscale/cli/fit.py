@@ -16,16 +16,18 @@ from normscale.cli import _common
 HELP = "fit gamma1, gamma2, gamma_pred and gamma_meas on a table of learning curves"
 
 
-def _window(text: str) -> tuple[float, float]:
-    parts = text.split(",")
+def _window(text: str) -> tuple[float, ...]:
     try:
-        lo, hi = (float(p) for p in parts)
+        values = tuple(float(p) for p in text.split(","))
     except ValueError:
+        values = ()
+    if len(values) not in (2, 3):
         raise argparse.ArgumentTypeError(
-            f"--window must be 'lo,hi' in units of lambda/lambda_opt; got {text!r}") from None
-    if not (0 < lo < hi):
-        raise argparse.ArgumentTypeError(f"--window needs 0 < lo < hi; got {text!r}")
-    return lo, hi
+            f"--window must be 'lo,hi' or 'lo,hi,P_min' (lo, hi in units of "
+            f"lambda/lambda_opt); got {text!r}")
+    if not (0 < values[0] < values[1]) or (len(values) == 3 and not values[2] > 0):
+        raise argparse.ArgumentTypeError(f"--window needs 0 < lo < hi and P_min > 0; got {text!r}")
+    return values
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "default) or 'rescaled' (lambda/lambda_opt, the paper's)")
     parser.add_argument("--window", type=_window, default=None,
                         help="fix the gamma1 window by hand: 'lo,hi' in lambda/lambda_opt "
-                             "(the paper's units)")
+                             "(the paper's units), or 'lo,hi,P_min' to fit only P >= P_min "
+                             "(the paper's CNN/MNIST: 1e-3,1e-2,24000)")
     parser.add_argument("--n-boot", type=int, default=200,
                         help="bootstrap replicates over seeds (0: off)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")

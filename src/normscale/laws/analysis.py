@@ -130,20 +130,24 @@ def _sigma(g1: float, s1: float, g2: float, s2: float, s_meas: float) -> float:
     return math.sqrt((g1 * g2) ** 2 * ((s1 / g1) ** 2 + (s2 / g2) ** 2) + s_meas ** 2)
 
 
-def _check_window(window) -> tuple[float, float] | None:
+def _check_window(window) -> tuple[float, ...] | None:
     if window is None:
         return None
     try:
-        lo, hi = (float(v) for v in window)
+        values = tuple(float(v) for v in window)
     except (TypeError, ValueError):
+        values = ()
+    if len(values) not in (2, 3):
         raise ParameterError(
-            f"The 'window' parameter of {_OWNER} must be None or a pair (lo, hi). "
-            f"Got {window!r} instead.") from None
-    check_param(_OWNER, "window[0]", lo, POSITIVE)
-    if not hi > lo:
+            f"The 'window' parameter of {_OWNER} must be None, a pair (lo, hi) or a triple "
+            f"(lo, hi, P_min). Got {window!r} instead.")
+    check_param(_OWNER, "window[0]", values[0], POSITIVE)
+    if not values[1] > values[0]:
         raise ParameterError(
             f"The 'window' parameter of {_OWNER} must have lo < hi. Got {window!r} instead.")
-    return lo, hi
+    if len(values) == 3:
+        check_param(_OWNER, "window[2]", values[2], POSITIVE)
+    return values
 
 
 def _interval(value: float, err: float, dof: int, level: float) -> tuple[float, float]:
@@ -153,7 +157,7 @@ def _interval(value: float, err: float, dof: int, level: float) -> tuple[float, 
 
 
 def fit_group(sets: list[CurveSet], *, group: dict, error: str,
-              window: tuple[float, float] | None, n_boot: int, seed: int, level: float,
+              window: tuple[float, ...] | None, n_boot: int, seed: int, level: float,
               strict_minimum: bool, gamma1_method: str = "common",
               on_step: Callable[[], None] | None = None) -> LawsFit:
     """Analyse the curves of one group (see :func:`fit_laws`)."""
@@ -209,7 +213,7 @@ def fit_group(sets: list[CurveSet], *, group: dict, error: str,
 
 
 def fit_laws(df, *, group_by: Sequence[str] = (), error: str = "test_error",
-             window: tuple[float, float] | None = None, n_boot: int = 200, seed: int = 0,
+             window: tuple[float, ...] | None = None, n_boot: int = 200, seed: int = 0,
              level: float = 0.95, strict_minimum: bool = False, gamma1_method: str = "common",
              on_step: Callable[[], None] | None = None) -> list[LawsFit]:
     """Fit the dynamical scaling laws on a table of learning curves, one analysis per group.
@@ -222,10 +226,11 @@ def fit_laws(df, *, group_by: Sequence[str] = (), error: str = "test_error",
         Grouping columns; one :class:`LawsFit` per group.
     error : str
         The error column to fit (``test_error``, or e.g. the perceptron's ``eps_hat``).
-    window : (lo, hi) or None
+    window : (lo, hi), (lo, hi, P_min) or None
         None: the automatic window, in the units of ``gamma1_method``. A pair
         fixes the gamma1 window by hand in units of lambda/lambda_opt(P), the
-        units of the paper's hand-picked windows (SCIENCE.md 2.3).
+        units of the paper's hand-picked windows (SCIENCE.md 2.3); a third
+        value uses only the curves with P >= P_min, the paper's ``min_P``.
     n_boot : int
         Bootstrap replicates over seeds (used when every P has 2 seeds or
         more; 0 switches the bootstrap off).

@@ -30,7 +30,7 @@ class Backtest:
 
 
 def backtest(sets: list[CurveSet], eps_opt_held_out: float, *,
-             window: tuple[float, float] | None = None, strict_minimum: bool = False,
+             window: tuple[float, ...] | None = None, strict_minimum: bool = False,
              gamma1_method: str = "common") -> Backtest:
     """Refit on ``sets[:-1]`` (sorted by P) and predict eps_opt at ``sets[-1].P``."""
     est = estimate(sets[:-1], window=window, strict_minimum=strict_minimum,

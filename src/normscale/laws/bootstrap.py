@@ -60,7 +60,7 @@ def resample(sets: list[CurveSet], minima: list[tuple[CurveMinimum, ...]],
 
 
 def bootstrap(sets: list[CurveSet], *, n_boot: int, seed: int, level: float = 0.95,
-              window: tuple[float, float] | None = None, strict_minimum: bool = False,
+              window: tuple[float, ...] | None = None, strict_minimum: bool = False,
               gamma1_method: str = "common", on_step=None) -> Bootstrap:
     """Run ``n_boot`` replicates; replicates the pipeline refuses are skipped and counted."""
     rng = np.random.default_rng(seed)

@@ -144,7 +144,7 @@ def optimum(cs: CurveSet, *, strict_minimum: bool = False,
     )
 
 
-def estimate(sets: list[CurveSet], *, window: tuple[float, float] | None = None,
+def estimate(sets: list[CurveSet], *, window: tuple[float, ...] | None = None,
              strict_minimum: bool = False, gamma1_method: str = "common",
              seed_minima: list[tuple[CurveMinimum, ...]] | None = None) -> Estimates:
     """Run one pass: optima per P, the early law in its window, the laws in P.
@@ -153,7 +153,7 @@ def estimate(sets: list[CurveSet], *, window: tuple[float, float] | None = None,
     ``gamma1_method`` (:data:`GAMMA1_METHODS`); in rescaled units the curves
     with a censored lambda_opt (:attr:`Optimum.censored`) are left out of the
     search (:func:`normscale.laws.window.find_window`). A pair fixes the
-    window in lambda/lambda_opt. ``seed_minima`` gives the per-seed minima of each set.
+    window in lambda/lambda_opt (a triple adds P_min: :func:`fit_window`). ``seed_minima`` gives the per-seed minima of each set.
     """
     if len(sets) < 3:
         raise NormscaleError(

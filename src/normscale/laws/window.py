@@ -181,11 +181,23 @@ def _fit_in_window(curves: list[Curve], scale: np.ndarray, lo: float, hi: float,
                   tuple(float(-s) for s in slopes), n_pts, automatic, units)
 
 
-def fit_window(curves: list[Curve], lambda_opt: np.ndarray, window: tuple[float, float]) -> Window:
-    """The early law fitted in a window fixed by hand, in lambda/lambda_opt units."""
-    lo, hi = window
-    return _fit_in_window(curves, lambda_opt, lo, hi, noise_level(curves), automatic=False,
-                          units=UNITS[1])
+def fit_window(curves: list[Curve], lambda_opt: np.ndarray,
+               window: tuple[float, float] | tuple[float, float, float]) -> Window:
+    """The early law fitted in a window fixed by hand, in lambda/lambda_opt units.
+
+    ``window`` is ``(lo, hi)``, or ``(lo, hi, P_min)`` to fit only the curves
+    with P >= P_min, as the paper's notebooks do (their ``min_P``: the gamma1
+    of CNN/MNIST uses P >= 24000 in [1e-3, 1e-2], SCIENCE.md 2.3).
+    """
+    lo, hi, *rest = window
+    keep = np.array([c.P >= rest[0] for c in curves]) if rest else np.ones(len(curves), bool)
+    if keep.sum() < 2:
+        raise NormscaleError(
+            f"the window's P_min = {rest[0]:g} leaves {int(keep.sum())} curve(s); "
+            f"at least 2 are needed")
+    chosen = [c for c, k in zip(curves, keep, strict=True) if k]
+    return _fit_in_window(chosen, np.asarray(lambda_opt)[keep], lo, hi, noise_level(curves),
+                          automatic=False, units=UNITS[1])
 
 
 def find_window(curves: list[Curve], lambda_opt: np.ndarray, *, units: str = "norm",
