@@ -10,9 +10,14 @@ of training steps, for
   torchvision pipeline does: uint8 -> float ("ToTensor"), the random affine
   map of the paper's MNIST augmentation, normalisation.
 
-Both train the same model with the same optimizer; the first steps (warm-up)
-are left out, and so are normscale's logging points (timing is read between
-steps). Prints both rates and their ratio, measured in one run.
+Both train the same model from the same initialisation; the baseline uses
+``torch.optim`` with its defaults, as the paper's scripts do, normscale its
+fused optimizer (:func:`normscale.train.optim.make_optimizer`). The first
+steps (warm-up) are left out, and so are normscale's logging points (timing
+is read between steps). Prints both rates and their ratio, measured in one
+run, and the time each pipeline spends on data alone (its batches produced
+without training). The latter bounds what any data pipeline can gain: with
+data for free, the ratio would be at most (t_data + t_step) / t_step.
 
     .venv/bin/python benchmarks/bench_train.py [--data-root ../shared/data/mnist]
         [--steps 20] [--width 1] [--augment affine|none] [--threads N]
@@ -31,7 +36,10 @@ from torch.utils.data import DataLoader, Dataset
 from normscale import data, nets
 from normscale.data.augment import MAX_DEGREES, MAX_TRANSLATE, affine
 from normscale.train import TrainConfig, train
-from normscale.train.optim import make_optimizer
+from normscale.train.loop import augment_generator, epoch_order
+
+#: the baseline's optimizers: torch.optim with its defaults, as the paper's scripts use them
+_PLAIN = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
 WARMUP = 2  # steps left out of both timings (allocator, oneDNN kernel selection)
 
@@ -66,7 +74,7 @@ def dataloader_rate(config: TrainConfig, root: Path, steps: int) -> float:
     torch.manual_seed(0)
     model = nets.build("cnn", in_channels=1, image_size=28, num_classes=10,
                        width=config.width, dataset="mnist")
-    opt = make_optimizer(model.parameters(), config)
+    opt = _PLAIN[config.optimizer](model.parameters(), lr=config.lr)
     stamps, done = [], 0
     while done < steps + WARMUP:
         for x, y in loader:
@@ -79,6 +87,40 @@ def dataloader_rate(config: TrainConfig, root: Path, steps: int) -> float:
             if done == steps + WARMUP:
                 break
     return steps * config.batch_size / (stamps[-1] - stamps[WARMUP - 1])
+
+
+def dataloader_data_time(config: TrainConfig, root: Path, steps: int) -> float:
+    """Seconds per batch the per-sample DataLoader takes to produce its batches alone."""
+    info = data.info("mnist")
+    full = data.load_dataset("mnist", root=root, split="train")
+    idx = data.subset_indices(full.labels, P=config.P, seed=config.seed)
+    u8 = (full.images[idx] * 255).round().to(torch.uint8)
+    loader = DataLoader(PerSample(u8, full.labels[idx], info, config.augment),
+                        batch_size=config.batch_size, shuffle=True, num_workers=0)
+    t0, done = time.perf_counter(), 0
+    while done < steps:
+        for _ in loader:
+            done += 1
+            if done == steps:
+                break
+    return (time.perf_counter() - t0) / steps
+
+
+def normscale_data_time(config: TrainConfig, root: Path, steps: int) -> float:
+    """Seconds per batch normscale's tensor pipeline takes (slice, augment, normalise) alone."""
+    info = data.info("mnist")
+    full = data.load_dataset("mnist", root=root, split="train")
+    idx = data.subset_indices(full.labels, P=config.P, seed=config.seed)
+    raw, B = full.images[idx], config.batch_size
+    t0 = time.perf_counter()
+    for step in range(steps):
+        perm = epoch_order(config.seed, step, config.P)
+        x = raw[perm[:B]]
+        if config.augment != "none":
+            x = data.augment(x, config.augment, generator=augment_generator(config.seed, step,
+                                                                            x.device))
+        data.normalize(x, info)
+    return (time.perf_counter() - t0) / steps
 
 
 def normscale_rate(config: TrainConfig, root: Path) -> float:
@@ -104,11 +146,19 @@ def main() -> None:
                          n_log=1, width=args.width, augment=args.augment)
     ours = normscale_rate(config, args.data_root)
     theirs = dataloader_rate(config, args.data_root, args.steps)
+    data_ours = normscale_data_time(config, args.data_root, args.steps)
+    data_theirs = dataloader_data_time(config, args.data_root, args.steps)
+    step_theirs = config.batch_size / theirs - data_theirs  # model and optimizer alone
     print(f"CNN (width {args.width:g}) on MNIST, P={args.P}, batch {config.batch_size}, "
           f"augment {args.augment}, {torch.get_num_threads()} threads, {args.steps} steps each")
     print(f"  normscale.train       {ours:10.1f} images/s")
     print(f"  DataLoader per-sample {theirs:10.1f} images/s")
     print(f"  ratio                 {ours / theirs:10.2f}x")
+    print(f"  data alone per batch: normscale {1e3 * data_ours:.1f} ms, "
+          f"DataLoader {1e3 * data_theirs:.1f} ms; the baseline's model and optimizer "
+          f"{1e3 * step_theirs:.0f} ms")
+    print(f"  bound on the ratio from the data pipeline alone (same optimizer): "
+          f"{(data_theirs + step_theirs) / (data_ours + step_theirs):.2f}x")
 
 
 if __name__ == "__main__":

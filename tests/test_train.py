@@ -118,6 +118,28 @@ def test_sgd_follows_the_heavy_ball_recurrence_with_l2_decay():
     assert float(w.detach()) == pytest.approx(w_ref, rel=1e-12)
 
 
+@pytest.mark.parametrize("name", ["adam", "adamw", "sgd"])
+def test_fused_update_matches_the_default_implementation(name):
+    """make_optimizer runs PyTorch's fused kernel on the CPU; the trajectory is the one of
+    the default per-tensor implementation (torch.optim with its defaults, as the paper's code)."""
+    torch.manual_seed(0)
+    a = torch.nn.Parameter(torch.randn(300))
+    b, a0 = torch.nn.Parameter(a.detach().clone()), a.detach().clone()
+    cfg = tiny(optimizer=name, lr=1e-2, weight_decay=1e-3)
+    ours = make_optimizer([a], cfg)
+    assert ours.defaults["fused"]
+    kw = {"momentum": cfg.momentum} if name == "sgd" else {}
+    ref = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}[name](
+        [b], lr=cfg.lr, weight_decay=cfg.weight_decay, **kw)
+    for _ in range(50):
+        g = torch.randn(300)
+        a.grad, b.grad = g.clone(), g.clone()
+        ours.step()
+        ref.step()
+    assert torch.allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert (a - a0).abs().mean() > 1e-2  # the weights moved (50 steps of ~lr each)
+
+
 def test_adamw_decouples_weight_decay_and_adam_does_not():
     # zero gradient: Adam's L2 term is rescaled by its normaliser (a step of ~lr),
     # AdamW multiplies the weight by (1 - lr * wd)
