@@ -148,3 +148,19 @@ def test_a_run_killed_mid_training_resumes_to_the_uninterrupted_records(cli, tmp
         for k, v in b.norms.items():
             assert a.norms[k] == pytest.approx(v, rel=1e-6), k
     assert Path(f"{db}.ckpt").is_dir()
+
+
+def test_a_run_that_never_leaves_its_plateau_is_flagged(cli):
+    """A tiny init keeps the network on its initial plateau (training loss ln 10): the run
+    finishes, says so on stderr and in the JSON; a run that trains is not flagged."""
+    i = TINY.index("--init-factor") + 1
+    flat_args = [*TINY[:i], "1e-4", *TINY[i + 1:]]
+    flat = cli("train", *flat_args, "--epochs", "3", "--n-log", "3", "--json")
+    assert flat.code == 0, flat.err
+    out = flat.json()
+    assert out["status"] == "finished" and out["stayed_on_plateau"]
+    assert all(abs(r["train_loss"] - 2.302585) < 0.01 for r in out["records"])
+    assert "never left its initial plateau" in flat.err
+    trained = cli("train", *TINY, "--epochs", "3", "--n-log", "3", "--json")
+    assert trained.code == 0 and not trained.json()["stayed_on_plateau"]
+    assert "plateau" not in trained.err

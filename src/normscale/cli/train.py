@@ -215,6 +215,12 @@ def run(args: argparse.Namespace) -> _common.Result:
         store.close()
     if result.status == "diverged":
         _common.log(args, f"run {run_id} diverged: {result.error}")
+    if result.status == "finished" and result.stayed_on_plateau:
+        _common.log(args, f"run {run_id} never left its initial plateau: the training loss "
+                          f"stayed at {result.records[-1].train_loss:.4g} at all "
+                          f"{len(result.records)} logged points (init factor "
+                          f"{config.init_factor:g}); a small init can hold a run there for "
+                          "hundreds of steps: train longer or raise --init-factor")
     records = list(result.records)
     note = f" (resumed from step {result.resumed_from})" if result.resumed_from else ""
     return _common.Result(
@@ -222,5 +228,6 @@ def run(args: argparse.Namespace) -> _common.Result:
               "skipped": False, "config": config.to_dict(), "step": result.step,
               "epoch": result.epoch, "resumed_from": result.resumed_from,
               "records": [r.to_row() for r in records], "wall_time": result.wall_time,
+              "stayed_on_plateau": result.stayed_on_plateau,
               "checkpoint": str(checkpoint) if checkpoint else None},
         text=_summary(run_id, result.status, result.error, records, result.wall_time, note))

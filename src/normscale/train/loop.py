@@ -74,6 +74,24 @@ class TrainResult:
     wall_time: float
     resumed_from: int | None = None
 
+    @property
+    def stayed_on_plateau(self) -> bool:
+        """True when the training loss never moved off its first logged value.
+
+        At 3 logged points or more, every training loss within
+        ``PLATEAU_RTOL`` of the first: the network still predicts (close to)
+        the same distribution for every input, as on the initial plateau of a
+        small initialisation (the paper's init factor 0.05 for CNN-MNIST can
+        hold a run there for hundreds to thousands of steps, docs/train.md).
+        """
+        losses = [r.train_loss for r in self.records]
+        return len(losses) >= 3 and all(
+            abs(v - losses[0]) <= PLATEAU_RTOL * abs(losses[0]) for v in losses)
+
+
+#: relative change of the training loss below which a run counts as never having left its plateau
+PLATEAU_RTOL = 0.01
+
 
 @dataclass(frozen=True)
 class _Setup:
