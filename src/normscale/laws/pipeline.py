@@ -153,7 +153,8 @@ def estimate(sets: list[CurveSet], *, window: tuple[float, ...] | None = None,
     ``gamma1_method`` (:data:`GAMMA1_METHODS`); in rescaled units the curves
     with a censored lambda_opt (:attr:`Optimum.censored`) are left out of the
     search (:func:`normscale.laws.window.find_window`). A pair fixes the
-    window in lambda/lambda_opt (a triple adds P_min: :func:`fit_window`). ``seed_minima`` gives the per-seed minima of each set.
+    window in lambda/lambda_opt (a triple adds P_min: :func:`fit_window`).
+    ``seed_minima`` gives the per-seed minima of each set.
     """
     if len(sets) < 3:
         raise NormscaleError(
