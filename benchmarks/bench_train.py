@@ -64,13 +64,18 @@ class PerSample(Dataset):
         return (x - mean) / std, int(self.labels[i])
 
 
-def dataloader_rate(config: TrainConfig, root: Path, steps: int) -> float:
+def per_sample_loader(config: TrainConfig, root: Path) -> DataLoader:
+    """The baseline's data path: the run's subset as uint8 images behind a per-sample Dataset."""
     info = data.info("mnist")
     full = data.load_dataset("mnist", root=root, split="train")
     idx = data.subset_indices(full.labels, P=config.P, seed=config.seed)
     u8 = (full.images[idx] * 255).round().to(torch.uint8)
-    loader = DataLoader(PerSample(u8, full.labels[idx], info, config.augment),
-                        batch_size=config.batch_size, shuffle=True, num_workers=0)
+    return DataLoader(PerSample(u8, full.labels[idx], info, config.augment),
+                      batch_size=config.batch_size, shuffle=True, num_workers=0)
+
+
+def dataloader_rate(config: TrainConfig, root: Path, steps: int) -> float:
+    loader = per_sample_loader(config, root)
     torch.manual_seed(0)
     model = nets.build("cnn", in_channels=1, image_size=28, num_classes=10,
                        width=config.width, dataset="mnist")
@@ -91,12 +96,7 @@ def dataloader_rate(config: TrainConfig, root: Path, steps: int) -> float:
 
 def dataloader_data_time(config: TrainConfig, root: Path, steps: int) -> float:
     """Seconds per batch the per-sample DataLoader takes to produce its batches alone."""
-    info = data.info("mnist")
-    full = data.load_dataset("mnist", root=root, split="train")
-    idx = data.subset_indices(full.labels, P=config.P, seed=config.seed)
-    u8 = (full.images[idx] * 255).round().to(torch.uint8)
-    loader = DataLoader(PerSample(u8, full.labels[idx], info, config.augment),
-                        batch_size=config.batch_size, shuffle=True, num_workers=0)
+    loader = per_sample_loader(config, root)
     t0, done = time.perf_counter(), 0
     while done < steps:
         for _ in loader:
