@@ -218,6 +218,10 @@ def test_paper_hand_windows_give_the_papers_gamma1(cli, shared_data, key, name, 
     out = json.loads(run.out)
     assert out["window"]["P_used"] and min(out["window"]["P_used"]) >= p_min
     assert abs(out["gamma1"] - rep["gamma1"]) < 0.01
+    # the paper's error, sqrt(mean of each slope's fit variance): ResNet's 0.027 exactly; the
+    # CNN's window on P = 24000 holds other points (sub-grid lambda_opt), so 0.051 for 0.063
+    assert abs(out["window"]["gamma1_err_paper"] - rep["gamma1_err"]) < (
+        0.001 if key == "ResNet_CIFAR10" else 0.015)
     df = pd.read_csv(path)
     slopes = []
     for P, c in df.groupby("P"):

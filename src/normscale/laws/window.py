@@ -84,6 +84,18 @@ class Window:
     units: str
     P_censored: tuple[float, ...] = ()
     censored_kept: bool = False
+    slope_errs: tuple[float, ...] = ()
+
+    @property
+    def gamma1_err_paper(self) -> float:
+        """The paper's gamma1 error: sqrt(mean over P of each slope's own fit variance).
+
+        Its analysis notebook (``fit_phi``) reports this beside the mean of
+        the per-P slopes; it measures how well each curve fixes its slope,
+        not how much the slopes differ between P (that is ``gamma1_err``).
+        """
+        errs = np.asarray(self.slope_errs)
+        return float(np.sqrt(np.mean(errs ** 2))) if errs.size else float("nan")
 
     @property
     def within_noise(self) -> bool:
@@ -99,7 +111,7 @@ class Window:
                 "P_used": list(self.P_used), "n_points": self.n_points,
                 "rms": self.rms, "noise": self.noise, "within_noise": self.within_noise,
                 "automatic": self.automatic, "P_censored": list(self.P_censored),
-                "censored_kept": self.censored_kept}
+                "censored_kept": self.censored_kept, "gamma1_err_paper": self.gamma1_err_paper}
 
 
 @dataclass(frozen=True)
@@ -175,10 +187,14 @@ def _fit_in_window(curves: list[Curve], scale: np.ndarray, lo: float, hi: float,
     intercepts = (sy[use] - pooled * sx[use]) / n[use]
     g1 = float(-slopes.mean())
     err = float(slopes.std(ddof=1) / np.sqrt(slopes.size))
+    # each slope's own standard error: its residual variance over (n - 2), over cxx
+    resid = np.maximum(cyy[use] - slopes * cxy[use], 0.0) / np.maximum(n[use] - 2, 1)
+    slope_errs = tuple(float(v) for v in np.sqrt(resid / cxx[use]))
     P_used = tuple(c.P for c, u in zip(curves, use, strict=False) if u)
     return Window(float(lo), float(hi), g1, err, float(-pooled), float(np.exp(intercepts.mean())),
                   float(np.sqrt(max(sse, 0.0) / dof)), noise, P_used,
-                  tuple(float(-s) for s in slopes), n_pts, automatic, units)
+                  tuple(float(-s) for s in slopes), n_pts, automatic, units,
+                  slope_errs=slope_errs)
 
 
 def fit_window(curves: list[Curve], lambda_opt: np.ndarray,
