@@ -94,7 +94,6 @@ class Estimates(Exponents):
     lambda_law: PowerLaw  # lambda_opt = k2 P^gamma2
     eps_law: PowerLaw     # eps_opt = k P^(-gamma_meas)
 
-
     @property
     def lambda_opt(self) -> np.ndarray:
         return np.array([o.lambda_opt for o in self.optima])

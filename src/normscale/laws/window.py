@@ -211,9 +211,16 @@ def fit_window(curves: list[Curve], lambda_opt: np.ndarray,
         raise NormscaleError(
             f"the window's P_min = {rest[0]:g} leaves {int(keep.sum())} curve(s); "
             f"at least 2 are needed")
-    chosen = [c for c, k in zip(curves, keep, strict=True) if k]
-    return _fit_in_window(chosen, np.asarray(lambda_opt)[keep], lo, hi, noise_level(curves),
-                          automatic=False, units=UNITS[1])
+    chosen, lam = _subset(curves, lambda_opt, keep)
+    return _fit_in_window(chosen, lam, lo, hi, noise_level(chosen), automatic=False,
+                          units=UNITS[1])
+
+
+def _subset(curves: list[Curve], lambda_opt: np.ndarray, keep: np.ndarray
+            ) -> tuple[list[Curve], np.ndarray]:
+    """The curves flagged by the boolean ``keep``, with their lambda_opt."""
+    return ([c for c, k in zip(curves, keep, strict=True) if k],
+            np.asarray(lambda_opt, float)[keep])
 
 
 def find_window(curves: list[Curve], lambda_opt: np.ndarray, *, units: str = "norm",
@@ -262,13 +269,11 @@ def find_window(curves: list[Curve], lambda_opt: np.ndarray, *, units: str = "no
     if cens.size != len(curves):
         raise NormscaleError(f"censored has {cens.size} entries for {len(curves)} curves")
     P_cens = tuple(c.P for c, k in zip(curves, cens, strict=True) if k)
-    lam = np.asarray(lambda_opt, float)
     try:
-        win = _find_window([c for c, k in zip(curves, cens, strict=True) if not k], lam[~cens],
-                           units=units)
+        win = _find_window(*_subset(curves, lambda_opt, ~cens), units=units)
     except NormscaleError:
-        return replace(_find_window(curves, lam, units=units), P_censored=P_cens,
-                       censored_kept=True)
+        return replace(_find_window(curves, np.asarray(lambda_opt, float), units=units),
+                       P_censored=P_cens, censored_kept=True)
     return replace(win, P_censored=P_cens)
 
 

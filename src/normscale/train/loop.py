@@ -37,6 +37,8 @@ from normscale.train.optim import make_optimizer
 from normscale.train.schedule import log_points
 
 _EVAL_BATCH = 1024  # images per forward pass when evaluating (memory, not statistics)
+#: relative change of the training loss below which a run counts as never having left its plateau
+PLATEAU_RTOL = 0.01
 
 
 @dataclass(frozen=True)
@@ -88,9 +90,6 @@ class TrainResult:
         return len(losses) >= 3 and all(
             abs(v - losses[0]) <= PLATEAU_RTOL * abs(losses[0]) for v in losses)
 
-
-#: relative change of the training loss below which a run counts as never having left its plateau
-PLATEAU_RTOL = 0.01
 
 
 @dataclass(frozen=True)
