@@ -52,14 +52,18 @@ def test_check_array():
 def test_output_dir_unwritable(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(NormscaleError, match="cannot be written"):
+    with pytest.raises(NormscaleError, match="is a file, not a folder"):
         output_dir(blocker / "sub")
     if os.geteuid() != 0:  # root ignores permission bits
         ro = tmp_path / "ro"
         ro.mkdir(mode=0o500)
         with pytest.raises(NormscaleError):
             output_dir(ro)
-    assert output_dir(tmp_path / "a" / "b").is_dir()
+    with pytest.raises(NormscaleError, match="give --mkdir"):  # tmp_path is not under cwd
+        output_dir(tmp_path / "a" / "b")
+    assert not (tmp_path / "a").exists()
+    assert output_dir(tmp_path / "a" / "b", mkdir=True).is_dir()
+    assert output_dir(tmp_path / "c").is_dir()  # the named folder itself, in an existing one
 
 
 def test_to_jsonable():

@@ -7,7 +7,10 @@ by all subcommands live here and in :mod:`normscale.cli._common`:
 
 - ``--json``: the machine-readable result on stdout, logs on stderr;
 - ``--quiet``: no logs and no progress bar (progress is shown only on a terminal);
-- bad input: exit code 2 and a one-line message naming the bad value, no traceback.
+- ``--mkdir``: create missing output folders outside the current directory
+  (without it, only folders under the current directory are created);
+- bad input: exit code 2 and a one-line message naming the flag or file and the
+  bad value, no traceback; checked before any work starts.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import argparse
 import importlib
 import json
 import pkgutil
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -26,9 +30,20 @@ from normscale.errors import NormscaleError
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (exit code 2) instead of usage blocks."""
+    """argparse with one-line errors (exit code 2) instead of usage blocks.
+
+    A value that starts with a minus and a digit, a dot or inf/nan (``--lam
+    -1:10:5``, ``--lr -inf``) is a value, not an option, so that it reaches
+    the option's own check and its "must be > 0" message.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-(\.?\d|inf|nan)", re.IGNORECASE)
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        # "argument --lr: --lr must be ..." -> "--lr must be ...": the flag once
+        message = re.sub(r"^argument (\S+): (?=\1\b)", "", message)
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
@@ -47,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(command, help=module.HELP, description=module.__doc__)
         p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
         p.add_argument("--quiet", action="store_true", help="no logs, no progress bar")
+        p.add_argument("--mkdir", action="store_true",
+                       help="create missing output folders (default: only under the current "
+                            "directory)")
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser

@@ -29,19 +29,20 @@ def _modes(text: str) -> tuple[str, ...]:
     bad = [m for m in modes if m not in ("fixed", "gd")]
     if not modes or bad:
         raise argparse.ArgumentTypeError(
-            f"mode must be fixed, gd, fixed,gd or both; got {text!r}")
+            f"--mode must be fixed, gd, fixed,gd or both; got {text!r}")
     return modes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = _common.grid_type
-    parser.add_argument("--alpha", type=g("alpha"), default=_common.parse_grid("5", name="alpha"),
+    parser.add_argument("--alpha", type=g("--alpha"),
+                        default=_common.parse_grid("5", name="--alpha"),
                         help="P/N values: a value, a list a,b,c or lo:hi:n log-spaced (default 5)")
-    parser.add_argument("--lam", type=g("lambda"), default=_common.parse_grid(
-        "0.01:300:40", name="lambda"), help="fixed-norm lambda grid (default 0.01:300:40)")
-    parser.add_argument("--n", type=_common.positive_int("N"), default=1000,
+    parser.add_argument("--lam", type=g("--lam"), default=_common.parse_grid(
+        "0.01:300:40", name="--lam"), help="fixed-norm lambda grid (default 0.01:300:40)")
+    parser.add_argument("--n", type=_common.positive_int("--n"), default=1000,
                         help="input dimension N (default 1000)")
-    parser.add_argument("--seeds", type=_common.positive_int("seeds"), default=1,
+    parser.add_argument("--seeds", type=_common.positive_int("--seeds"), default=1,
                         help="number of seeds, 0..seeds-1 (default 1)")
     parser.add_argument("--mode", type=_modes, default=("fixed",),
                         help="fixed, gd, fixed,gd or both (default fixed)")
@@ -51,17 +52,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="float32 halves memory but resolves gtol only down to about 1e-4 "
                              "and fails at large lambda, where the gradient underflows "
                              "(default float64)")
-    parser.add_argument("--gtol", type=_common.positive_float("gtol"), default=1e-8,
+    parser.add_argument("--gtol", type=_common.positive_float("--gtol"), default=1e-8,
                         help="fixed mode: stop when |grad on sphere| <= gtol |grad| (default 1e-8)")
-    parser.add_argument("--max-iter", type=_common.positive_int("max-iter"), default=100,
+    parser.add_argument("--max-iter", type=_common.positive_int("--max-iter"), default=100,
                         help="fixed mode: Newton iterations per lambda (default 100)")
-    parser.add_argument("--steps", type=_common.positive_int("steps"), default=10_000,
+    parser.add_argument("--steps", type=_common.positive_int("--steps"), default=10_000,
                         help="gd mode: gradient steps (default 10000)")
-    parser.add_argument("--lr", type=_common.positive_float("lr"), default=None,
+    parser.add_argument("--lr", type=_common.positive_float("--lr"), default=None,
                         help="gd mode: learning rate (default 1/(1+1/sqrt(alpha))^2)")
-    parser.add_argument("--init-norm", type=_common.positive_float("init-norm"), default=1e-3,
+    parser.add_argument("--init-norm", type=_common.positive_float("--init-norm"), default=1e-3,
                         help="gd mode: lambda at step 0 (default 1e-3)")
-    parser.add_argument("--n-record", type=_common.positive_int("n-record"), default=60,
+    parser.add_argument("--n-record", type=_common.positive_int("--n-record"), default=60,
                         help="gd mode: about this many log-spaced records (default 60)")
     parser.add_argument("--fixed-csv", default=None,
                         help="a results.csv with fixed-norm rows to draw under the GD rows in (d)")
@@ -71,10 +72,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _read_fixed_csv(path: str) -> pd.DataFrame:
+    _common.input_file(path, "--fixed-csv")
     try:
         df = pd.read_csv(path)
-    except (OSError, ValueError) as exc:
-        raise NormscaleError(f"cannot read --fixed-csv '{path}': {exc}") from None
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise NormscaleError(f"cannot read --fixed-csv '{path}': {msg}") from None
     if not {"mode", "alpha", "lam", "eps"} <= set(df.columns) or not (df["mode"] == "fixed").any():
         raise NormscaleError(f"--fixed-csv '{path}' holds no fixed-norm rows "
                              "(columns mode, alpha, lam, eps)")
@@ -107,13 +110,13 @@ def run(args: argparse.Namespace) -> _common.Result:
         raise NormscaleError("--laws needs --out, --mode fixed and 3 alpha values or more; got "
                              f"out={args.out}, mode={','.join(args.mode)}, "
                              f"{len(args.alpha)} alpha value(s)")
-    out = _common.output_dir(args.out) if args.out else None
     fixed_extra = _read_fixed_csv(args.fixed_csv) if args.fixed_csv else None
     cfg = PerceptronConfig(
         alphas=tuple(float(a) for a in args.alpha), lams=tuple(float(v) for v in args.lam),
         n=args.n, seeds=tuple(range(args.seeds)), modes=args.mode, inputs=args.inputs,
         device=args.device, dtype=args.dtype, gtol=args.gtol, max_iter=args.max_iter,
         steps=args.steps, lr=args.lr, init_norm=args.init_norm, n_record=args.n_record)
+    out = _common.output_dir(args.out, mkdir=args.mkdir) if args.out else None
     with _common.progress(args, n_blocks(cfg), "perceptron") as bar:
         def on_step(msg: str) -> None:
             _common.log(args, msg)

@@ -25,9 +25,9 @@ HELP = "replica theory of the fixed-norm perceptron: eps(alpha, lambda), lambda_
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--alpha", type=_common.grid_type("alpha"), required=True,
+    parser.add_argument("--alpha", type=_common.grid_type("--alpha"), required=True,
                         help="P/N: a value, a list a,b,c or lo:hi:n (log-spaced)")
-    parser.add_argument("--lam", type=_common.grid_type("lam"), default=None,
+    parser.add_argument("--lam", type=_common.grid_type("--lam"), default=None,
                         help="norm lambda = |w|/sqrt(N): a value, list or lo:hi:n")
     parser.add_argument("--loss", choices=sorted(FAMILIES), default="logistic",
                         help="loss family of a student of norm lambda (default: logistic)")
@@ -42,6 +42,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> _common.Result:
+    from normscale.theory.curves import ALPHA_MAX, ALPHA_MIN, LAM_MAX
+
+    if args.alpha.min() < ALPHA_MIN or args.alpha.max() > ALPHA_MAX:
+        bad = args.alpha.min() if args.alpha.min() < ALPHA_MIN else args.alpha.max()
+        raise NormscaleError(f"--alpha {bad:g} is outside [{ALPHA_MIN:g}, {ALPHA_MAX:g}], the "
+                             "range the solver resolves")
+    if args.lam is not None and args.lam.max() > LAM_MAX:
+        raise NormscaleError(f"--lam {args.lam.max():g} is beyond {LAM_MAX:g}, the largest "
+                             "lambda the solver resolves (eps(lambda) is flat to 1e-4 there)")
     if args.laws:
         return _run_laws(args)
     if args.opt:

@@ -15,6 +15,7 @@ step``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -30,6 +31,9 @@ from normscale.perceptron.gd import gradient_descent
 from normscale.perceptron.rules import hebb
 
 MODES = ("fixed", "gd")
+#: share of the machine's memory (or of the GPU's) that one seed's P x N inputs may take;
+#: the solver needs a few P- and N-vectors and an N x N matrix on top
+MEMORY_SHARE = 0.5
 COLUMNS = ["alpha", "seed", "lam", "eps", "R", "train_loss", "train_error", "mode", "eps_hat",
            "eps0", "converged", "grad_norm", "n_iter", "step", "n", "inputs"]
 
@@ -70,6 +74,39 @@ class PerceptronConfig:
         if self.device == "cuda" and not torch.cuda.is_available():
             raise ParameterError("The 'device' parameter of perceptron is 'cuda' but no CUDA "
                                  "device is available; use --device cpu.")
+        check_memory(self)
+
+
+def memory_limit(device: str) -> int | None:
+    """Bytes one seed's data may take: ``MEMORY_SHARE`` of the RAM (or of the GPU's memory)."""
+    try:
+        if device == "cuda":
+            total = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
+        else:
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError, RuntimeError):  # not POSIX: no bound known
+        return None
+    return int(MEMORY_SHARE * total)
+
+
+def check_memory(cfg: PerceptronConfig) -> None:
+    """Refuse, before anything is allocated, an (alpha, n) whose P x N inputs cannot fit.
+
+    One seed holds P = alpha * N inputs of N values (drawn in float64, then
+    cast to ``dtype``) and an N x N matrix; the message states what that needs
+    and the limit (:func:`memory_limit`).
+    """
+    limit = memory_limit(cfg.device)
+    if limit is None:
+        return
+    alpha = max(cfg.alphas)
+    p = n_examples(n=cfg.n, alpha=alpha)
+    need = p * cfg.n * (8 if cfg.dtype == "float64" else 4) + 8 * cfg.n ** 2
+    if need > limit:
+        raise ParameterError(
+            f"alpha={alpha:g} with n={cfg.n} needs P x N = {p:.3g} x {cfg.n} inputs, "
+            f"{need / 2**30:.3g} GiB in {cfg.dtype}; the limit is {limit / 2**30:.3g} GiB "
+            f"({MEMORY_SHARE:g} of this machine's {cfg.device} memory): lower alpha or n")
 
 
 def seed_batches(cfg: PerceptronConfig, alpha: float) -> list[tuple[int, ...]]:

@@ -47,13 +47,21 @@ class Store:
     Parameters
     ----------
     path : str or path-like
-        The SQLite file; created (with its folder) when absent.
+        The SQLite file; created (with its folder) when absent or empty.
+    readonly : bool, default False
+        Open an existing store for reading only (the readers: export, table,
+        report). Nothing is written, not even to a foreign or empty file:
+        the file must already be a normscale store. When no connection holds
+        the store (no ``-wal`` file beside it) it is opened as immutable, so
+        SQLite leaves no ``-wal``/``-shm`` files behind either; a writer that
+        starts during such a read may make it fail, never the writer.
 
     Raises
     ------
     NormscaleError
-        When the file exists but is not a normscale store (or is corrupt);
-        the message names the file.
+        When the file exists but is not a normscale store (a foreign SQLite
+        file, another file, or corrupt), or, read-only, when it is missing
+        or empty; the message names the file.
 
     Examples
     --------
@@ -63,10 +71,16 @@ class Store:
     >>> store.finish_run("ab12", status="finished", wall_time=12.5)  # doctest: +SKIP
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
+        self.readonly = readonly
         if self.path.is_dir():
             raise NormscaleError(f"the store '{self.path}' is a folder, not a file")
+        if readonly:
+            self._conn = _open_readonly(self.path)
+            self._conn.row_factory = sqlite3.Row
+            self._check_schema(self._normscale_tables())
+            return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(
@@ -76,6 +90,7 @@ class Store:
         self._conn.row_factory = sqlite3.Row
         try:
             self._conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            self._normscale_tables()  # a foreign SQLite file is refused before any write
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA foreign_keys = ON")
             with self._write():
@@ -91,7 +106,41 @@ class Store:
             raise NormscaleError(
                 f"the store '{self.path}' is not a normscale run store or is corrupt ({exc})"
             ) from None
-        if int(version) != SCHEMA_VERSION:
+        self._check_schema(version)
+
+    def _normscale_tables(self) -> str | None:
+        """The schema version of a normscale store, None for a new (table-less) file.
+
+        Raises :class:`NormscaleError` naming the file when it is not SQLite,
+        or is an SQLite file with other tables (nothing is written to it).
+        """
+        try:
+            tables = {r[0] for r in self._conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not tables:
+                return None
+            if not {"meta", "runs", "records"} <= tables:
+                raise NormscaleError(
+                    f"the file '{self.path}' is an SQLite database but not a normscale run "
+                    f"store (its tables: {', '.join(sorted(tables))}); give a new or empty path")
+            row = self._conn.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise NormscaleError(
+                f"the store '{self.path}' is not a normscale run store or is corrupt ({exc})"
+            ) from None
+        except NormscaleError:
+            self._conn.close()
+            raise
+        return "?" if row is None else row[0]
+
+    def _check_schema(self, version: str | None) -> None:
+        if version is None:  # only read-only: a writer has just created the tables
+            self._conn.close()
+            raise NormscaleError(f"the file '{self.path}' is an empty SQLite database, not a "
+                                 "normscale run store")
+        if str(version) != str(SCHEMA_VERSION):
             self._conn.close()
             raise NormscaleError(
                 f"the store '{self.path}' has schema version {version}; "
@@ -214,6 +263,25 @@ class Store:
         """Every ``(run_id, record)`` of the store, by run then step."""
         for r in self._conn.execute("SELECT * FROM records ORDER BY run_id, step"):
             yield r["run_id"], _record(r)
+
+
+def _open_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection to an existing, non-empty file; nothing is created or changed."""
+    if not path.exists():
+        raise NormscaleError(f"no store '{path}' (train or sweep create one)")
+    if not path.is_file():
+        raise NormscaleError(f"the store '{path}' is not a regular file")
+    if path.stat().st_size == 0:
+        raise NormscaleError(f"the store '{path}' is an empty file, not a normscale run store")
+    # no -wal file: no connection holds the store, so read it as immutable (no -shm/-wal
+    # files are created); otherwise share the writers' WAL index read-only
+    quiescent = not Path(f"{path}-wal").exists()
+    uri = f"{path.resolve().as_uri()}?mode=ro" + ("&immutable=1" if quiescent else "")
+    try:
+        return sqlite3.connect(uri, uri=True, timeout=_BUSY_TIMEOUT_MS / 1000,
+                               isolation_level=None)
+    except (OSError, sqlite3.Error) as exc:
+        raise NormscaleError(f"cannot open the store '{path}' for reading: {exc}") from None
 
 
 def _sql(x: float) -> float | None:
