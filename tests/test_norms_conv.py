@@ -61,10 +61,10 @@ def test_tracker_operator_mode_uses_each_layer_input_size():
                           nn.Conv2d(4, 4, 3, stride=2, padding=1, padding_mode="circular"),
                           nn.Flatten(), nn.Linear(16, 3))
     assert conv_input_sizes(model, (1, 8, 8)) == {"0": (8, 8), "3": (4, 4)}
-    rows = layers(model, conv="operator", input_shape=(1, 8, 8))
+    rows = layers(model, conv="operator", input_shape=(1, 8, 8), frame=False)
     assert rows[0].spectral_norm == pytest.approx(dense_norm(model[0], (8, 8)), rel=1e-10)
     assert rows[1].spectral_norm == pytest.approx(dense_norm(model[3], (4, 4)), rel=1e-10)
-    reshape = layers(model)
+    reshape = layers(model, frame=False)
     assert rows[2].spectral_norm == reshape[2].spectral_norm  # the Linear is unchanged
     assert rows[0].two_one == reshape[0].two_one  # (2,1) terms stay on the reshape
     with pytest.raises(ParameterError, match="'input_shape'"):

@@ -3,7 +3,8 @@
 - :func:`measure` -- the measures of :data:`MEASURES` (spectral complexity
   R_A and its log10 and factors, l1, l2, G_{2,1}, spectral product, distance
   from initialisation), exact, in float64;
-- :func:`layers` -- what was counted, one :class:`LayerNorms` per matrix;
+- :func:`layers` -- what was counted, one row per matrix (a pandas DataFrame,
+  or :class:`LayerNorms` with ``frame=False``);
 - :class:`NormTracker` -- the same, repeated cheaply during training
   (warm-started power iteration);
 - :func:`discover` -- the weight matrices of a model;
@@ -21,9 +22,10 @@ from normscale.norms.measures import (
     two_one_norm,
 )
 from normscale.norms.power import PowerResult, power_iteration
-from normscale.norms.tracker import NormReport, NormTracker, layers, measure
+from normscale.norms.tracker import LAYER_COLUMNS, NormReport, NormTracker, layers, measure
 
 __all__ = [
+    "LAYER_COLUMNS",
     "MEASURES",
     "Complexity",
     "Discovery",

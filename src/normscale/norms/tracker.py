@@ -14,6 +14,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Real
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -35,6 +36,13 @@ from normscale.norms.power import exact_spectral_norm, power_iteration, refine
 SPECTRAL_METHODS = ("power", "exact")
 CONV_MODES = ("reshape", "operator")
 _NEEDS_SIGMA = frozenset(MEASURES[:6])  # the measures built from spectral norms
+#: the columns of the per-layer table (:meth:`NormReport.frame`, :func:`layers`), in order
+LAYER_COLUMNS = ("name", "kind", "rows", "cols", "spectral_norm", "two_one", "frobenius",
+                 "stable_rank", "two_one_weights", "l1", "distance", "rho", "n_iter",
+                 "converged")
+
+if TYPE_CHECKING:  # pandas is imported when a table is asked for
+    import pandas as pd
 
 Reference = None | str | nn.Module | Mapping[str, torch.Tensor]
 
@@ -46,6 +54,38 @@ class NormReport:
     layers: tuple[LayerNorms, ...]
     complexity: Complexity
     ignored: tuple[str, ...]
+
+    def frame(self) -> pd.DataFrame:
+        """The per-layer table: one row per counted matrix, in discovery order.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns :data:`LAYER_COLUMNS`: ``name``, ``kind``, ``rows``,
+            ``cols``, ``spectral_norm``, ``two_one`` (Bartlett's
+            ||A_i^T - M_i^T||_{2,1}), ``frobenius``, ``stable_rank``
+            (||A_i||_F^2 / ||A_i||_sigma^2, between 1 and min(rows, cols)),
+            then ``two_one_weights``, ``l1``, ``distance``, ``rho``,
+            ``n_iter``, ``converged``. ``attrs["totals"]`` holds the
+            measures of :data:`MEASURES` and ``attrs["ignored"]`` the
+            parameters not counted.
+        """
+        import pandas as pd
+
+        rows = []
+        for r in self.layers:
+            sigma = r.spectral_norm
+            stable = r.frobenius ** 2 / sigma ** 2 if sigma > 0 else math.nan
+            rows.append({"name": r.name, "kind": r.kind, "rows": r.shape[0],
+                         "cols": r.shape[1], "spectral_norm": sigma, "two_one": r.two_one,
+                         "frobenius": r.frobenius, "stable_rank": stable,
+                         "two_one_weights": r.two_one_weights, "l1": r.l1,
+                         "distance": r.distance, "rho": r.rho, "n_iter": r.n_iter,
+                         "converged": r.converged})
+        table = pd.DataFrame(rows, columns=list(LAYER_COLUMNS))
+        table.attrs["totals"] = self.complexity.as_dict()
+        table.attrs["ignored"] = list(self.ignored)
+        return table
 
 
 class NormTracker:
@@ -117,6 +157,40 @@ class NormTracker:
     @property
     def has_reference(self) -> bool:
         return self._reference is not None
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a resumed run needs to measure as this tracker would: warm-start and reference.
+
+        ``layers`` names the counted matrices (checked on load), ``vectors``
+        holds the last right singular vector of each (None before its first
+        power iteration), ``reference`` the matrices M_i (None for M = 0).
+        Tensors are copied to the CPU, so the state pickles with a checkpoint.
+        """
+        def cpu(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.detach().to("cpu", copy=True)
+
+        return {"layers": [s.name for s in self.discovery.layers],
+                "vectors": [cpu(v) for v in self._vectors],
+                "reference": (None if self._reference is None
+                              else [cpu(m) for m in self._reference])}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`: the next measurement warm-starts from its vectors.
+
+        Raises
+        ------
+        ParameterError
+            When the state was saved for other matrices (another model).
+        """
+        names = [s.name for s in self.discovery.layers]
+        if list(state.get("layers", ())) != names:
+            raise ParameterError("the NormTracker state was saved for other matrices "
+                                 f"({len(state.get('layers', ()))} layers, this model counts "
+                                 f"{len(names)}); was it saved for another model?")
+        device = _device(self.model)
+        self._vectors = [None if v is None else v.to(device) for v in state["vectors"]]
+        ref = state.get("reference")
+        self._reference = None if ref is None else [m.to(device, torch.float64) for m in ref]
 
     def measure(self, kinds: Sequence[str] | None = None) -> dict[str, float]:
         """The measures named in ``kinds`` (default: all of :data:`MEASURES`)."""
@@ -221,10 +295,42 @@ def measure(model: nn.Module, reference: Reference = None, kinds: Sequence[str] 
     return NormTracker(model, reference=reference, **options).measure(kinds)
 
 
-def layers(model: nn.Module, reference: Reference = None, **options) -> tuple[LayerNorms, ...]:
-    """What :func:`measure` counted: one :class:`LayerNorms` per matrix, in order."""
+def layers(model: nn.Module, reference: Reference = None, *, frame: bool = True,
+           **options) -> pd.DataFrame | tuple[LayerNorms, ...]:
+    """What :func:`measure` counted, one row per matrix (WeightWatcher-style table).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    reference : None, nn.Module or state dict, default None
+        Reference M of the (2,1) terms and of the distances.
+    frame : bool, default True
+        Return a pandas DataFrame (:meth:`NormReport.frame`: name, kind,
+        shape, spectral norm, (2,1) term, Frobenius norm, stable rank, ...,
+        with the totals of :func:`measure` in ``attrs["totals"]``); False
+        returns the tuple of :class:`LayerNorms`.
+    **options
+        As for :func:`measure` (default ``spectral="exact"``).
+
+    Returns
+    -------
+    pandas.DataFrame or tuple of LayerNorms
+        One row per counted matrix, in discovery order.
+
+    Examples
+    --------
+    >>> table = layers(model)                  # doctest: +SKIP
+    >>> table[["name", "spectral_norm", "stable_rank"]]  # doctest: +SKIP
+    >>> table.attrs["totals"]["spectral_complexity"]     # doctest: +SKIP
+    """
     options.setdefault("spectral", "exact")
-    return NormTracker(model, reference=reference, **options).layers()
+    report = NormTracker(model, reference=reference, **options).report()
+    return report.frame() if frame else report.layers
+
+
+def _device(model: nn.Module) -> torch.device:
+    first = next(iter(model.parameters()), None)
+    return first.device if first is not None else torch.device("cpu")
 
 
 def _live_tensors(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -1,0 +1,252 @@
+"""The one code path of every integration: a norm-indexed learning curve from any loop.
+
+:class:`RunTracker` measures :mod:`normscale.norms` on a model (warm-started
+power iteration, :class:`~normscale.norms.NormTracker`), pairs the norms with
+the error the loop measured, and writes the point as a
+:class:`~normscale.store.Record` to a run store under a run config that
+carries ``model``, ``dataset``, ``P`` and ``seed`` -- the columns that
+``normscale export`` and ``normscale fit`` group and index by. The Lightning
+and Hugging Face callbacks are thin adapters around it.
+
+Identity and resume follow :mod:`normscale.store`: the run id is a hash of
+the config, a point is keyed by ``(run_id, step)``, so a resumed loop that
+logs a step again replaces it and never duplicates it; :meth:`state_dict`
+carries the warm-start vectors, the reference weights and the last
+recorded step, so a resumed loop measures exactly as an uninterrupted one
+would and does not record again the points it already has.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from normscale._validation import NONNEGATIVE_INT, POSITIVE_INT, check_param
+from normscale.errors import ParameterError
+from normscale.integrations.schedule import Schedule, as_schedule
+from normscale.norms import MEASURES, NormReport, NormTracker
+from normscale.store import Record, Store
+
+#: config keys every run of an integration carries (the grouping of ``normscale fit``)
+RUN_KEYS = ("model", "dataset", "P", "seed")
+
+
+def run_id_of(config: Mapping[str, Any]) -> str:
+    """16 hex digits of the SHA-256 of the canonical config JSON (as ``TrainConfig.run_id``)."""
+    canonical = json.dumps(dict(config), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+class RunTracker:
+    """Record norm-indexed learning-curve points of one run from a hand-written loop.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model whose weights are measured (a submodule is fine).
+    model_name : str
+        The run's ``model`` column, e.g. ``"my-cnn"``.
+    P : int
+        Training-set size of the run (the curves' index of ``normscale fit``).
+    seed : int, default 0
+        The run's seed (``normscale fit`` averages and bootstraps over seeds).
+    dataset : str, default "custom"
+        The run's ``dataset`` column.
+    config : mapping, optional
+        More JSON-able config fields (optimizer, lr, width, ...); they enter
+        the run id and the exported table.
+    store : str, path, Store or None
+        The run store the records go to; None keeps them in :attr:`records` only.
+    schedule : None, int, list of int or Schedule
+        Steps at which :meth:`due` is true: None for log-spaced steps
+        (:class:`~normscale.integrations.schedule.LogSpaced`, 20 per decade),
+        n for every n-th step, or a list of steps.
+    reference : None, "init", nn.Module or state dict, default "init"
+        The reference M of the (2,1) terms and of ``distance_from_init``
+        (as in :class:`~normscale.norms.NormTracker`; ``"init"``: the weights
+        when the tracker is made, as in ``normscale train``).
+    callback : callable, optional
+        Called with every :class:`~normscale.store.Record` after it is stored.
+    **norm_options
+        Keyword arguments of :class:`~normscale.norms.NormTracker` (``rho``,
+        ``conv``, ``norm_layers``, ``bias``, ``split_qkv``, ``spectral``, ...).
+
+    Notes
+    -----
+    A point costs one forward-free pass over the weights: a few products
+    with each matrix (power iteration, warm-started from the last point) and
+    three passes for the other norms. Errors are what the loop measured; the
+    tracker evaluates nothing.
+
+    Examples
+    --------
+    >>> tracker = RunTracker(model, model_name="mlp", P=len(train_set), seed=0,
+    ...                      store="runs.db")                      # doctest: +SKIP
+    >>> for step in range(1, n_steps + 1):                         # doctest: +SKIP
+    ...     train_step()
+    ...     if tracker.due(step):
+    ...         tracker.log(step, test_error=evaluate(model))
+    >>> tracker.finish(); tracker.close()                          # doctest: +SKIP
+
+    Or as a context manager, which finishes (or marks failed) and closes:
+    ``with RunTracker(...) as tracker: ...``.
+    """
+
+    def __init__(self, model: nn.Module, *, model_name: str, P: int, seed: int = 0,
+                 dataset: str = "custom", config: Mapping[str, Any] | None = None,
+                 store: str | Path | Store | None = None,
+                 schedule: Schedule | int | Iterable[int] | None = None,
+                 reference: Any = "init", callback: Callable[[Record], None] | None = None,
+                 **norm_options: Any) -> None:
+        owner = "RunTracker"
+        for name, value in (("model_name", model_name), ("dataset", dataset)):
+            if not isinstance(value, str) or not value:
+                raise ParameterError(f"The '{name}' parameter of {owner} must be a non-empty "
+                                     f"str. Got {value!r} instead.")
+        check_param(owner, "P", P, POSITIVE_INT)
+        check_param(owner, "seed", seed, NONNEGATIVE_INT)
+        extra = dict(config or {})
+        clash = [k for k in RUN_KEYS if k in extra]
+        if clash:
+            arg = "model_name" if clash[0] == "model" else clash[0]
+            raise ParameterError(f"The 'config' parameter of {owner} sets {clash[0]!r}; pass it "
+                                 f"as the argument {arg} instead.")
+        self.config: dict[str, Any] = {"model": model_name, "dataset": dataset, "P": int(P),
+                                       "seed": int(seed), **extra}
+        try:
+            self.run_id = run_id_of(self.config)
+        except TypeError as exc:
+            raise ParameterError(f"The 'config' parameter of {owner} must hold JSON values "
+                                 f"only ({exc}).") from None
+        self.schedule = as_schedule(schedule)
+        self.norms = NormTracker(model, reference=reference, **norm_options)
+        self.callback = callback
+        self.records: list[Record] = []
+        self.last_report: NormReport | None = None  # per-layer norms of the last point
+        self.last_step = 0
+        self._wall_before = 0.0
+        self._t0 = time.perf_counter()
+        self._owns_store = store is not None and not isinstance(store, Store)
+        self.store = Store(store) if self._owns_store else store
+        self._started = False
+
+    # -- the loop's side --------------------------------------------------------------------
+    def due(self, step: int) -> bool:
+        """Whether a scheduled step was reached since the last recorded one (``step`` included)."""
+        return self.schedule.due(int(step), self.last_step)
+
+    def log(self, step: int, *, epoch: float = math.nan, test_error: float = math.nan,
+            test_loss: float = math.nan, train_error: float = math.nan,
+            train_loss: float = math.nan) -> Record:
+        """Measure the norms now and record them with the loop's errors at ``step``.
+
+        Parameters
+        ----------
+        step : int
+            Optimizer steps taken (the record's key: logging a step again replaces it).
+        epoch : float, optional
+            Passes over the training set so far.
+        test_error, test_loss, train_error, train_loss : float, optional
+            What the loop measured at this step (NaN when not measured);
+            ``normscale fit`` reads ``test_error`` by default, so record the
+            validation or test error there.
+
+        Returns
+        -------
+        Record
+            The stored point (every measure of :data:`~normscale.norms.MEASURES`).
+        """
+        check_param("RunTracker.log", "step", step, NONNEGATIVE_INT)
+        with torch.random.fork_rng(devices=[]), torch.no_grad():  # measuring draws no randomness
+            self.last_report = self.norms.report()
+        norms = self.last_report.complexity.as_dict()
+        record = Record(epoch=float(epoch), step=int(step), test_error=_float(test_error),
+                        test_loss=_float(test_loss), train_error=_float(train_error),
+                        train_loss=_float(train_loss), wall_time=self.wall_time, norms=norms)
+        if self.store is not None:
+            if not self._started:
+                self.store.start_run(self.run_id, self.config)
+                self._started = True
+            self.store.add_records(self.run_id, [record])
+        self.records.append(record)
+        self.last_step = max(self.last_step, int(step))
+        if self.callback is not None:
+            self.callback(record)
+        return record
+
+    def finish(self, status: str = "finished", error: str | None = None) -> None:
+        """Mark the run ``status`` in the store (``normscale export`` keeps finished runs)."""
+        if self.store is not None:
+            if not self._started:
+                self.store.start_run(self.run_id, self.config)
+                self._started = True
+            self.store.finish_run(self.run_id, status=status, error=error,
+                                  wall_time=self.wall_time)
+
+    def close(self) -> None:
+        """Close the store if the tracker opened it (a path was given)."""
+        if self._owns_store and self.store is not None:
+            self.store.close()
+            self.store = None
+
+    def __enter__(self) -> RunTracker:
+        return self
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: Any) -> None:
+        try:
+            if exc is None:
+                self.finish()
+            else:
+                self.finish("failed", f"{type(exc).__name__}: {exc}")
+        finally:
+            self.close()
+
+    @property
+    def wall_time(self) -> float:
+        """Seconds since the tracker was made, summed over resumes."""
+        return self._wall_before + time.perf_counter() - self._t0
+
+    # -- resume ------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """The run id, the last recorded step, the wall time and the norm tracker's state."""
+        return {"run_id": self.run_id, "last_step": self.last_step,
+                "wall_time": self.wall_time, "norms": self.norms.state_dict()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue a run from :meth:`state_dict`: warm start, reference and schedule position.
+
+        Raises
+        ------
+        ParameterError
+            When the state belongs to another run (another config).
+        """
+        if state.get("run_id") != self.run_id:
+            raise ParameterError(f"the tracker state belongs to run {state.get('run_id')!r}, "
+                                 f"not to {self.run_id!r} (config {self.config})")
+        self.norms.load_state_dict(state["norms"])
+        self.last_step = int(state["last_step"])
+        self._wall_before = float(state.get("wall_time", 0.0))
+        self._t0 = time.perf_counter()
+
+
+def totals(record: Record, kinds: Sequence[str] | None = None,
+           prefix: str = "norms/") -> dict[str, float]:
+    """The norms of ``record`` as logger keys (``norms/spectral_complexity``, ...)."""
+    names = MEASURES if kinds is None else tuple(kinds)
+    return {f"{prefix}{k}": float(record.norms[k]) for k in names}
+
+
+def _float(x: Any) -> float:
+    if x is None:
+        return math.nan
+    if isinstance(x, torch.Tensor):
+        return float(x.detach().cpu())
+    return float(x)
