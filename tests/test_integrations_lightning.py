@@ -12,13 +12,14 @@ import torch
 pl = pytest.importorskip("lightning.pytorch", reason="needs the extra normscale[lightning]")
 
 import torch.nn.functional as F  # noqa: E402
-from tests.conftest import run_cli  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
+from conftest import run_cli  # noqa: E402
+from integration_checks import assert_norms_equal  # noqa: E402
 from normscale.data import load_dataset  # noqa: E402
 from normscale.integrations.lightning import NormCallback  # noqa: E402
-from normscale.norms import MEASURES, NormTracker, measure  # noqa: E402
+from normscale.norms import NormTracker, measure  # noqa: E402
 from normscale.store import Store, long_table  # noqa: E402
 
 P = 240  # digits images per run: 8 batches of 30
@@ -47,13 +48,6 @@ class Digits(pl.LightningModule):
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=3e-3)
-
-
-def assert_norms_equal(got, want, rel=1e-8):
-    """Equal to ``rel``; a log10 measure to the absolute error that ``rel`` gives its argument."""
-    for k in MEASURES:
-        tol = {"abs": rel / math.log(10)} if k.startswith("log10_") else {"rel": rel}
-        assert got[k] == pytest.approx(want[k], **tol), k
 
 
 def loaders(seed: int = 0) -> tuple[DataLoader, DataLoader]:

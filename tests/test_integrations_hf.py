@@ -1,0 +1,121 @@
+"""The Hugging Face callback: a tiny ViT built from a config (no download) on the digits."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+
+transformers = pytest.importorskip("transformers", reason="needs the extra normscale[hf]")
+pytest.importorskip("accelerate", reason="the Trainer needs accelerate (normscale[hf])")
+
+from integration_checks import assert_norms_equal  # noqa: E402
+from normscale.data import load_dataset  # noqa: E402
+from normscale.integrations.hf import STATE_FILE, NormTrainerCallback  # noqa: E402
+from normscale.norms import measure  # noqa: E402
+from normscale.store import Store  # noqa: E402
+
+
+class Images(torch.utils.data.Dataset):
+    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"pixel_values": self.x[i], "labels": self.y[i]}
+
+
+def tiny_vit() -> torch.nn.Module:
+    torch.manual_seed(0)
+    config = transformers.ViTConfig(image_size=8, patch_size=2, num_channels=1, hidden_size=16,
+                                    num_hidden_layers=1, num_attention_heads=2,
+                                    intermediate_size=32, num_labels=10)
+    return transformers.ViTForImageClassification(config)
+
+
+def error_rate(pred) -> dict[str, float]:
+    return {"error": float(np.mean(pred.predictions.argmax(-1) != pred.label_ids))}
+
+
+def make_trainer(tmp_path, model, callback, max_steps: int, **kw):
+    train, test = load_dataset("digits", split="train"), load_dataset("digits", split="test")
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path / "out"), max_steps=max_steps, per_device_train_batch_size=32,
+        per_device_eval_batch_size=360, learning_rate=3e-3, eval_strategy="steps",
+        eval_steps=5, logging_steps=5, report_to=[], use_cpu=True, disable_tqdm=True,
+        seed=7, **kw)
+    return transformers.Trainer(model=model, args=args,
+                                train_dataset=Images(train.images[:320], train.labels[:320]),
+                                eval_dataset=Images(test.images, test.labels),
+                                compute_metrics=error_rate,
+                                callbacks=[callback] if callback is not None else None)
+
+
+class Snapshot(NormTrainerCallback):
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        super().on_train_begin(args, state, control, model=model, **kwargs)
+        self.init, self.weights = copy.deepcopy(model.state_dict()), []
+
+    def on_evaluate(self, args, state, control, model=None, **kwargs):
+        n = len(self.tracker.records)
+        super().on_evaluate(args, state, control, model=model, **kwargs)
+        if len(self.tracker.records) > n:
+            self.weights.append(copy.deepcopy(model.state_dict()))
+
+
+def test_trainer_callback_stores_the_norms_of_the_evaluated_weights(tmp_path):
+    db = tmp_path / "runs.db"
+    cb = Snapshot(model_name="vit-tiny", dataset="digits", store=db, schedule=[5, 10, 20])
+    model = tiny_vit()
+    trainer = make_trainer(tmp_path, model, None, max_steps=20, save_strategy="no")
+    cb.attach(trainer)  # first: the reporters after it receive the norms in their logs
+    trainer.train()
+    with Store(db) as store:
+        run, = store.runs()
+        records = store.records(run.run_id)
+    assert run.status == "finished"
+    assert run.config["P"] == 320 and run.config["seed"] == 7
+    assert run.config["integration"] == "hf"
+    assert [r.step for r in records] == [5, 10, 20]  # eval at 15 is past no scheduled step
+    assert trainer.callback_handler.callbacks[0] is cb
+    history = {h["step"]: h for h in trainer.state.log_history if "eval_error" in h}
+    probe = tiny_vit()
+    for rec, state in zip(records, cb.weights, strict=True):
+        probe.load_state_dict(state)
+        assert_norms_equal(rec.norms, measure(probe, reference=cb.init))
+        assert rec.test_error == pytest.approx(history[rec.step]["eval_error"])
+        assert rec.test_loss == pytest.approx(history[rec.step]["eval_loss"])
+        assert rec.epoch == pytest.approx(rec.step / 10)  # 320 images in batches of 32
+    # the ViT's Q, K, V projections are separate Linears: each is its own matrix
+    kinds = {lay.name.rsplit(".", 1)[-1] for lay in cb.tracker.last_report.layers}
+    assert {"q_proj", "k_proj", "v_proj", "o_proj", "fc1", "fc2", "classifier"} <= kinds
+
+
+def test_resumed_trainer_reads_the_tracker_state_from_the_checkpoint(tmp_path):
+    db = tmp_path / "runs.db"
+    first = NormTrainerCallback(model_name="vit-tiny", store=db, schedule=[5, 10, 15, 20])
+    make_trainer(tmp_path, tiny_vit(), first, max_steps=10, save_strategy="steps",
+                 save_steps=10).train()
+    saved = torch.load(tmp_path / "out" / "checkpoint-10" / STATE_FILE, weights_only=True)
+    assert saved["last_step"] == 10
+
+    class Watch(NormTrainerCallback):
+        def on_train_begin(self, *args, **kwargs):
+            super().on_train_begin(*args, **kwargs)
+            self.loaded = copy.deepcopy(self.tracker.norms.state_dict())
+
+    second = Watch(model_name="vit-tiny", store=db, schedule=[5, 10, 15, 20])
+    make_trainer(tmp_path, tiny_vit(), second, max_steps=20, save_strategy="no").train(
+        resume_from_checkpoint=str(tmp_path / "out" / "checkpoint-10"))
+    for a, b in zip(saved["norms"]["vectors"], second.loaded["vectors"], strict=True):
+        assert torch.equal(a, b)
+    assert [r.step for r in second.tracker.records] == [15, 20]
+    with Store(db) as store:
+        run, = store.runs()
+        steps = [r.step for r in store.records(run.run_id)]
+    assert steps == [5, 10, 15, 20] and not any(math.isnan(s) for s in steps)
