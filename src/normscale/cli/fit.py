@@ -1,10 +1,14 @@
 """Fit the dynamical scaling laws (gamma1, gamma2, gamma_pred vs gamma_meas) on learning curves.
 
 Input: a CSV or Parquet table with columns P (or alpha), norm (or lam),
-test_error (or eps), optional seed and grouping columns. Output: the
-exponents with errors, the automatic gamma1 window, the collapse quality and
-a back-test per group; with --out, figures (PNG, PDF) and tables (md, csv,
-tex, json).
+test_error (or eps), optional seed, stop_reason and grouping columns.
+
+Two methods. ``auto`` (default): gamma1 from the local-slope profile, the
+laws refitted on nested ranges of P, systematic errors, and a verdict per
+group (consistent, tension or untestable, with its reasons), printed as the
+closing line. ``paper``: the paper's own analysis with its hand choices
+(--window lo,hi,P_min, --gamma2-p-min, --optima), to reproduce its numbers.
+With --out, figures (PNG, PDF) and tables (md, csv, tex, json).
 """
 
 from __future__ import annotations
@@ -21,31 +25,59 @@ def _window(text: str) -> tuple[float, ...]:
         values = tuple(float(p) for p in text.split(","))
     except ValueError:
         values = ()
-    if len(values) not in (2, 3):
+    if len(values) not in (2, 3) or not all(v == v and abs(v) != float("inf") for v in values):
         raise argparse.ArgumentTypeError(
             f"--window must be 'lo,hi' or 'lo,hi,P_min' (lo, hi in units of "
             f"lambda/lambda_opt); got {text!r}")
-    if not (0 < values[0] < values[1]) or (len(values) == 3 and not values[2] > 0):
-        raise argparse.ArgumentTypeError(f"--window needs 0 < lo < hi and P_min > 0; got {text!r}")
+    if not (0 <= values[0] < values[1]) or (len(values) == 3 and not values[2] > 0):
+        raise argparse.ArgumentTypeError(
+            f"--window needs 0 <= lo < hi (lo = 0 only with --method paper) and P_min > 0; "
+            f"got {text!r}")
     return values
+
+
+def _p_min(flag: str):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not value >= 0 or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"{flag} must be a number >= 0; got {text!r}")
+        return value
+    return parse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("curves", help="CSV or Parquet table of curves")
+    parser.add_argument("--method", choices=("auto", "paper"), default="auto",
+                        help="'auto' (default): automatic analysis with a verdict; 'paper': the "
+                             "paper's own analysis with its hand choices (needs --window)")
     parser.add_argument("--group-by", default="",
                         help="comma-separated grouping columns, e.g. model,dataset")
     parser.add_argument("--error", default="test_error",
                         help="error column to fit (default test_error)")
-    parser.add_argument("--gamma1-method", choices=("common", "rescaled"), default="common",
-                        help="units of the automatic gamma1 window: 'common' (absolute norm, "
-                             "default) or 'rescaled' (lambda/lambda_opt, the paper's)")
+    parser.add_argument("--gamma1-method", choices=("profile", "common", "rescaled"),
+                        default="profile",
+                        help="auto mode: how gamma1 is found: 'profile' (default; the local-slope "
+                             "profile in lambda/lambda_opt, undefined when the curves show no "
+                             "early law), or a window search in absolute norm ('common') or "
+                             "lambda/lambda_opt ('rescaled')")
     parser.add_argument("--window", type=_window, default=None,
-                        help="fix the gamma1 window by hand: 'lo,hi' in lambda/lambda_opt "
-                             "(the paper's units), or 'lo,hi,P_min' to fit only P >= P_min "
-                             "(the paper's CNN/MNIST: 1e-3,1e-2,24000)")
-    parser.add_argument("--n-boot", type=int, default=200,
+                        help="the gamma1 window by hand: 'lo,hi' in lambda/lambda_opt, or "
+                             "'lo,hi,P_min' to fit only P >= P_min (the paper's CNN/MNIST: "
+                             "1e-3,1e-2,24000); with --method paper lo may be 0 (no lower cut)")
+    parser.add_argument("--optima", default=None,
+                        help="paper mode: table P,lambda_opt[,n_seeds] of the mean over seeds of "
+                             "each seed's argmin norm (default: from a seed column)")
+    parser.add_argument("--gamma2-p-min", type=_p_min("--gamma2-p-min"), default=0.0,
+                        help="paper mode: fit gamma2 on P >= this (default: all P)")
+    parser.add_argument("--gamma-meas-p-min", type=_p_min("--gamma-meas-p-min"), default=0.0,
+                        help="paper mode: fit gamma_meas on P >= this (default: all P)")
+    parser.add_argument("--n-boot", type=_common.nonnegative_int("--n-boot"), default=200,
                         help="bootstrap replicates over seeds (0: off)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    parser.add_argument("--seed", type=_common.nonnegative_int("--seed"), default=0,
+                        help="seed of the bootstrap")
     parser.add_argument("--level", type=float, default=0.95,
                         help="level of the reported intervals (*_ci), in (0, 1); default 0.95")
     parser.add_argument("--strict-minimum", action="store_true",
@@ -53,12 +85,49 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="folder for figures and tables")
 
 
+def _run_paper(args: argparse.Namespace, table, group_by) -> _common.Result:
+    from normscale.errors import NormscaleError
+    from normscale.laws.paper import PaperChoices, fit_paper, paper_markdown
+
+    if args.window is None:
+        raise NormscaleError("--method paper needs --window lo,hi[,P_min] (the paper's "
+                             "hand window in lambda/lambda_opt)")
+    lo, hi, *rest = args.window
+    choices = PaperChoices(lo, hi, rest[0] if rest else 0.0, args.gamma2_p_min,
+                           args.gamma_meas_p_min)
+    fits = fit_paper(table, choices=choices, optima=args.optima, group_by=group_by,
+                     error=args.error)
+    text = paper_markdown(fits)
+    if args.out:
+        import json
+
+        out = _common.output_dir(args.out)
+        (out / "paper.md").write_text(text)
+        (out / "paper.json").write_text(json.dumps(
+            _common.to_jsonable([f.to_dict() for f in fits]), indent=1))
+        _common.log(args, f"wrote paper.md and paper.json in {args.out}")
+    data = [f.to_dict() for f in fits]
+    return _common.Result(data=data if group_by else data[0], text=text.rstrip())
+
+
 def run(args: argparse.Namespace) -> _common.Result:
+    from normscale.errors import NormscaleError
     from normscale.laws import fit_laws, load_curves, write_report
     from normscale.laws.tables import markdown
 
     group_by = [g.strip() for g in args.group_by.split(",") if g.strip()]
     table = load_curves(args.curves)
+    missing = [c for c in group_by if c not in table.columns]
+    if missing:
+        raise NormscaleError(f"--group-by {missing[0]!r}: no such column in '{args.curves}'; "
+                             f"its columns are {', '.join(table.columns)}")
+    if args.method == "paper":
+        return _run_paper(args, table, group_by)
+    if args.window is not None and args.window[0] == 0:
+        raise NormscaleError("--window lo = 0 (no lower cut) is for --method paper; "
+                             "give lo > 0")
+    if args.optima is not None:
+        raise NormscaleError("--optima is for --method paper")
     n_groups = table.groupby(group_by).ngroups if group_by else 1
     total = args.n_boot * n_groups if "seed" in table.columns else 0
     with _common.progress(args, total, "bootstrap") as bar:
@@ -74,5 +143,10 @@ def run(args: argparse.Namespace) -> _common.Result:
     if args.out:
         paths = write_report(fits, args.out)
         _common.log(args, f"wrote {len(paths)} files in {args.out}")
+    if args.json:  # the closing line goes to stderr beside the JSON
+        for f in fits:
+            _common.log(args, "verdict: " + f.verdict_line())
     data = [f.to_dict() for f in fits]
-    return _common.Result(data=data if group_by else data[0], text=markdown(fits).rstrip())
+    text = markdown(fits).rstrip() + "\n\n" + "\n".join(
+        "verdict: " + f.verdict_line() for f in fits)
+    return _common.Result(data=data if group_by else data[0], text=text)

@@ -31,7 +31,7 @@ class Backtest:
 
 def backtest(sets: list[CurveSet], eps_opt_held_out: float, *,
              window: tuple[float, ...] | None = None, strict_minimum: bool = False,
-             gamma1_method: str = "common") -> Backtest:
+             gamma1_method: str = "profile") -> Backtest:
     """Refit on ``sets[:-1]`` (sorted by P) and predict eps_opt at ``sets[-1].P``."""
     est = estimate(sets[:-1], window=window, strict_minimum=strict_minimum,
                    gamma1_method=gamma1_method)

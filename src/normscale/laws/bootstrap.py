@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from normscale.errors import NormscaleError
-from normscale.laws.curves import CurveMinimum, CurveSet, average_seeds, curve_minimum
-from normscale.laws.pipeline import estimate
+from normscale.laws.curves import CurveSet, average_seeds
+from normscale.laws.pipeline import SeedMinimum, estimate, seed_minimum
 
 #: quantities the bootstrap reports
 QUANTITIES = ("gamma1", "gamma2", "gamma_pred", "gamma_meas")
@@ -26,7 +26,9 @@ class Bootstrap:
 
     ``std`` maps each quantity to the standard deviation of its replicates;
     ``intervals`` to its percentile interval at level ``level``; ``n_seeds``
-    is the smallest number of seeds of a P.
+    is the smallest number of seeds of a P; ``n_gamma1`` the replicates in
+    which gamma1 (hence gamma_pred) was defined (the others give NaN and
+    are left out of those two quantities).
     """
 
     n_boot: int
@@ -35,6 +37,7 @@ class Bootstrap:
     std: dict[str, float]
     intervals: dict[str, tuple[float, float]]
     n_seeds: int
+    n_gamma1: int = 0
 
     def se(self, quantity: str) -> float:
         """Standard error of ``quantity``: ``std`` times sqrt(n/(n-1)), n = ``n_seeds``.
@@ -47,8 +50,8 @@ class Bootstrap:
         return self.std[quantity] * float(np.sqrt(n / (n - 1)))
 
 
-def resample(sets: list[CurveSet], minima: list[tuple[CurveMinimum, ...]],
-             rng: np.random.Generator) -> tuple[list[CurveSet], list[tuple[CurveMinimum, ...]]]:
+def resample(sets: list[CurveSet], minima: list[tuple[SeedMinimum, ...]],
+             rng: np.random.Generator) -> tuple[list[CurveSet], list[tuple[SeedMinimum, ...]]]:
     """One bootstrap replicate: the seeds of each P (and their minima) drawn with replacement."""
     out, out_min = [], []
     for cs, mins in zip(sets, minima, strict=True):
@@ -61,10 +64,14 @@ def resample(sets: list[CurveSet], minima: list[tuple[CurveMinimum, ...]],
 
 def bootstrap(sets: list[CurveSet], *, n_boot: int, seed: int, level: float = 0.95,
               window: tuple[float, ...] | None = None, strict_minimum: bool = False,
-              gamma1_method: str = "common", on_step=None) -> Bootstrap:
-    """Run ``n_boot`` replicates; replicates the pipeline refuses are skipped and counted."""
+              gamma1_method: str = "profile", on_step=None) -> Bootstrap:
+    """Run ``n_boot`` replicates; replicates the pipeline refuses are skipped and counted.
+
+    A replicate whose gamma1 is undefined still counts for gamma2 and
+    gamma_meas; ``n_gamma1`` says in how many gamma1 was defined.
+    """
     rng = np.random.default_rng(seed)
-    minima = [tuple(curve_minimum(c) for c in cs.seeds) for cs in sets]
+    minima = [tuple(seed_minimum(c) for c in cs.seeds) for cs in sets]
     values = {q: [] for q in QUANTITIES}
     for _ in range(n_boot):
         try:
@@ -78,11 +85,17 @@ def bootstrap(sets: list[CurveSet], *, n_boot: int, seed: int, level: float = 0.
                 on_step()
         for q in QUANTITIES:
             values[q].append(getattr(est, q))
-    n_ok = len(values["gamma1"])
+    n_ok = len(values["gamma2"])
     if n_ok < 2:
         raise NormscaleError(f"only {n_ok} of {n_boot} bootstrap replicates could be fitted")
     tail = 50 * (1 - level)
-    std = {q: float(np.std(v, ddof=1)) for q, v in values.items()}
-    intervals = {q: (float(np.percentile(v, tail)), float(np.percentile(v, 100 - tail)))
-                 for q, v in values.items()}
-    return Bootstrap(n_boot, n_ok, level, std, intervals, min(len(cs.seeds) for cs in sets))
+    std, intervals = {}, {}
+    for q, v in values.items():
+        v = np.asarray(v, float)
+        v = v[np.isfinite(v)]
+        std[q] = float(np.std(v, ddof=1)) if v.size >= 2 else float("nan")
+        intervals[q] = ((float(np.percentile(v, tail)), float(np.percentile(v, 100 - tail)))
+                        if v.size >= 2 else (float("nan"), float("nan")))
+    n_g1 = int(np.sum(np.isfinite(values["gamma1"])))
+    return Bootstrap(n_boot, n_ok, level, std, intervals, min(len(cs.seeds) for cs in sets),
+                     n_g1)

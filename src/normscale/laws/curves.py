@@ -18,15 +18,23 @@ from normscale.errors import NormscaleError
 
 #: points on each side of the grid minimum used by the parabola
 _HALF_WIDTH = 2
+#: values of a ``stop_reason`` column that mean "stopped by a cap, not past the optimum"
+CAPPED_STOP_REASONS = ("max_epochs", "max_time")
 
 
 @dataclass(frozen=True)
 class Curve:
-    """Error against norm for one training-set size, sorted by norm."""
+    """Error against norm for one training-set size, sorted by norm.
+
+    ``stopped_early``: the run was stopped by a cap (its ``stop_reason`` is
+    one of :data:`CAPPED_STOP_REASONS`) before its stop rule saw the
+    optimum, so its minimum counts as censored.
+    """
 
     P: float
     norm: np.ndarray   # (n,) increasing
     error: np.ndarray  # (n,)
+    stopped_early: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,9 +61,10 @@ class CurveSet:
     mean: Curve
 
 
-def _sorted_curve(P: float, norm: np.ndarray, error: np.ndarray) -> Curve:
+def _sorted_curve(P: float, norm: np.ndarray, error: np.ndarray,
+                  stopped_early: bool = False) -> Curve:
     frame = pd.DataFrame({"norm": norm, "error": error}).groupby("norm", sort=True).mean()
-    return Curve(P, frame.index.to_numpy(float), frame["error"].to_numpy(float))
+    return Curve(P, frame.index.to_numpy(float), frame["error"].to_numpy(float), stopped_early)
 
 
 def average_seeds(curves: tuple[Curve, ...]) -> Curve:
@@ -67,8 +76,9 @@ def average_seeds(curves: tuple[Curve, ...]) -> Curve:
     cover, and the errors are averaged there.
     """
     first = curves[0]
+    stopped = 2 * sum(c.stopped_early for c in curves) > len(curves)
     if all(c.norm.shape == first.norm.shape and np.allclose(c.norm, first.norm) for c in curves):
-        return Curve(first.P, first.norm, np.mean([c.error for c in curves], axis=0))
+        return Curve(first.P, first.norm, np.mean([c.error for c in curves], axis=0), stopped)
     lo = max(c.norm[0] for c in curves)
     hi = min(c.norm[-1] for c in curves)
     if not hi > lo:
@@ -77,7 +87,7 @@ def average_seeds(curves: tuple[Curve, ...]) -> Curve:
     n = int(np.median([c.norm.size for c in curves]))
     grid = np.geomspace(lo, hi, max(n, 3))
     logs = [np.interp(np.log(grid), np.log(c.norm), np.log(c.error)) for c in curves]
-    return Curve(first.P, grid, np.mean(np.exp(logs), axis=0))
+    return Curve(first.P, grid, np.mean(np.exp(logs), axis=0), stopped)
 
 
 def _overlapping(P: float, names: list, seeds: list[Curve]) -> tuple[Curve, ...]:
@@ -101,14 +111,18 @@ def build_curves(df: pd.DataFrame, error: str) -> list[CurveSet]:
     """Split a table (one group) into :class:`CurveSet` objects, one per P, sorted by P.
 
     Seeds whose norm range does not overlap the other seeds' of the same P are
-    left out with a warning (see :func:`_overlapping`).
+    left out with a warning (see :func:`_overlapping`). A ``stop_reason``
+    column marks the runs stopped by a cap (:data:`CAPPED_STOP_REASONS`).
     """
     sets = []
     has_seed = "seed" in df.columns
+    capped = (df["stop_reason"].isin(CAPPED_STOP_REASONS) if "stop_reason" in df.columns
+              else pd.Series(False, index=df.index))
     for P, sub in df.groupby("P", sort=True):
         parts = list(sub.groupby("seed", sort=True)) if has_seed else [(0, sub)]
         seeds = _overlapping(float(P), [name for name, _ in parts], [
-            _sorted_curve(float(P), g["norm"].to_numpy(float), g[error].to_numpy(float))
+            _sorted_curve(float(P), g["norm"].to_numpy(float), g[error].to_numpy(float),
+                          bool(capped.loc[g.index].any()))
             for _, g in parts])
         short = [c for c in seeds if c.norm.size < 3]
         if short:

@@ -10,7 +10,9 @@ import pandas as pd
 from normscale.laws.analysis import LawsFit
 
 _COLUMNS = ("gamma1", "gamma1_err", "gamma2", "gamma2_err", "gamma_pred", "gamma_pred_err",
-            "gamma_meas", "gamma_meas_err", "sigma", "collapse_quality", "backtest_rel_error")
+            "gamma_meas", "gamma_meas_err", "sigma", "z", "verdict", "gamma1_direct",
+            "collapse_quality", "collapse_S", "backtest_rel_error", "n_edge_minima",
+            "n_censored")
 
 
 def summary_table(fits: list[LawsFit]) -> pd.DataFrame:
@@ -19,8 +21,13 @@ def summary_table(fits: list[LawsFit]) -> pd.DataFrame:
     for f in fits:
         row = dict(f.group)
         row.update({c: getattr(f, c) for c in _COLUMNS})
-        row.update(window_lo=f.window.lo, window_hi=f.window.hi,
-                   window_units=f.window.units, window_automatic=f.window.automatic,
+        w = f.window
+        r = f.assessment.range
+        row.update(verdict_P_lo=r.P_range[0], verdict_P_hi=r.P_range[1],
+                   verdict_reasons="; ".join(f.verdict_reasons),
+                   window_lo=w.lo if w else None, window_hi=w.hi if w else None,
+                   window_units=w.units if w else None,
+                   window_automatic=w.automatic if w else None, gamma1_reason=f.gamma1_reason,
                    gamma1_method=f.gamma1_method, n_P=len(f.P), err_method=f.err_method,
                    level=f.level)
         for q in ("gamma1", "gamma2", "gamma_pred", "gamma_meas"):
@@ -30,21 +37,36 @@ def summary_table(fits: list[LawsFit]) -> pd.DataFrame:
 
 
 def _pm(v: float, e: float) -> str:
-    return f"{v:.3f} ± {e:.3f}"
+    return f"{v:.3f} ± {e:.3f}" if v == v else "undefined"
+
+
+def _window_cell(f: LawsFit) -> str:
+    w = f.window
+    return f"[{w.lo:.3g}, {w.hi:.3g}] {w.units}" if w is not None else "none"
 
 
 def markdown(fits: list[LawsFit]) -> str:
-    """A markdown table with value ± error columns."""
+    """A markdown table with value ± error columns, the verdict, and its reasons below."""
     head = list(fits[0].group) + ["gamma1", "gamma2", "gamma_pred", "gamma_meas", "sigma",
-                                  "window", "collapse", "back-test"]
+                                  "verdict", "z", "P range", "gamma1_direct", "window",
+                                  "edge minima", "collapse S", "back-test"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for f in fits:
+        r = f.assessment.range
+        z = f"{r.z:+.1f}" if r.z == r.z else "-"
         cells = [str(v) for v in f.group.values()] + [
             _pm(f.gamma1, f.gamma1_err), _pm(f.gamma2, f.gamma2_err),
             _pm(f.gamma_pred, f.gamma_pred_err), _pm(f.gamma_meas, f.gamma_meas_err),
-            f"{f.sigma:.3f}", f"[{f.window.lo:.3g}, {f.window.hi:.3g}] {f.window.units}",
-            f"{f.collapse_quality:.3g}", f"{100 * f.backtest_rel_error:+.1f}%"]
+            f"{f.sigma:.3f}" if f.sigma == f.sigma else "-", f"**{f.verdict}**", z,
+            f"{r.P_range[0]:g}..{r.P_range[1]:g}", f"{f.gamma1_direct:.3f}", _window_cell(f),
+            f"{f.n_edge_minima} of {len(f.P)}", f"{f.collapse_S:.3g}",
+            f"{100 * f.backtest_rel_error:+.1f}%" if f.backtest is not None else "-"]
         lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    for f in fits:
+        label = ", ".join(f"{k}={v}" for k, v in f.group.items())
+        lines.append(f"Verdict{' (' + label + ')' if label else ''}: **{f.verdict}**")
+        lines += [f"- {reason}" for reason in f.verdict_reasons]
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,270 @@
+"""gamma1 from the local-slope profile of the curves in lambda/lambda_opt (law 1, automatic).
+
+The early-training law eps ~ k1 lambda^(-gamma1) says that the local slope
+s(x) = -d ln eps / d ln lambda, x = log10(lambda/lambda_opt), holds at
+gamma1 over a stretch before the minimum. Real curves rarely show a long
+plateau of s: it is either peaked (the steepest part of the descent, where
+the paper puts its hand windows) or it falls steadily from the first logged
+point (training was already past its early phase when logging began). So
+normscale looks at the profile itself, averaged over P, and reports what it
+sees:
+
+1. Each curve's local slope is the least-squares slope of ln eps against
+   ln lambda over a sliding window of ``2 * half_width`` decades (at least
+   ``PROFILE_HALF_WIDTH`` and one logging step), at every logged point
+   below its minimum.
+2. The profiles are interpolated on a common grid of x (``GRID_STEP``
+   decades) and averaged over the P that cover each x (at least half of
+   them, and 2).
+3. A stretch *holds* when the averaged profile stays within ``TOLERANCE``
+   (relative) of its mid-range over at least ``MIN_DECADES`` decades (and
+   ``MIN_STEPS`` logging steps). The steepest stretch that holds is kept
+   and widened while it still holds; its ends more than ``TRIM`` below its
+   median are trimmed off (the onset of the elbow).
+4. gamma1 is then the paper's estimator in that window: the mean over P of
+   the per-P least-squares slopes (:func:`normscale.laws.window.fit_window`).
+
+gamma1 is *undefined*, with the reason, when no stretch holds, when the
+profile peaks at its first point and falls from there (its mean over the
+first third of its range is above its maximum over the rest; it is monotone:
+the descent began before the logging, so the early law is not seen), or
+when the per-P slopes inside the stretch scatter by more than
+``MAX_SPREAD`` of their mean (the curves do not share one early law there,
+the collapse fails).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from normscale.errors import NormscaleError
+from normscale.laws.curves import Curve
+from normscale.laws.window import MIN_POINTS, Window, fit_window
+
+#: half-width of the sliding window of the local slope, in decades (at least one logging step)
+PROFILE_HALF_WIDTH = 0.2
+#: step of the common grid of x = log10(lambda/lambda_opt), in decades
+GRID_STEP = 0.05
+#: a stretch holds while the averaged profile stays within this fraction of its mid-range
+TOLERANCE = 0.15
+#: the fit window drops the ends of the stretch that sit this far below its median
+TRIM = 0.05
+#: the shortest stretch that can hold, in decades: three points on a 0.1-decade logging grid
+MIN_DECADES = 0.3
+#: ... and in logging steps (coarse grids need a wider stretch for 3 points per curve)
+MIN_STEPS = 2.0
+#: the per-P slopes in the stretch may scatter by this fraction of their mean (sd / mean):
+#: more, and the curves do not share one early law there
+MAX_SPREAD = 0.35
+
+
+@dataclass(frozen=True)
+class SlopeProfile:
+    """The averaged local-slope profile: ``x`` (decades of lambda/lambda_opt), ``slope``
+    (mean over P of -d ln eps / d ln lambda), ``n_curves`` (P covering each x) and each
+    curve's own profile (``per_curve``: (P, x, slope) triples)."""
+
+    x: np.ndarray
+    slope: np.ndarray
+    n_curves: np.ndarray
+    per_curve: tuple[tuple[float, np.ndarray, np.ndarray], ...]
+    half_width: float
+
+
+@dataclass(frozen=True)
+class Gamma1:
+    """gamma1 from the profile: the window it was fitted in, or why it is undefined.
+
+    ``window`` is None when gamma1 is undefined; ``reason`` then says why
+    (and is empty otherwise). ``stretch`` is the stretch of the averaged
+    profile that held (decades of lambda/lambda_opt, also when the per-P
+    slopes inside it disagree); ``step`` the logging step in decades, the
+    unit of a one-step change of the window.
+    """
+
+    window: Window | None
+    reason: str
+    stretch: tuple[float, float] | None
+    profile: SlopeProfile | None
+    step: float
+
+    @property
+    def defined(self) -> bool:
+        return self.window is not None
+
+    @property
+    def value(self) -> float:
+        return self.window.gamma1 if self.window is not None else float("nan")
+
+
+def _logging_step(curves: list[Curve]) -> float:
+    return float(np.median([np.median(np.diff(np.log10(c.norm))) for c in curves]))
+
+
+def local_slopes(curve: Curve, lambda_opt: float, half_width: float
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(x, s): the local slope s = -d ln eps / d ln lambda at each logged point with x <= 0."""
+    u = np.log10(curve.norm)
+    x = u - np.log10(lambda_opt)
+    ln_eps = np.log(curve.error)
+    xs, ss = [], []
+    for k in np.flatnonzero(x <= 1e-9):
+        m = np.abs(u - u[k]) <= half_width + 1e-9
+        if m.sum() < 3:
+            continue
+        du = u[m] - u[m].mean()
+        ss.append(-float(du @ (ln_eps[m] - ln_eps[m].mean()) / (du @ du)) / np.log(10))
+        xs.append(float(x[k]))
+    return np.array(xs), np.array(ss)
+
+
+def slope_profile(curves: list[Curve], lambda_opt: np.ndarray) -> SlopeProfile:
+    """The local-slope profile of every curve and their average on a common grid."""
+    half = max(PROFILE_HALF_WIDTH, 1.01 * _logging_step(curves))
+    per = []
+    for c, lo in zip(curves, lambda_opt, strict=True):
+        x, s = local_slopes(c, float(lo), half)
+        if x.size >= 2:
+            per.append((c.P, x, s))
+    if len(per) < 2:
+        return SlopeProfile(np.array([]), np.array([]), np.array([], int), tuple(per), half)
+    x0 = min(x[0] for _, x, _ in per)
+    grid = np.arange(np.floor(x0 / GRID_STEP) * GRID_STEP, 0.0 + 1e-9, GRID_STEP)
+    values = np.full((len(per), grid.size), np.nan)
+    for j, (_, x, s) in enumerate(per):
+        inside = (grid >= x[0] - 1e-9) & (grid <= x[-1] + 1e-9)
+        values[j, inside] = np.interp(grid[inside], x, s)
+    count = np.sum(~np.isnan(values), axis=0)
+    enough = count >= max(2, (len(per) + 1) // 2)
+    mean = np.where(enough, np.nanmean(np.where(enough, values, 0.0), axis=0), np.nan)
+    keep = np.flatnonzero(enough)
+    if keep.size == 0:
+        return SlopeProfile(np.array([]), np.array([]), np.array([], int), tuple(per), half)
+    sl = slice(keep[0], keep[-1] + 1)
+    return SlopeProfile(grid[sl], mean[sl], count[sl], tuple(per), half)
+
+
+def _holding_stretches(x: np.ndarray, s: np.ndarray, min_width: float):
+    """All (i, j) with x[j] - x[i] >= min_width where s stays within TOLERANCE of its mid-range;
+    returns arrays i, j, mean slope."""
+    n = x.size
+    csum = np.concatenate([[0.0], np.cumsum(np.nan_to_num(s))])
+    out_i, out_j, out_m = [], [], []
+    for i in range(n):
+        if np.isnan(s[i]):
+            continue
+        seg = s[i:]
+        bad = np.isnan(seg)
+        stop = int(np.argmax(bad)) if bad.any() else seg.size
+        seg = seg[:stop]
+        hi, lo = np.maximum.accumulate(seg), np.minimum.accumulate(seg)
+        mid = 0.5 * (hi + lo)
+        holds = (hi - lo) <= 2 * TOLERANCE * np.abs(mid)
+        holds &= mid > 0
+        # a stretch stops holding for good once it fails (running max/min only grow)
+        last = int(np.argmin(holds)) if not holds.all() else holds.size
+        j = np.arange(i, i + last)
+        wide = x[j] - x[i] >= min_width - 1e-9
+        j = j[wide]
+        out_i.append(np.full(j.size, i))
+        out_j.append(j)
+        out_m.append((csum[j + 1] - csum[i]) / (j - i + 1))
+    if not out_i:
+        return np.array([], int), np.array([], int), np.array([])
+    return np.concatenate(out_i), np.concatenate(out_j), np.concatenate(out_m)
+
+
+def _trimmed(prof: SlopeProfile, i: int, j: int, min_width: float) -> tuple[float, float]:
+    """The fit window inside a holding stretch: its ends trimmed while the profile there is more
+    than ``TRIM`` below the stretch's median (the onset of the elbow, or of the early plateau,
+    which a tolerance of +-``TOLERANCE`` lets in and which would bias gamma1 low)."""
+    s = prof.slope
+    floor = (1 - TRIM) * float(np.median(s[i:j + 1]))
+    a, b = i, j
+    while b > a and s[b] < floor and prof.x[b - 1] - prof.x[a] >= min_width - 1e-9:
+        b -= 1
+    while a < b and s[a] < floor and prof.x[b] - prof.x[a + 1] >= min_width - 1e-9:
+        a += 1
+    return float(prof.x[a]), float(prof.x[b])
+
+
+def _falls(x: np.ndarray, s: np.ndarray) -> bool:
+    """Whether the profile falls from its start: its mean over the first third of its range
+    exceeds its maximum over the rest by more than half the tolerance (a coarse test, which the
+    noise of the first few local slopes cannot pass on a flat profile)."""
+    first = x <= x[0] + (x[-1] - x[0]) / 3
+    if first.all() or not first.any():
+        return False
+    return float(np.mean(s[first])) > (1 + TOLERANCE / 2) * float(np.nanmax(s[~first]))
+
+
+def profile_gamma1(curves: list[Curve], lambda_opt: np.ndarray) -> Gamma1:
+    """gamma1 from the averaged local-slope profile (see the module docstring).
+
+    Parameters
+    ----------
+    curves : list of Curve
+        Seed-averaged curves, one per P.
+    lambda_opt : numpy.ndarray
+        Their lambda_opt (the basin centres).
+
+    Returns
+    -------
+    Gamma1
+        The window and the early-law fit in it, or the reason gamma1 is
+        undefined. Never raises on short or odd curves.
+    """
+    lambda_opt = np.asarray(lambda_opt, float)
+    step = _logging_step(curves)
+    prof = slope_profile(curves, lambda_opt)
+    if prof.x.size < 2:
+        return Gamma1(None, "fewer than 2 curves have 3 points or more below their minimum",
+                      None, prof, step)
+    min_width = max(MIN_DECADES, MIN_STEPS * step)
+    i, j, m = _holding_stretches(prof.x, prof.slope, min_width)
+    if i.size == 0:
+        return Gamma1(None, f"no stretch of the slope profile holds within "
+                            f"{TOLERANCE:.0%} over {min_width:.2g} decades", None, prof, step)
+    best = int(np.argmax(m))
+    # widen the steepest stretch while it holds: the widest holding stretch that contains it
+    contains = (i <= i[best]) & (j >= j[best])
+    k = int(np.flatnonzero(contains)[np.argmax((j - i)[contains])])
+    a, b = _trimmed(prof, int(i[k]), int(j[k]), min_width)
+    stretch = (float(prof.x[i[k]]), float(prof.x[j[k]]))
+    if int(np.nanargmax(prof.slope)) == 0 and _falls(prof.x, prof.slope):
+        return Gamma1(None, "the slope profile is monotone: it is steepest at its first point "
+                            f"(lambda/lambda_opt = {10 ** prof.x[0]:.2g}); the early "
+                            "descent began before logging", stretch, prof, step)
+    try:
+        win = fit_window(curves, lambda_opt, (10 ** a, 10 ** b))
+    except NormscaleError:
+        return Gamma1(None, f"fewer than 2 curves have {MIN_POINTS} points in the steepest "
+                            f"stretch [{10 ** a:.2g}, {10 ** b:.2g}]", stretch, prof, step)
+    slopes = np.asarray(win.slopes)
+    spread = float(np.std(slopes, ddof=1) / abs(np.mean(slopes))) if slopes.size > 1 else 0.0
+    if not spread <= MAX_SPREAD:
+        return Gamma1(None, f"the per-P slopes in the steepest stretch [{10 ** a:.2g}, "
+                            f"{10 ** b:.2g}] scatter from {slopes.min():.2f} to "
+                            f"{slopes.max():.2f} ({spread:.0%} of their mean): no early law "
+                            "shared by the curves", stretch, prof, step)
+    return Gamma1(win, "", stretch, prof, step)
+
+
+def window_variants(curves: list[Curve], lambda_opt: np.ndarray, g: Gamma1) -> list[float]:
+    """gamma1 in the window moved by one logging step: shifted left and right, widened and
+    narrowed on both sides (those that still hold 3 points on 2 curves)."""
+    if g.window is None:
+        return []
+    a, b = np.log10(g.window.lo), np.log10(g.window.hi)
+    d = max(g.step, GRID_STEP)
+    out = []
+    for lo, hi in ((a - d, b - d), (a + d, b + d), (a - d, b + d), (a + d, b - d)):
+        if hi - lo < d:
+            continue
+        try:
+            out.append(fit_window(curves, lambda_opt, (10 ** lo, 10 ** hi)).gamma1)
+        except NormscaleError:
+            continue
+    return out
