@@ -32,21 +32,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="runs to export (default finished)")
 
 
+#: --out suffixes and the format each means; another suffix needs --format
+SUFFIXES = {"csv": "csv", "parquet": "parquet", "pq": "parquet"}
+
+
 def run(args: argparse.Namespace) -> _common.Result:
     from normscale.store import Store, long_table, write_table
 
-    if not Path(args.store).is_file():
-        raise NormscaleError(f"the store '{args.store}' does not exist")
+    _common.input_file(args.store, "--store")
     fmt = args.format
+    suffix = Path(args.out).suffix.lower().lstrip(".") if args.out else ""
     if fmt is None:
-        suffix = Path(args.out).suffix.lower().lstrip(".") if args.out else ""
-        fmt = "parquet" if suffix in ("parquet", "pq") else "csv"
+        if suffix and suffix not in SUFFIXES:
+            raise NormscaleError(f"--out '{args.out}': a .{suffix} file is neither CSV nor "
+                                 "Parquet; name it .csv or .parquet, or give --format")
+        fmt = SUFFIXES.get(suffix, "csv")
     out = Path(args.out) if args.out else Path(f"curves.{fmt}")
-    with Store(args.store) as store:
+    with Store(args.store, readonly=True) as store:  # a reader: the store is never written
+        _common.writable_file(out, "--out", mkdir=args.mkdir)
         table = long_table(store, norm=args.norm,
                            status=None if args.status == "any" else args.status)
         n_runs = len(store.runs(status=None if args.status == "any" else args.status))
-    _common.output_dir(out.parent if str(out.parent) else ".")
     write_table(table, out, fmt=fmt)
     kinds = sorted(table["norm_kind"].unique().tolist())
     if table.empty:

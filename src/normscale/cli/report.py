@@ -20,9 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> Result:
     from normscale.report import write_html_report
 
-    out = output_dir(args.out)
     store, fits, failures = fit_from_args(args)
     with store:
+        out = output_dir(args.out, mkdir=args.mkdir)
         page = write_html_report(store, fits, failures, out, title=args.title)
     return Result({"index": str(page), "groups": len(fits), "failed_groups": len(failures)},
-                  f"wrote {page}")
+                  "" if args.quiet else f"wrote {page}")

@@ -8,7 +8,10 @@ writer. `--list` shows the presets.
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
+from normscale.cli import _common
 from normscale.cli._common import Result, log, positive_int, progress
 from normscale.errors import NormscaleError
 
@@ -29,7 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     p.add_argument("--threads-per-run", type=positive_int("--threads-per-run"), default=1,
                    help="CPU threads (and Ray CPUs) per run")
-    p.add_argument("--gpus-per-run", type=float, default=0.0,
+    p.add_argument("--gpus-per-run", type=_common.nonnegative_float("--gpus-per-run"),
+                   default=0.0,
                    help="GPUs per run on Ray (fractions share a GPU)")
     p.add_argument("--checkpoint-dir", default=None,
                    help="where workers keep checkpoints (default: STORE.checkpoints)")
@@ -46,8 +50,6 @@ def run(args: argparse.Namespace) -> Result:
         return Result(names, "\n".join(names))
     if args.sweep is None:
         raise NormscaleError("name a sweep file or a preset (see --list)")
-    if args.gpus_per_run < 0:
-        raise NormscaleError(f"--gpus-per-run must be >= 0; got {args.gpus_per_run}")
     spec = load_spec(args.sweep)
     configs = spec.configs()
     if args.dry_run:
@@ -55,11 +57,28 @@ def run(args: argparse.Namespace) -> Result:
         text = "\n".join(f"{r['run_id']}  {r['model']} {r['dataset']} P={r['P']} seed={r['seed']}"
                          for r in rows)
         return Result(rows, text)
+    # every option and the data are checked here, once, not by each run
+    if args.address is None:  # the runs train on this machine: its devices
+        _common.torch_device(args.device)
+    if Path(args.store).is_dir():
+        raise NormscaleError(f"--store '{args.store}' is a folder, not a file")
+    if args.address is None:  # on a cluster the data live on its nodes
+        _check_data(configs, args)
+    _common.make_parent(args.store, "--store", mkdir=args.mkdir)
+    if args.checkpoint_dir is not None:
+        _common.output_dir(args.checkpoint_dir, "--checkpoint-dir", mkdir=args.mkdir)
     log(args, f"sweep {spec.name}: {len(configs)} runs -> {args.store} ({args.executor})")
     with Store(args.store) as store, progress(args, len(configs), spec.name) as bar:
+        plain = not args.quiet and not sys.stderr.isatty()
+        last = [-1]
+
         def on_progress(done: int, running: int, failed: int, total: int) -> None:
             bar.done = done
             bar.update(0, status=f"running {running} failed {failed}")
+            if plain and done != last[0]:  # a log file gets a line per finished run
+                last[0] = done
+                log(args, f"sweep {spec.name}: {done}/{total} runs done, {running} running, "
+                          f"{failed} failed")
 
         summary = run_sweep(spec, store=store, executor=args.executor, workers=args.workers,
                             address=args.address, data_root=args.data_root,
@@ -73,3 +92,28 @@ def run(args: argparse.Namespace) -> Result:
         log(args, f"failed {run_id}: {error}")
     return Result({"sweep": spec.name, **summary.__dict__}, text,
                   exit_code=1 if summary.failed else 0)
+
+
+def _check_data(configs, args: argparse.Namespace) -> None:
+    """Load (or, with --download, fetch) each data set the sweep still needs, once,
+    before the store is created.
+
+    A missing data set stops the sweep here with the message `normscale train`
+    gives, instead of failing every run.
+    """
+    from normscale import data
+    from normscale.store import Store
+    from normscale.sweep.driver import TERMINAL
+
+    done: set[str] = set()
+    if not args.force and Path(args.store).is_file() and Path(args.store).stat().st_size:
+        with Store(args.store, readonly=True) as store:
+            done = {r.run_id for r in store.runs() if r.status in TERMINAL}
+    needed = sorted({c.dataset for c in configs if c.run_id not in done})
+    for name in needed:
+        if name not in data.DATASETS:
+            raise NormscaleError(f"sweep {args.sweep}: unknown dataset {name!r}; use "
+                                 + ", ".join(data.DATASETS))
+        for split in ("train", "test"):
+            data.load_dataset(name, root=args.data_root, download=args.download, split=split,
+                              verify=False)

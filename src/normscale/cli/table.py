@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from normscale.cli._common import Result, log, positive_int
+from normscale.cli._common import Result, input_file, log, nonnegative_int
 from normscale.errors import NormscaleError
 
 HELP = "the paper's table of exponents for every group of runs in a store"
@@ -20,29 +20,38 @@ def add_store_fit_arguments(p: argparse.ArgumentParser) -> None:
                    help="comma-separated columns; one analysis per group")
     p.add_argument("--norm", default="spectral_complexity",
                    help="the norm kind indexing the curves, or 'all' (then group by norm_kind)")
-    p.add_argument("--n-boot", type=positive_int("--n-boot"), default=200,
-                   help="bootstrap replicates over seeds")
+    p.add_argument("--n-boot", type=nonnegative_int("--n-boot"), default=200,
+                   help="bootstrap replicates over seeds (0: off)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
 
 
 def fit_from_args(args: argparse.Namespace):
-    """Open the store named by ``args`` and fit every group; returns (store, fits, failures)."""
-    from pathlib import Path
+    """Open the store named by ``args`` read-only and fit every group.
 
+    Returns (store, fits, failures); raises when no group could be fitted (a
+    one-P store, say), so that `table` and `report` refuse it alike.
+    """
     from normscale.report import fit_store
     from normscale.store import Store
 
-    if not Path(args.store).is_file():
-        raise NormscaleError(f"no store '{args.store}'")
+    input_file(args.store, "--store")
     group_by = tuple(c.strip() for c in args.group_by.split(",") if c.strip())
     norm = None if args.norm == "all" else args.norm
     if norm is None and "norm_kind" not in group_by:
         group_by = (*group_by, "norm_kind")
-    store = Store(args.store)
-    _, fits, failures = fit_store(store, group_by=group_by, norm=norm, n_boot=args.n_boot,
-                                  seed=args.seed)
+    store = Store(args.store, readonly=True)  # a reader: the store is never written
+    try:
+        _, fits, failures = fit_store(store, group_by=group_by, norm=norm, n_boot=args.n_boot,
+                                      seed=args.seed)
+    except BaseException:
+        store.close()
+        raise
     for f in failures:
         log(args, f"not fitted {f.group}: {f.error}")
+    if not fits:
+        store.close()
+        raise NormscaleError("no group of the store could be fitted: "
+                             + "; ".join(f.error for f in failures))
     return store, fits, failures
 
 
@@ -55,8 +64,5 @@ def run(args: argparse.Namespace) -> Result:
 
     store, fits, failures = fit_from_args(args)
     store.close()
-    if not fits:
-        raise NormscaleError("no group of the store could be fitted: "
-                             + "; ".join(f.error for f in failures))
     data = [f.to_dict() for f in fits] + [{"group": f.group, "error": f.error} for f in failures]
     return Result(data, markdown(fits))

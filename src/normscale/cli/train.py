@@ -151,10 +151,24 @@ def _summary(run_id: str, status: str, error: str | None, records: list, wall: f
     return "\n".join(lines)
 
 
+def _check_inputs(args: argparse.Namespace) -> None:
+    """The data set name and the output paths, before anything is created or trained."""
+    from normscale.data import DATASETS
+
+    if args.dataset not in DATASETS:
+        raise NormscaleError(f"unknown --dataset {args.dataset!r}: use "
+                             + ", ".join(DATASETS))
+    if args.store:
+        _common.make_parent(args.store, "--store", mkdir=args.mkdir)
+    if args.checkpoint:
+        _common.writable_file(args.checkpoint, "--checkpoint", mkdir=args.mkdir)
+
+
 def run(args: argparse.Namespace) -> _common.Result:
     from normscale.store import Store
     from normscale.train import train
 
+    _check_inputs(args)
     config = config_from_args(args)
     if args.ensemble or args.seeds is not None:
         from normscale.cli._train_ensemble import run_ensemble

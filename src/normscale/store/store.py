@@ -119,12 +119,16 @@ class Store:
                 "SELECT name FROM sqlite_master WHERE type = 'table'")}
             if not tables:
                 return None
-            if not {"meta", "runs", "records"} <= tables:
-                raise NormscaleError(
-                    f"the file '{self.path}' is an SQLite database but not a normscale run "
-                    f"store (its tables: {', '.join(sorted(tables))}); give a new or empty path")
+            foreign = NormscaleError(
+                f"the file '{self.path}' is an SQLite database but not a normscale run "
+                f"store (its tables: {', '.join(sorted(tables))}); give a new or empty path")
+            if "meta" not in tables:
+                raise foreign
             row = self._conn.execute(
                 "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            current = row is not None and str(row[0]) == str(SCHEMA_VERSION)
+            if self.readonly and current and not {"runs", "records"} <= tables:
+                raise foreign
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             raise NormscaleError(

@@ -45,6 +45,9 @@ from normscale.train.config import TrainConfig
 _FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 CELLS = "cells"  # the grid axis whose values are tables of fields set together
 _INT_FIELDS = {"P", "seed", "epochs", "steps", "batch_size", "n_log"}
+#: most runs in one sweep file: a bound on what expanding a grid may allocate (a typo such
+#: as {range = [0, 1e12]} must not fill the memory); the paper's largest sweep has 60
+MAX_RUNS = 100_000
 
 
 @dataclass(frozen=True)
@@ -81,16 +84,37 @@ class SweepSpec:
     def configs(self) -> list[TrainConfig]:
         """Every run of the sweep, in grid order (later keys vary fastest)."""
         keys = list(self.grid)
+        n_runs = int(np.prod([len(self.grid[k]) for k in keys], dtype=float))
+        if n_runs > MAX_RUNS:
+            raise NormscaleError(f"sweep {self.name!r}: its grid makes {n_runs:g} runs; at most "
+                                 f"{MAX_RUNS}")
+        missing = [f.name for f in _FIELDS.values()
+                   if f.default is dataclasses.MISSING and f.name not in self.base
+                   and f.name not in self.grid
+                   and not all(f.name in cell for cell in self.grid.get(CELLS, [{}]))]
+        if missing:
+            raise NormscaleError(f"sweep {self.name!r} does not set {', '.join(missing)}: give "
+                                 "them in [base] or [grid]")
         out = []
         for values in itertools.product(*(self.grid[k] for k in keys)):
             params = dict(self.base)
             for key, value in zip(keys, values, strict=True):
                 params.update(value if key == CELLS else {key: value})
             try:
-                out.append(TrainConfig(**params))
+                cfg = TrainConfig(**params)
+                cfg.run_id  # noqa: B018 -- a value JSON cannot write (a TOML date) fails here
             except NormscaleError as exc:
                 raise NormscaleError(f"sweep {self.name!r}: {exc}") from None
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise NormscaleError(f"sweep {self.name!r}: a run's parameters "
+                                     f"{_short(params)} are not valid ({exc})") from None
+            out.append(cfg)
         return out
+
+
+def _short(obj: Any, limit: int = 200) -> str:
+    text = repr(obj)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _expand_cells(name: str, value: Any) -> list[dict[str, Any]]:
@@ -105,17 +129,28 @@ def _expand(name: str, key: str, value: Any) -> list[Any]:
     """A grid entry: a list, ``{range = [a, b(, step)]}`` or ``{geomspace = [lo, hi, n]}``."""
     if key == CELLS:
         return _expand_cells(name, value)
-    if isinstance(value, list):
-        values = value
-    elif isinstance(value, dict) and set(value) == {"range"}:
-        values = list(range(*[int(v) for v in value["range"]]))
-    elif isinstance(value, dict) and set(value) == {"geomspace"}:
-        lo, hi, n = value["geomspace"]
-        values = np.geomspace(float(lo), float(hi), int(n)).tolist()
-    else:
-        values = [value]
-    if key in _INT_FIELDS:
-        values = [int(round(v)) if isinstance(v, float) else v for v in values]
+    try:
+        if isinstance(value, list):
+            values = value
+        elif isinstance(value, dict) and set(value) == {"range"}:
+            span = range(*[int(v) for v in value["range"]])
+            if len(span) > MAX_RUNS:
+                raise ValueError(f"{len(span)} values; at most {MAX_RUNS}")
+            values = list(span)
+        elif isinstance(value, dict) and set(value) == {"geomspace"}:
+            lo, hi, n = value["geomspace"]
+            lo, hi, n = float(lo), float(hi), int(n)
+            if not (lo > 0 and hi > 0 and 1 <= n <= MAX_RUNS):
+                raise ValueError(f"needs lo > 0, hi > 0 and 1 <= n <= {MAX_RUNS}")
+            values = np.geomspace(lo, hi, n).tolist()
+        else:
+            values = [value]
+        if key in _INT_FIELDS:
+            values = [int(round(v)) if isinstance(v, float) else v for v in values]
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise NormscaleError(
+            f"sweep {name!r}: cannot expand the grid of {key!r} = {_short(value)} ({exc}); use "
+            "a list, {range = [a, b]} or {geomspace = [lo, hi, n]}") from None
     if not values:
         raise NormscaleError(f"sweep {name!r}: the grid of {key!r} is empty")
     return values
@@ -127,7 +162,11 @@ def parse_spec(data: dict[str, Any], *, name: str, source: str = "") -> SweepSpe
     if unknown:
         raise NormscaleError(f"sweep {name!r}: unknown table(s) {sorted(unknown)}; "
                              "expected base, grid, analysis")
-    name = data.get("name", name)
+    name = str(data.get("name", name))
+    for table in ("base", "grid", "analysis"):
+        if not isinstance(data.get(table, {}), dict):
+            raise NormscaleError(f"sweep {name!r}: [{table}] must be a table of keys; got "
+                                 f"{_short(data[table])}")
     base, grid = dict(data.get("base", {})), dict(data.get("grid", {}))
     ensemble = base.pop("ensemble", data.get("ensemble", False))
     if not isinstance(ensemble, bool):
@@ -175,9 +214,17 @@ def load_spec(file_or_preset: str | Path) -> SweepSpec:
     """
     path = Path(file_or_preset)
     if path.suffix == ".toml" or path.exists():
+        if path.is_dir():
+            raise NormscaleError(f"the sweep file '{path}' is a folder, not a file")
         if not path.is_file():
             raise NormscaleError(f"no sweep file '{path}'")
-        text, name, source = path.read_text(), path.stem, str(path)
+        try:
+            text, name, source = path.read_text(encoding="utf-8"), path.stem, str(path)
+        except UnicodeDecodeError:
+            raise NormscaleError(f"the sweep file '{path}' is not a text (TOML) file") from None
+        except OSError as exc:
+            raise NormscaleError(f"cannot read the sweep file '{path}': "
+                                 f"{exc.strerror or exc}") from None
     else:
         name = str(file_or_preset)
         parts = name.split("/")

@@ -30,10 +30,10 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     try:
         torch.save(state, tmp)
         os.replace(tmp, path)
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:  # torch.save reports an unwritable file as either
         tmp.unlink(missing_ok=True)
-        raise NormscaleError(f"cannot write the checkpoint '{path}': {exc.strerror or exc}"
-                             ) from None
+        msg = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+        raise NormscaleError(f"cannot write the checkpoint '{path}': {msg}") from None
     return path
 
 

@@ -239,9 +239,9 @@ def train_ensemble(configs: Sequence[TrainConfig], *, data_root: str | Path | No
             norms = tracker.measure(members=sel.tolist())
             wall = time.perf_counter() - t0
             for j, k in enumerate(sel.tolist()):
-                if not math.isfinite(train_loss[j]):
-                    diverge(k, f"the training loss is {train_loss[j]} at step {step} "
-                               f"(epoch {step / n_batches:g})")
+                if not train_loss[j] <= loop.DIVERGED_LOSS:  # NaN, inf, or exploded
+                    diverge(k, f"the training loss is {train_loss[j]:.3g} at step {step} "
+                               f"(epoch {step / n_batches:g}), above {loop.DIVERGED_LOSS:g}")
                     continue
                 record = Record(epoch=step / n_batches, step=step, test_error=test_error[j],
                                 test_loss=test_loss[j], train_error=train_error[j],

@@ -41,6 +41,11 @@ _EVAL_BATCH = 1024  # images per forward pass when evaluating (memory, not stati
 PLATEAU_RTOL = 0.01
 
 
+#: a logged training loss above this (nats) counts as diverged, as NaN and inf do: chance
+#: level is ln(classes) <= 4.6, so 1e3 means logits of order 1e3 (an lr of 1e6 reaches 6e34)
+DIVERGED_LOSS = 1e3
+
+
 @dataclass(frozen=True)
 class TrainResult:
     """The outcome of :func:`train`.
@@ -340,9 +345,10 @@ def train(config: TrainConfig, *, data_root: str | Path | None = None, download:
             loss_sum.zero_()
         if logged:
             record = _measure(s, epoch=step / n_batches, step=step, wall_time=elapsed())
-            if not math.isfinite(record.train_loss):
-                return result("diverged", f"the training loss is {record.train_loss} at step "
-                                          f"{step} (epoch {step / n_batches:g})")
+            if not record.train_loss <= DIVERGED_LOSS:  # NaN, inf, or exploded
+                return result("diverged", f"the training loss is {record.train_loss:.3g} at "
+                                          f"step {step} (epoch {step / n_batches:g}), above "
+                                          f"{DIVERGED_LOSS:g}")
             records.append(record)
             if callback is not None:
                 callback(record)
