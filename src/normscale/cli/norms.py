@@ -43,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="normalisation layers: 'ignore' (default), 'fold' BatchNorm into the"
                              " preceding layer, or count their scale as a 'diagonal' layer")
     parser.add_argument("--bias", action="store_true", help="count biases (a last column)")
+    parser.add_argument("--csv", metavar="FILE",
+                        help="also write the per-layer table (normscale.norms.layers) as CSV")
 
 
 def run(args: argparse.Namespace) -> _common.Result:
@@ -65,6 +67,11 @@ def run(args: argparse.Namespace) -> _common.Result:
             raise NormscaleError(f"{exc} (reference '{args.reference}')") from None
         raise
     report = tracker.report()
+    if args.csv:
+        from normscale.store import write_table
+
+        write_table(report.frame(), args.csv, fmt="csv")
+        _common.log(args, f"wrote the per-layer table to {args.csv}")
     _common.log(args, f"{len(report.layers)} matrices counted, "
                       f"{len(report.ignored)} parameters not counted")
     totals = report.complexity.as_dict()
@@ -76,11 +83,12 @@ def run(args: argparse.Namespace) -> _common.Result:
 def _table(report, totals: dict[str, float]) -> str:
     from normscale.norms import MEASURES
 
-    lines = [f"{'layer':<28} {'kind':<18} {'shape':>12} {'spectral':>12} {'(2,1)':>12}"]
-    for r in report.layers:
-        shape = "x".join(str(s) for s in r.shape)
+    lines = [f"{'layer':<28} {'kind':<18} {'shape':>12} {'spectral':>12} {'(2,1)':>12} "
+             f"{'Frobenius':>12} {'stable rank':>12}"]
+    for r in report.frame().itertuples():
+        shape = f"{r.rows}x{r.cols}"
         lines.append(f"{r.name:<28} {r.kind:<18} {shape:>12} {r.spectral_norm:12.5g} "
-                     f"{r.two_one:12.5g}")
+                     f"{r.two_one:12.5g} {r.frobenius:12.5g} {r.stable_rank:12.5g}")
     lines.append("")
     lines += [f"{k:<26} {totals[k]:.6g}" for k in MEASURES]
     if report.ignored:

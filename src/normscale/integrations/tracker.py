@@ -239,9 +239,16 @@ class RunTracker:
 
 def totals(record: Record, kinds: Sequence[str] | None = None,
            prefix: str = "norms/") -> dict[str, float]:
-    """The norms of ``record`` as logger keys (``norms/spectral_complexity``, ...)."""
+    """What the callbacks log for ``record``: ``norms/<kind>`` and its step and epoch.
+
+    ``norms/step`` and ``norms/epoch`` hold the record's optimizer step and
+    epoch, because loggers may file the point under another step (Lightning
+    files a validation under ``global_step - 1``); ``normscale import
+    tensorboard`` reads them back.
+    """
     names = MEASURES if kinds is None else tuple(kinds)
-    return {f"{prefix}{k}": float(record.norms[k]) for k in names}
+    return {f"{prefix}step": float(record.step), f"{prefix}epoch": float(record.epoch),
+            **{f"{prefix}{k}": float(record.norms[k]) for k in names}}
 
 
 def _float(x: Any) -> float:
