@@ -65,8 +65,9 @@ class Optimum:
     @property
     def censored(self) -> bool:
         """Whether lambda_opt is only a lower bound: the seed-averaged curve or a seed's curve
-        has its minimum at its last logged point (training stopped before the minimum)."""
-        return bool(self.at_edge or self.n_seed_edges > 0)
+        has its minimum at its last logged point, or the basin reaches it (training stopped
+        before the minimum, or inside its basin), or the runs were stopped by a cap."""
+        return bool(self.at_edge or self.n_seed_edges > 0 or self.basin_censored)
 
     @property
     def flat_decades(self) -> float:

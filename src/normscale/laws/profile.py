@@ -23,6 +23,10 @@ sees:
    median are trimmed off (the onset of the elbow).
 4. gamma1 is then the paper's estimator in that window: the mean over P of
    the per-P least-squares slopes (:func:`normscale.laws.window.fit_window`).
+   When the window starts within a logging step of the profile's first
+   point (a short curve, the
+   early law cut by the start of logging), half the profile's range inside
+   the window is added to gamma1's error.
 
 gamma1 is *undefined*, with the reason, when no stretch holds, when the
 profile peaks at its first point and falls from there (its mean over the
@@ -35,7 +39,7 @@ the collapse fails).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -192,12 +196,12 @@ def _trimmed(prof: SlopeProfile, i: int, j: int, min_width: float) -> tuple[floa
 
 def _falls(x: np.ndarray, s: np.ndarray) -> bool:
     """Whether the profile falls from its start: its mean over the first third of its range
-    exceeds its maximum over the rest by more than half the tolerance (a coarse test, which the
-    noise of the first few local slopes cannot pass on a flat profile)."""
+    exceeds its maximum over the rest (a coarse test, which the noise of the first few local
+    slopes cannot pass on a flat profile: there the maximum of the rest is above the mean)."""
     first = x <= x[0] + (x[-1] - x[0]) / 3
     if first.all() or not first.any():
         return False
-    return float(np.mean(s[first])) > (1 + TOLERANCE / 2) * float(np.nanmax(s[~first]))
+    return float(np.mean(s[first])) > float(np.nanmax(s[~first]))
 
 
 def profile_gamma1(curves: list[Curve], lambda_opt: np.ndarray) -> Gamma1:
@@ -249,6 +253,12 @@ def profile_gamma1(curves: list[Curve], lambda_opt: np.ndarray) -> Gamma1:
                             f"{10 ** b:.2g}] scatter from {slopes.min():.2f} to "
                             f"{slopes.max():.2f} ({spread:.0%} of their mean): no early law "
                             "shared by the curves", stretch, prof, step)
+    if a <= prof.x[0] + max(step, GRID_STEP) + 1e-9:
+        # the window starts where the profile does: the early law may go on, steeper or
+        # flatter, before logging began; gamma1 is uncertain by half the profile's range inside
+        inside = (prof.x >= a - 1e-9) & (prof.x <= b + 1e-9)
+        edge = 0.5 * float(np.ptp(prof.slope[inside]))
+        win = replace(win, gamma1_err=float(np.hypot(win.gamma1_err, edge)))
     return Gamma1(win, "", stretch, prof, step)
 
 

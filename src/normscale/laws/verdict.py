@@ -19,8 +19,8 @@ The verdict of a range:
   when it has fewer than ``MIN_P`` sizes, when most of its minima were
   still falling at the end of training (lambda_opt unknown), or when its
   basins are flat (median width above ``FLAT_DECADES``);
-- ``tension`` when |z| > ``Z_MAX`` for gamma_pred against gamma_meas or for
-  gamma1 against gamma1_direct, or when lambda_opt(P) or eps_opt(P) is
+- ``tension`` when |z| > ``Z_MAX`` for gamma_pred against gamma_meas, or
+  |z| > ``Z_DIRECT_MAX`` for gamma1 against gamma1_direct, or when lambda_opt(P) or eps_opt(P) is
   curved on it (quadratic term in log-log at more than ``CURVATURE_T``
   standard errors: no single power law);
 - ``consistent`` otherwise.
@@ -48,6 +48,10 @@ from normscale.laws.profile import window_variants
 RANGES = (("all", 1.0), ("upper 2/3", 2 / 3), ("upper 1/2", 1 / 2))
 #: |z| above this is a tension (two-sided 95%)
 Z_MAX = 2.0
+#: |z| of gamma1 against gamma1_direct above this is a tension: a second test of nearly the same
+#: hypothesis (gamma1_direct ~ gamma_meas / gamma2), so a stricter level keeps the false-alarm
+#: rate of the pair near 5%
+Z_DIRECT_MAX = 3.0
 #: a quadratic term in log-log at more than this many standard errors is a curved law; 3, not
 #: 2: with 2 laws on up to 3 ranges, 2 would flag a straight law in about 1 study in 4
 CURVATURE_T = 3.0
@@ -271,7 +275,7 @@ def _judge(r: RangeFit, syst: dict[str, float], errors: dict[str, float] | None 
         if abs(z) > Z_MAX:
             soft.append(f"gamma_pred = {r.gamma_pred:.3f} against gamma_meas = "
                         f"{r.gamma_meas:.3f}: z = {z:+.1f}")
-        if np.isfinite(z_d) and abs(z_d) > Z_MAX:
+        if np.isfinite(z_d) and abs(z_d) > Z_DIRECT_MAX:
             soft.append(f"gamma1 = {g1:.3f} disagrees with the window-free gamma1_direct = "
                         f"{r.gamma1_direct:.3f} (z = {z_d:+.1f})")
     for what, t in r.curvature.items():

@@ -164,7 +164,8 @@ def noise_level(curves: list[Curve]) -> float:
     s sqrt(6); the median absolute deviation makes smooth curvature and a few
     jumps irrelevant. Floored at ``NOISE_FLOOR``.
     """
-    d2 = np.concatenate([np.diff(np.log(c.error), 2) for c in curves if c.error.size >= 3])
+    parts = [np.diff(np.log(c.error), 2) for c in curves if c.error.size >= 3]
+    d2 = np.concatenate(parts) if parts else np.array([])
     s = np.median(np.abs(d2 - np.median(d2))) / 0.6745 / np.sqrt(6.0) if d2.size else 0.0
     return float(max(s, NOISE_FLOOR))
 
