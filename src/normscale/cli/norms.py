@@ -8,7 +8,6 @@ same sizes it was trained with; --dataset, --width and --depth as in training).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from normscale.cli import _common
@@ -99,9 +98,7 @@ def _table(report, totals: dict[str, float]) -> str:
 def _load(path: str) -> Any:
     import torch
 
-    p = Path(path)
-    if not p.is_file():
-        raise NormscaleError(f"the file '{p}' does not exist")
+    p = _common.input_file(path, "the file")
     try:
         return torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a damaged file

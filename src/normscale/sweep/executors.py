@@ -9,13 +9,14 @@ its resources, on a local instance or on the cluster at ``address``.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from normscale.errors import NormscaleError
-from normscale.sweep.worker import run_one
+from normscale.sweep.worker import die_with_parent, run_one
 
 Job = tuple[str, dict[str, Any]]
 
@@ -25,11 +26,16 @@ def _failed(key: str, error: str) -> dict[str, Any]:
 
 
 def run_local(jobs: Sequence[Job], *, workers: int) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Run jobs in a pool of ``workers`` fresh processes (spawned, so no forked torch state)."""
+    """Run jobs in a pool of ``workers`` fresh processes (spawned, so no forked torch state).
+
+    The workers die with this process, even when it is killed by SIGKILL
+    (:func:`~normscale.sweep.worker.die_with_parent`).
+    """
     if not jobs:
         return
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent,
+                             initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(run_one, **kwargs): key for key, kwargs in jobs}
         for future in as_completed(futures):
             key = futures[future]

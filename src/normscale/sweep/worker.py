@@ -3,15 +3,52 @@
 The function is top-level and takes and returns plain data, so it travels
 to a process pool or to a Ray task unchanged; the worker never writes to the
 store (the driver is the single writer, so no shared file system is needed).
+
+A local worker dies with its driver (:func:`die_with_parent`), so a driver
+killed by SIGKILL or out of memory leaves no worker training on, and with
+the workers gone multiprocessing's resource tracker ends too.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Any
 
 from normscale.errors import NormscaleError
+
+#: seconds between two checks that the driver still lives (where the kernel cannot tell)
+PARENT_CHECK_S = 1.0
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Process-pool initializer: end this worker as soon as ``parent_pid`` (the driver) dies.
+
+    On Linux the kernel sends SIGKILL at the parent's death (``PR_SET_PDEATHSIG``);
+    everywhere a daemon thread also checks every ``PARENT_CHECK_S`` seconds that
+    the parent is still ours (an orphan is re-parented, so its parent id changes).
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the thread alone
+        pass
+    if os.getppid() != parent_pid:  # the driver died before the line above
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="normscale-parent-watch", daemon=True).start()
 
 
 def run_one(config: dict[str, Any] | list[dict[str, Any]], *, data_root: str | None = None,
