@@ -24,9 +24,8 @@ sees:
 4. gamma1 is then the paper's estimator in that window: the mean over P of
    the per-P least-squares slopes (:func:`normscale.laws.window.fit_window`).
    When the window starts within a logging step of the profile's first
-   point (a short curve, the
-   early law cut by the start of logging), half the profile's range inside
-   the window is added to gamma1's error.
+   point (a short curve, the early law cut by the start of logging), half
+   the profile's range inside the window is added to gamma1's error.
 
 gamma1 is *undefined*, with the reason, when no stretch holds, when the
 profile peaks at its first point and falls from there (its mean over the
