@@ -1,0 +1,333 @@
+"""Fit a classic form by multi-start, with every start kept, and bootstrap it.
+
+:func:`fit_form` runs the engine (:mod:`normscale.scaling.engine`) from a
+grid of starts and keeps each start's outcome. Multi-start fits of these
+forms are known to land in local minima and to report convergence they did
+not reach (Besiroglu et al. 2024 end their replication of Hoffmann et al.
+2022 with an optimiser's ``success: False``), so the result says how many
+starts reached the best objective and warns (:class:`ScalingWarning`) when
+only one did or when the best start did not converge.
+
+:func:`bootstrap_fit` resamples whole configurations (all rows that share
+their inputs: the seeds of one (N, P) go together) with replacement and
+refits every replicate from the best point and the next distinct local
+minima of the full fit, all replicates in one batch of the engine (a
+replicate is a row of data weights, its resampling counts).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from normscale.errors import ParameterError
+from normscale.scaling.engine import Batch, fit_batch
+from normscale.scaling.forms import Form, get_form
+
+#: starts whose objective is within this relative distance of the best one "reached the best"
+BEST_RTOL = 1e-6
+#: distinct local minima of the full fit that also start every bootstrap replicate
+BOOT_STARTS = 3
+#: two end points are the same minimum when no LSE parameter differs by more than this
+SAME_MINIMUM = 1e-3
+
+
+class ScalingWarning(UserWarning):
+    """A fit whose result needs care: one start at the best, no convergence, failed replicates."""
+
+
+@dataclass(frozen=True)
+class Starts:
+    """Every start of a multi-start fit: where it began, where it ended, how.
+
+    ``theta0`` and ``theta`` (S, p) the start and end points in LSE
+    parameters; ``objective`` (S,); ``converged`` (S,) bool; ``n_iter`` (S,);
+    ``at_best`` (S,) bool: converged within ``BEST_RTOL`` of the best objective.
+    """
+
+    theta0: np.ndarray
+    theta: np.ndarray
+    objective: np.ndarray
+    converged: np.ndarray
+    n_iter: np.ndarray
+    at_best: np.ndarray
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """Spread of the parameters over ``n_ok`` converged replicates out of ``n_boot``.
+
+    Replicates resample the ``n_configs`` configurations with replacement.
+    ``samples`` (n_ok, p) natural parameters and ``theta`` (n_ok, p) LSE
+    ones of the converged replicates; ``se`` the standard deviation of each
+    natural parameter; ``intervals`` its percentile interval at ``level``;
+    ``cov`` (p, p) the covariance of the natural parameters, in the order
+    of ``names``.
+    """
+
+    n_boot: int
+    n_ok: int
+    n_configs: int
+    level: float
+    names: tuple[str, ...]
+    samples: np.ndarray
+    theta: np.ndarray
+    se: dict[str, float]
+    intervals: dict[str, tuple[float, float]]
+    cov: np.ndarray
+
+    def to_dict(self) -> dict:
+        return {"n_boot": self.n_boot, "n_ok": self.n_ok, "n_configs": self.n_configs,
+                "level": self.level, "se": self.se,
+                "intervals": {k: list(v) for k, v in self.intervals.items()},
+                "cov": {"names": list(self.names), "matrix": self.cov.tolist()}}
+
+
+@dataclass(frozen=True)
+class ScalingFit:
+    """A classic form fitted to a table.
+
+    ``params`` the natural parameters at the best objective; ``theta`` the
+    same in LSE form. ``x_names`` the input columns in the form's order,
+    ``y_name`` the output column. ``loss`` is ``"huber"`` (threshold
+    ``delta`` on log y) or ``"squared"``. ``n_at_best`` counts the starts
+    that converged to within ``BEST_RTOL`` of the best objective: a best
+    reached from one start only, or a best start that did not converge
+    (``converged`` False), is in ``warnings`` and was raised as a
+    :class:`ScalingWarning`. ``bootstrap`` is None until
+    :func:`bootstrap_fit` adds it.
+    """
+
+    form: str
+    equation: str
+    x_names: tuple[str, ...]
+    y_name: str
+    params: dict[str, float]
+    theta: np.ndarray
+    objective: float
+    loss: str
+    delta: float | None
+    n_points: int
+    n_configs: int
+    n_starts: int
+    n_converged: int
+    n_at_best: int
+    converged: bool
+    starts: Starts
+    warnings: tuple[str, ...] = ()
+    bootstrap: Bootstrap | None = None
+    x_range: tuple[tuple[float, float], ...] = field(default=())
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """The fitted y at inputs ``x`` of shape (n, d), in the order of ``x_names``."""
+        return get_form(self.form).predict(self.params, x)
+
+    def band(self, x: np.ndarray, level: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Pointwise percentile band of the prediction at ``x`` over the bootstrap replicates."""
+        if self.bootstrap is None or self.bootstrap.n_ok < 2:
+            p = self.predict(x)
+            return np.full_like(p, np.nan), np.full_like(p, np.nan)
+        level = self.bootstrap.level if level is None else level
+        form = get_form(self.form)
+        x = np.asarray(x, dtype=float).reshape(len(x), -1)
+        f, _ = form.evaluate(self.bootstrap.theta, np.log(x), jacobian=False)
+        tail = 50 * (1 - level)
+        lo, hi = np.percentile(np.exp(f), [tail, 100 - tail], axis=0)
+        return lo, hi
+
+    def to_dict(self) -> dict:
+        out = {"form": self.form, "equation": self.equation, "x": list(self.x_names),
+               "y": self.y_name, "params": self.params, "objective": self.objective,
+               "loss": self.loss, "delta": self.delta, "n_points": self.n_points,
+               "n_configs": self.n_configs, "n_starts": self.n_starts,
+               "n_converged": self.n_converged, "n_at_best": self.n_at_best,
+               "converged": self.converged, "warnings": list(self.warnings)}
+        if self.bootstrap is not None:
+            out["bootstrap"] = self.bootstrap.to_dict()
+        return out
+
+
+def _check_data(form: Form, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(x, dtype=float)
+    x = x.reshape(len(x), -1) if x.ndim == 1 else x
+    y = np.asarray(y, dtype=float).ravel()
+    if x.shape[1] != form.n_x:
+        raise ParameterError(f"The form '{form.name}' takes {form.n_x} input column(s) "
+                             f"({', '.join(form.x_names)}). Got {x.shape[1]} instead.")
+    if len(x) != len(y):
+        raise ParameterError(f"x has {len(x)} rows and y has {len(y)}; they must match.")
+    for name, v in (("x", x), ("y", y)):
+        bad = ~(np.isfinite(v) & (v > 0))
+        if bad.any():
+            raise ParameterError(f"The '{name}' values must be finite and > 0 (the forms are "
+                                 f"fitted in logs). Got {v[bad].ravel()[0]:g} instead.")
+    n_configs = len(np.unique(x, axis=0))
+    if n_configs <= len(form.params):
+        raise ParameterError(f"The form '{form.name}' has {len(form.params)} parameters and "
+                             f"needs more configurations than that. Got {n_configs} instead.")
+    return x, y
+
+
+def _loss_name(delta: float | None) -> str:
+    if delta is not None and not (np.isfinite(delta) and delta > 0):
+        raise ParameterError(f"The 'delta' parameter must be a float > 0 or None. Got {delta}.")
+    return "squared" if delta is None else "huber"
+
+
+def _same_minima(theta: np.ndarray, order: np.ndarray, k: int) -> list[int]:
+    """Up to ``k`` starts, in ``order``, whose end points are distinct minima."""
+    chosen: list[int] = []
+    for i in order:
+        if all(np.abs(theta[i] - theta[j]).max() > SAME_MINIMUM for j in chosen):
+            chosen.append(int(i))
+        if len(chosen) == k:
+            break
+    return chosen
+
+
+def fit_form(form: str, x: np.ndarray, y: np.ndarray, *, delta: float | None = 1e-3,
+             starts: np.ndarray | None = None, x_names: tuple[str, ...] | None = None,
+             y_name: str = "y", max_iter: int | None = None) -> ScalingFit:
+    """Fit ``form`` to (x, y) from every start of a grid.
+
+    Parameters
+    ----------
+    form : {"power", "joint", "broken"}
+    x : array-like of shape (n,) or (n, d)
+        Inputs, > 0: (P,) for ``power`` and ``broken``, (P, N) for ``joint``.
+    y : array-like of shape (n,)
+        Outputs, > 0 (a loss or a test error).
+    delta : float or None, default 1e-3
+        Huber threshold on log y (Besiroglu et al. 2024 use 1e-3); None for
+        the squared loss on log y.
+    starts : array of shape (S, p), optional
+        Starts in the form's LSE parameters; the form's grid by default.
+    x_names, y_name : names of the columns, for reports.
+    max_iter : int, optional
+        Iteration cap per start (the engine's default otherwise).
+
+    Returns
+    -------
+    ScalingFit
+        The best start's parameters, every start's outcome, the count at the
+        best and the warnings.
+    """
+    f = get_form(form)
+    loss = _loss_name(delta)
+    x, y = _check_data(f, x, y)
+    lx, logy = np.log(x), np.log(y)
+    theta0 = f.starts(lx, logy) if starts is None else np.atleast_2d(np.asarray(starts, float))
+    if theta0.shape[1] != len(f.params):
+        raise ParameterError(f"The 'starts' of form '{form}' must have {len(f.params)} columns "
+                             f"({', '.join(f.params)}). Got {theta0.shape[1]} instead.")
+    kw = {} if max_iter is None else {"max_iter": max_iter}
+    batch: Batch = fit_batch(f, theta0, lx, logy, delta=delta, **kw)
+    obj = np.where(np.isfinite(batch.objective), batch.objective, np.inf)
+    if not np.isfinite(obj).any():
+        raise ParameterError(f"No start of the form '{form}' gave a finite objective: "
+                             "check that y is positive and the inputs are in range.")
+    ok = batch.converged & np.isfinite(obj)
+    best = int(np.argmin(np.where(ok, obj, np.inf))) if ok.any() else int(np.argmin(obj))
+    # a non-converged start with a lower objective than every converged one is still the best
+    if obj.min() < obj[best] * (1 - BEST_RTOL):
+        best = int(np.argmin(obj))
+    at_best = ok & (obj <= obj[best] * (1 + BEST_RTOL) + 1e-300)
+    notes = []
+    if not batch.converged[best]:
+        notes.append(f"the best start of form '{form}' did not converge "
+                     f"(gradient {batch.grad_max[best]:.2g} after {batch.n_iter[best]} "
+                     "iterations): its parameters are not a minimum")
+    n_best = int(at_best.sum())
+    if n_best <= 1:
+        notes.append(f"the best objective of form '{form}' was reached from {n_best} of "
+                     f"{len(obj)} starts only: it may be a lucky or spurious minimum "
+                     "(widen the start grid, check the data)")
+    for n in notes:
+        warnings.warn(n, ScalingWarning, stacklevel=2)
+    natural = f.to_natural(batch.theta[best])
+    return ScalingFit(
+        form=form, equation=f.equation,
+        x_names=tuple(x_names) if x_names else f.x_names, y_name=y_name,
+        params={k: float(v) for k, v in zip(f.natural, natural, strict=True)},
+        theta=batch.theta[best].copy(), objective=float(obj[best]), loss=loss, delta=delta,
+        n_points=len(y), n_configs=len(np.unique(x, axis=0)), n_starts=len(obj),
+        n_converged=int(batch.converged.sum()), n_at_best=n_best,
+        converged=bool(batch.converged[best]),
+        starts=Starts(theta0, batch.theta, obj, batch.converged, batch.n_iter, at_best),
+        warnings=tuple(notes),
+        x_range=tuple((float(c.min()), float(c.max())) for c in x.T))
+
+
+def config_index(x: np.ndarray) -> np.ndarray:
+    """The configuration of each row: rows with the same inputs share one index."""
+    x = np.asarray(x, dtype=float)
+    x = x.reshape(len(x), -1) if x.ndim == 1 else x
+    return np.unique(x, axis=0, return_inverse=True)[1].ravel()
+
+
+def bootstrap_fit(fit: ScalingFit, x: np.ndarray, y: np.ndarray, *, n_boot: int = 1000,
+                  seed: int = 0, level: float = 0.95) -> ScalingFit:
+    """``fit`` with its :class:`Bootstrap`: configurations resampled, every replicate refitted.
+
+    Parameters
+    ----------
+    fit : ScalingFit
+        The fit of :func:`fit_form` on the same ``x`` and ``y``.
+    x, y : the data of the fit.
+    n_boot : int, default 1000
+        Replicates (Besiroglu et al. 2024 use 4,000).
+    seed : int
+        Seed of the resampling.
+    level : float in (0, 1)
+        Level of the percentile intervals.
+
+    Returns
+    -------
+    ScalingFit
+        A copy of ``fit`` with ``bootstrap`` set.
+    """
+    from dataclasses import replace
+
+    if not (isinstance(n_boot, int | np.integer) and n_boot >= 2):
+        raise ParameterError(f"The 'n_boot' parameter must be an int >= 2. Got {n_boot!r}.")
+    if not 0 < level < 1:
+        raise ParameterError(f"The 'level' parameter must be in (0, 1). Got {level!r}.")
+    f = get_form(fit.form)
+    x, y = _check_data(f, x, y)
+    lx, logy = np.log(x), np.log(y)
+    g = config_index(x)
+    n_configs = int(g.max()) + 1
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(n_configs, np.full(n_configs, 1.0 / n_configs), size=n_boot)
+    weights = counts[:, g].astype(float)                                  # (B, n)
+    s = fit.starts
+    order = np.argsort(np.where(s.converged, s.objective, np.inf))
+    picks = _same_minima(s.theta, order[np.isfinite(s.objective[order])], BOOT_STARTS)
+    theta0 = s.theta[picks]                                               # (K, p)
+    K = len(picks)
+    batch = fit_batch(f, np.tile(theta0, (n_boot, 1)), lx, logy, delta=fit.delta,
+                      weights=np.repeat(weights, K, axis=0))
+    obj = np.where(batch.converged, batch.objective, np.inf).reshape(n_boot, K)
+    pick = np.argmin(obj, axis=1)
+    ok = np.isfinite(obj[np.arange(n_boot), pick])
+    theta = batch.theta.reshape(n_boot, K, -1)[np.arange(n_boot), pick][ok]
+    samples = f.to_natural(theta)
+    n_ok = int(ok.sum())
+    if n_ok < n_boot:
+        warnings.warn(f"{n_boot - n_ok} of {n_boot} bootstrap replicates of form '{fit.form}' "
+                      "did not converge and were left out", ScalingWarning, stacklevel=2)
+    tail = 50 * (1 - level)
+    names = f.natural
+    if n_ok >= 2:
+        se = {k: float(v) for k, v in zip(names, samples.std(axis=0, ddof=1), strict=True)}
+        lo, hi = np.percentile(samples, [tail, 100 - tail], axis=0)
+        intervals = {k: (float(a), float(b)) for k, a, b in zip(names, lo, hi, strict=True)}
+        cov = np.cov(samples, rowvar=False)
+    else:
+        se = dict.fromkeys(names, float("nan"))
+        intervals = dict.fromkeys(names, (float("nan"), float("nan")))
+        cov = np.full((len(names), len(names)), np.nan)
+    boot = Bootstrap(n_boot, n_ok, n_configs, level, names, samples, theta, se, intervals, cov)
+    return replace(fit, bootstrap=boot)

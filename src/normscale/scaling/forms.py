@@ -1,0 +1,241 @@
+"""The classic scaling forms, each written as log y = LSE(terms) of its parameters.
+
+Every form is a log-sum-exp of a few terms that are smooth in unconstrained
+parameters (Hoffmann et al. 2022, as refitted by Besiroglu et al. 2024):
+
+- ``power`` (Hestness et al. 2017): y = a x^-alpha + c,
+  log y = LSE(log a - alpha log x, log c);
+- ``joint`` (Rosenfeld et al. 2020; Kaplan et al. 2020; Hoffmann et al. 2022):
+  y = E + A N^-alpha + B P^-beta,
+  log y = LSE(log A - alpha log N, log B - beta log P, log E);
+- ``broken`` (Caballero et al. 2022, one break):
+  y = a + b x^-c0 (1 + (x/d1)^(1/f1))^(-c1 f1),
+  log y = LSE(log a, log b - c0 log x - c1 f1 softplus((log x - log d1)/f1)),
+  with f1 = exp(log f1) > 0; its exponent is c0 below the break and c0 + c1
+  above it.
+
+A form maps a batch of parameter vectors ``theta`` of shape (M, p) and the
+log inputs ``lx`` of shape (n, d) to the predicted log y, shape (M, n), and
+its Jacobian, shape (M, p, n): the fitting engine needs nothing else. Its
+prefactors and floors enter as logs, so every parameter is free and every
+prediction is positive.
+
+The inputs are columns ``x`` of a table: ``power`` and ``broken`` take one
+(the data size P, or any size), ``joint`` two, in the order (P, N): the data
+size first, the model size second (``--x D,N`` on the Chinchilla table).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def _lse(*terms: np.ndarray, weights: bool = True) -> tuple[np.ndarray, list]:
+    """log-sum-exp of same-shape terms and the softmax weight of each term."""
+    top = terms[0]
+    for t in terms[1:]:
+        top = np.maximum(top, t)
+    e = [np.exp(t - top) for t in terms]
+    total = e[0]
+    for x in e[1:]:
+        total = total + x
+    f = top + np.log(total)
+    if not weights:
+        return f, [None] * len(terms)
+    inv = 1.0 / total
+    return f, [x * inv for x in e]
+
+
+def _grid(*axes) -> np.ndarray:
+    return np.array(list(itertools.product(*axes)), dtype=float)
+
+
+@dataclass(frozen=True)
+class Form:
+    """A scaling form: names, LSE parameters, and their natural counterparts.
+
+    ``params`` are the free (LSE) parameters the engine moves, ``natural``
+    the reported ones (prefactors and floors as themselves, not as logs);
+    ``x_names`` names the inputs in the order of the columns of ``lx``.
+    """
+
+    name: str
+    equation: str
+    params: tuple[str, ...]
+    natural: tuple[str, ...]
+    x_names: tuple[str, ...]
+
+    @property
+    def n_x(self) -> int:
+        return len(self.x_names)
+
+    def evaluate(self, theta: np.ndarray, lx: np.ndarray,
+                 jacobian: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """Predicted log y, shape (M, n), and d(log y)/d(theta), shape (M, p, n)."""
+        raise NotImplementedError
+
+    def to_natural(self, theta: np.ndarray) -> np.ndarray:
+        """Natural parameters, shape (..., p), from LSE ones."""
+        raise NotImplementedError
+
+    def from_natural(self, values: dict[str, float]) -> np.ndarray:
+        """LSE parameters, shape (p,), from a dict of natural ones."""
+        raise NotImplementedError
+
+    def starts(self, lx: np.ndarray, logy: np.ndarray) -> np.ndarray:
+        """The default start grid, shape (S, p), scaled to the data."""
+        raise NotImplementedError
+
+    def predict(self, natural: dict[str, float], x: np.ndarray) -> np.ndarray:
+        """y at inputs ``x`` of shape (n, d) (or (n,) for one input) from natural parameters."""
+        x = np.asarray(x, dtype=float).reshape(len(x), -1)
+        f, _ = self.evaluate(self.from_natural(natural)[None], np.log(x), jacobian=False)
+        return np.exp(f[0])
+
+
+#: exponents tried by the start grids (Epoch's grid spans 0 to 2 in steps of 0.5)
+START_EXPONENTS = (0.0, 0.5, 1.0, 1.5, 2.0)
+#: share of the median y that a term holds at the median input, in the start grids
+START_SHARES = (0.01, 0.05, 0.2, 0.5, 1.0, 2.0)
+#: floor (c, E, a) as a fraction of the smallest y, in the start grids
+START_FLOORS = (0.1, 0.3, 0.6, 0.9, 0.99)
+
+
+class _Power(Form):
+    def evaluate(self, theta, lx, jacobian=True):
+        la, alpha, lc = theta[:, 0, None], theta[:, 1, None], theta[:, 2, None]
+        lxx = lx[None, :, 0]
+        t0 = la - alpha * lxx                                     # (M, n)
+        f, (s0, s1) = _lse(t0, np.broadcast_to(lc, t0.shape), weights=jacobian)
+        if not jacobian:
+            return f, None
+        J = np.stack([s0, -s0 * lxx, s1], axis=1)                 # (M, 3, n)
+        return f, J
+
+    def to_natural(self, theta):
+        theta = np.asarray(theta, dtype=float)
+        return np.stack([np.exp(theta[..., 0]), theta[..., 1], np.exp(theta[..., 2])], axis=-1)
+
+    def from_natural(self, values):
+        return np.array([np.log(values["a"]), values["alpha"], np.log(values["c"])])
+
+    def starts(self, lx, logy):
+        lx_med, ly_med, ly_min = np.median(lx[:, 0]), np.median(logy), logy.min()
+        alphas = (0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0)
+        g = _grid(alphas, np.log(START_SHARES), np.log(START_FLOORS))
+        la = g[:, 0] * lx_med + ly_med + g[:, 1]
+        return np.stack([la, g[:, 0], ly_min + g[:, 2]], axis=1)
+
+
+class _Joint(Form):
+    def evaluate(self, theta, lx, jacobian=True):
+        lA, lB, lE = theta[:, 0, None], theta[:, 1, None], theta[:, 2, None]
+        alpha, beta = theta[:, 3, None], theta[:, 4, None]
+        lP, lN = lx[None, :, 0], lx[None, :, 1]
+        tA = lA - alpha * lN
+        tB = lB - beta * lP
+        f, (sA, sB, sE) = _lse(tA, tB, np.broadcast_to(lE, tA.shape), weights=jacobian)
+        if not jacobian:
+            return f, None
+        J = np.stack([sA, sB, sE, -sA * lN, -sB * lP], axis=1)   # (M, 5, n)
+        return f, J
+
+    def to_natural(self, theta):
+        theta = np.asarray(theta, dtype=float)
+        return np.stack([np.exp(theta[..., 2]), np.exp(theta[..., 0]), np.exp(theta[..., 1]),
+                         theta[..., 3], theta[..., 4]], axis=-1)
+
+    def from_natural(self, values):
+        return np.array([np.log(values["A"]), np.log(values["B"]), np.log(values["E"]),
+                         values["alpha"], values["beta"]])
+
+    def starts(self, lx, logy):
+        lP_med, lN_med = np.median(lx[:, 0]), np.median(lx[:, 1])
+        ly_med, ly_min = np.median(logy), logy.min()
+        shares = np.log(START_SHARES)
+        g = _grid(START_EXPONENTS, START_EXPONENTS, shares, shares, np.log(START_FLOORS))
+        alpha, beta = g[:, 0], g[:, 1]
+        lA = alpha * lN_med + ly_med + g[:, 2]
+        lB = beta * lP_med + ly_med + g[:, 3]
+        return np.stack([lA, lB, ly_min + g[:, 4], alpha, beta], axis=1)
+
+
+def _softplus(u: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, u)
+
+
+def _sigmoid(u: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * u))
+
+
+class _Broken(Form):
+    def evaluate(self, theta, lx, jacobian=True):
+        la, lb, c0, c1, ld1, lf1 = (theta[:, i, None] for i in range(6))
+        lxx = lx[None, :, 0]
+        f1 = np.exp(lf1)
+        u = (lxx - ld1) / f1                                      # (M, n)
+        sp = _softplus(u)
+        tb = lb - c0 * lxx - c1 * f1 * sp
+        f, (sa, sb) = _lse(np.broadcast_to(la, tb.shape), tb, weights=jacobian)
+        if not jacobian:
+            return f, None
+        sig = _sigmoid(u)
+        J = np.stack([sa, sb, -sb * lxx, -sb * f1 * sp, sb * c1 * sig,
+                      -sb * c1 * f1 * (sp - sig * u)], axis=1)    # (M, 6, n)
+        return f, J
+
+    def to_natural(self, theta):
+        theta = np.asarray(theta, dtype=float)
+        return np.stack([np.exp(theta[..., 0]), np.exp(theta[..., 1]), theta[..., 2],
+                         theta[..., 3], np.exp(theta[..., 4]), np.exp(theta[..., 5])], axis=-1)
+
+    def from_natural(self, values):
+        return np.array([np.log(values["a"]), np.log(values["b"]), values["c0"], values["c1"],
+                         np.log(values["d1"]), np.log(values["f1"])])
+
+    def starts(self, lx, logy):
+        lxx = lx[:, 0]
+        ly_med, ly_min = np.median(logy), logy.min()
+        breaks = np.quantile(lxx, (0.2, 0.35, 0.5, 0.65, 0.8))
+        g = _grid((0.0, 0.25, 0.5, 1.0), (0.0, 0.25, 0.5, 1.0), breaks, np.log((0.1, 0.3, 1.0)),
+                  np.log((0.2, 0.5, 1.0)), np.log((0.1, 0.5, 0.9)))
+        c0 = g[:, 0]
+        lb = c0 * np.median(lxx) + ly_med + g[:, 4]
+        return np.stack([ly_min + g[:, 5], lb, c0, g[:, 1], g[:, 2], g[:, 3]], axis=1)
+
+
+FORMS: dict[str, Form] = {
+    "power": _Power("power", "y = a x^-alpha + c", ("log_a", "alpha", "log_c"),
+                    ("a", "alpha", "c"), ("x",)),
+    "joint": _Joint("joint", "y = E + A N^-alpha + B P^-beta",
+                    ("log_A", "log_B", "log_E", "alpha", "beta"),
+                    ("E", "A", "B", "alpha", "beta"), ("P", "N")),
+    "broken": _Broken("broken", "y = a + b x^-c0 (1 + (x/d1)^(1/f1))^(-c1 f1)",
+                      ("log_a", "log_b", "c0", "c1", "log_d1", "log_f1"),
+                      ("a", "b", "c0", "c1", "d1", "f1"), ("x",)),
+}
+
+
+def get_form(name: str) -> Form:
+    """The form called ``name`` (one of :data:`FORMS`)."""
+    from normscale.errors import ParameterError
+
+    if name not in FORMS:
+        raise ParameterError(f"The 'form' parameter must be one of {', '.join(FORMS)}. "
+                             f"Got {name!r} instead.")
+    return FORMS[name]
+
+
+def epoch_grid() -> np.ndarray:
+    """Epoch AI's 4,500-point start grid for ``joint`` (Besiroglu et al. 2024), LSE parameters.
+
+    e in {-1, -0.5, ..., 1}, a and b in {0, 5, ..., 25}, alpha and beta in
+    {0, 0.5, ..., 2}; rows in the order (log_A, log_B, log_E, alpha, beta).
+    """
+    g = _grid(np.arange(0, 2.5, 0.5), np.arange(0, 2.5, 0.5), np.arange(-1, 1.5, 0.5),
+              np.arange(0, 30, 5), np.arange(0, 30, 5))
+    alpha, beta, e, a, b = g.T
+    return np.stack([a, b, e, alpha, beta], axis=1)
