@@ -1,0 +1,32 @@
+"""The classic scaling laws beside the dynamical ones.
+
+Forms (:mod:`~normscale.scaling.forms`): ``power`` y = a P^-alpha + c
+(Hestness et al. 2017), ``joint`` y = E + A N^-alpha + B P^-beta (Rosenfeld
+et al. 2020; Kaplan et al. 2020; Hoffmann et al. 2022) and ``broken``, a
+smoothly broken power law (Caballero et al. 2022). One engine fits them all
+(:mod:`~normscale.scaling.engine`): a robust loss on log y in log-sum-exp
+form, from thousands of starts at once, every start kept
+(:func:`fit_form`); a bootstrap over configurations (:func:`bootstrap_fit`);
+the compute-optimal allocation of a joint fit (:func:`compute_optimal`); an
+extrapolation check on held-out largest configurations (:func:`holdout`);
+and :func:`analyse`, all of it on a table. See docs/scaling.md.
+"""
+
+from normscale.scaling.allocation import Allocation, CostModel, compute_optimal, fit_cost
+from normscale.scaling.analysis import ScalingAnalysis, analyse, load_table
+from normscale.scaling.fit import (
+    Bootstrap,
+    ScalingFit,
+    ScalingWarning,
+    Starts,
+    bootstrap_fit,
+    fit_form,
+)
+from normscale.scaling.figures import write_figures
+from normscale.scaling.forms import FORMS, epoch_grid, get_form
+from normscale.scaling.holdout import Holdout, holdout
+
+__all__ = ["FORMS", "Allocation", "Bootstrap", "CostModel", "Holdout", "ScalingAnalysis",
+           "ScalingFit", "ScalingWarning", "Starts", "analyse", "bootstrap_fit",
+           "compute_optimal", "epoch_grid", "fit_cost", "fit_form", "get_form", "holdout",
+           "load_table", "write_figures"]

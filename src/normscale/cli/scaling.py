@@ -1,0 +1,124 @@
+"""Fit a classic scaling law (power, joint, broken) to a table, with its uncertainty.
+
+Input: a CSV or Parquet table with one row per run. The form is fitted on
+log y with a Huber loss (--delta, default 1e-3) from a grid of starts, all
+kept; the result says how many starts reached the best objective and warns
+when one only did or when it did not converge. Errors come from a bootstrap
+over configurations (rows with the same inputs together). A joint fit gives
+the compute-optimal allocation (C = 6 N P, or --cost); --holdout K checks
+the extrapolation to the K largest configurations. Hoffmann et al.'s
+Chinchilla data as replicated by Epoch AI:
+
+  normscale scaling chinchilla_epoch.csv --form joint --x D,N --y loss --exclude-top 5
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from normscale.cli import _common
+
+HELP = "fit power, joint (N, P) or broken power laws with bootstrap, frontier and holdout"
+
+
+def _columns(text: str) -> tuple[str, ...]:
+    cols = tuple(c.strip() for c in text.split(",") if c.strip())
+    if not 1 <= len(cols) <= 2:
+        raise argparse.ArgumentTypeError(f"--x must be 'P' or 'P,N'; got {text!r}")
+    return cols
+
+
+def _level(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError(f"--level must be a float in (0, 1); got {text!r}")
+    return v
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("table", help="CSV or Parquet table, one row per run")
+    parser.add_argument("--form", choices=("power", "joint", "broken"), default="power",
+                        help="power: y = a P^-alpha + c; joint: y = E + A N^-alpha + B P^-beta; "
+                             "broken: a smoothly broken power law (Caballero et al. 2022)")
+    parser.add_argument("--x", type=_columns, default=("P",),
+                        help="input column(s): 'P', or 'P,N' for joint (data size first)")
+    parser.add_argument("--y", default="loss", help="output column (default loss)")
+    parser.add_argument("--cost", default=None,
+                        help="cost column (FLOP, seconds) for the joint frontier; "
+                             "default C = 6 N P")
+    parser.add_argument("--holdout", type=_common.nonnegative_int("--holdout"), default=0,
+                        metavar="K", help="fit without the K largest configurations and "
+                                          "report the prediction error on them")
+    parser.add_argument("--exclude-top", type=_common.nonnegative_int("--exclude-top"),
+                        default=0, metavar="K", help="leave out the K rows of highest y")
+    parser.add_argument("--loss", choices=("huber", "squared"), default="huber",
+                        help="loss on log y (default huber)")
+    parser.add_argument("--delta", type=_common.positive_float("--delta"), default=1e-3,
+                        help="Huber threshold on log y (default 1e-3)")
+    parser.add_argument("--grid", choices=("default", "epoch"), default="default",
+                        help="start grid: the form's (scaled to the data) or, for joint, "
+                             "Epoch AI's 4,500 starts")
+    parser.add_argument("--n-boot", type=_common.positive_int("--n-boot"), default=1000,
+                        help="bootstrap replicates (default 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    parser.add_argument("--level", type=_level, default=0.95,
+                        help="level of the percentile intervals (default 0.95)")
+    parser.add_argument("--out", default=None, help="folder for figures, JSON and starts.csv")
+
+
+def _text(a) -> str:
+    fit = a.fit
+    b = fit.bootstrap
+    lines = [f"{fit.form}: {fit.equation}   ({fit.y_name} on {', '.join(fit.x_names)}; "
+             f"{fit.n_points} points, {fit.n_configs} configurations"
+             + (f", {a.n_excluded} highest left out" if a.n_excluded else "") + ")",
+             f"loss {fit.loss}" + (f" (delta {fit.delta:g})" if fit.delta else "")
+             + f" on log {fit.y_name}: objective {fit.objective:.6g}; "
+             f"{fit.n_at_best} of {fit.n_starts} starts reached it, "
+             f"{fit.n_converged} converged",
+             "", f"| parameter | value | s.e. | {round(100 * b.level)}% interval |",
+             "|---|---|---|---|"]
+    for k, v in fit.params.items():
+        lo, hi = b.intervals[k]
+        lines.append(f"| {k} | {v:.6g} | {b.se[k]:.3g} | [{lo:.4g}, {hi:.4g}] |")
+    lines.append(f"\nbootstrap: {b.n_ok} of {b.n_boot} replicates converged "
+                 f"(resampling {b.n_configs} configurations)")
+    if a.allocation is not None:
+        al = a.allocation
+        cost = ("C = 6 N P" if not al.cost.fitted else
+                f"C = {al.cost.k:.3g} N^{al.cost.u:.3f} P^{al.cost.v:.3f} (fitted, "
+                f"rms {al.cost.rms:.3g} in log)")
+        lines.append(f"compute-optimal ({cost}): N_opt ~ C^{al.a:.4f} "
+                     f"[{al.a_ci[0]:.4f}, {al.a_ci[1]:.4f}], {fit.x_names[0]}_opt ~ "
+                     f"C^{al.b:.4f} [{al.b_ci[0]:.4f}, {al.b_ci[1]:.4f}]")
+    if a.holdout is not None:
+        h = a.holdout
+        lines.append(f"held out the {h.k} largest configurations ({len(h.y)} rows): RMSLE "
+                     f"{h.rmsle:.4g}, {int(h.inside.sum())} of {len(h.y)} inside the band")
+    for w in fit.warnings:
+        lines.append(f"warning: {w}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> _common.Result:
+    from normscale.scaling import analyse, epoch_grid, load_table, write_figures
+
+    if args.grid == "epoch" and args.form != "joint":
+        from normscale.errors import ParameterError
+
+        raise ParameterError(f"--grid epoch is a grid for the joint form; got --form {args.form}")
+    if args.out:
+        _common.output_dir(args.out)
+    table = load_table(args.table)
+    a = analyse(table, form=args.form, x=args.x, y=args.y, cost=args.cost,
+                holdout_k=args.holdout, exclude_top=args.exclude_top,
+                delta=None if args.loss == "squared" else args.delta, n_boot=args.n_boot,
+                seed=args.seed, level=args.level,
+                starts=epoch_grid() if args.grid == "epoch" else None)
+    if args.out:
+        paths = write_figures(a, args.out)
+        _common.log(args, f"wrote {len(paths)} files in {args.out}")
+    return _common.Result(data=a.to_dict(), text=_text(a))
