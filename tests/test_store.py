@@ -163,7 +163,10 @@ def test_export_cli_writes_csv_and_parquet_that_fit_can_read(filled, tmp_path, c
                         "norm_kinds": ["spectral_complexity"]}
     csv = pd.read_csv(out)
     assert len(csv) == 12 and list(csv.columns[:3]) == ["model", "dataset", "optimizer"]
-    r = cli("export", "--store", filled, "--out", tmp_path / "curves.parquet")
+    r = cli("export", "--store", filled, "--out", tmp_path / "default.csv")
+    assert r.code == 0 and "12 rows" in r.out  # the default: the paper's norm only
+    assert set(pd.read_csv(tmp_path / "default.csv")["norm_kind"]) == {"spectral_complexity"}
+    r = cli("export", "--store", filled, "--out", tmp_path / "curves.parquet", "--norm", "all")
     assert r.code == 0 and "24 rows" in r.out
     pq = pd.read_parquet(tmp_path / "curves.parquet")
     assert len(pq) == 24 and pq["P"].dtype.kind == "i"

@@ -94,17 +94,21 @@ def test_presets_cover_the_papers_rows():
             assert f"paper/{model}-{data}" in names and f"cpu/{model}-{data}" in names
     paper = load_spec("paper/cnn-mnist").configs()
     assert len(paper) == 11 * 31 and {c.P for c in paper} >= {375, 48000}
-    assert all(c.init_factor == 0.05 and c.epochs == 500 for c in paper)
+    # the paper's init and its T = 500 epochs, as the cap of the stop rule
+    assert all(c.init_factor == 0.05 and c.epochs == 500 and c.until == "optimum"
+               for c in paper)
     # the norms ablation analyses the very same runs: nothing trains twice
     norms = load_spec("paper/cnn-mnist-norms").configs()
     assert {c.run_id for c in norms} == {c.run_id for c in paper}
     cpu = load_spec("cpu/cnn-mnist").configs()
-    assert {c.P for c in cpu} == {250, 500, 1000, 2000, 4000, 8000}
+    assert {c.P for c in cpu} == {250, 500, 1000, 2000, 4000}
     epochs = {c.P: c.epochs for c in cpu}
-    assert epochs[250] > epochs[8000]  # small P get more epochs to pass their optimum
+    assert epochs[250] > epochs[4000]  # small P get higher caps to pass their optimum
     assert len({c.seed for c in cpu}) >= 3
-    for name in names:  # every preset parses and validates
-        assert load_spec(name).configs()
+    assert all(c.init_factor == 1.0 for c in cpu)  # defaults that learn, not the paper's 0.05
+    for name in names:  # every preset parses and validates; every study stops past its optimum
+        configs = load_spec(name).configs()
+        assert configs and all(c.until == "optimum" for c in configs), name
 
 
 def test_local_sweep_is_idempotent_and_records_failures(tmp_path):

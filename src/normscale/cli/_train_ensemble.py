@@ -65,7 +65,7 @@ def run_ensemble(args: argparse.Namespace, config, *, device: str,
             results[member.run_id] = member
             if store is not None:
                 store.finish_run(member.run_id, status=member.status, error=member.error,
-                                 wall_time=member.wall_time)
+                                 wall_time=member.wall_time, stop_reason=member.stop_reason)
             if member.status == "diverged":
                 _common.log(args, f"run {member.run_id} (seed {member.config.seed}) diverged: "
                                   f"{member.error}")
@@ -75,17 +75,19 @@ def run_ensemble(args: argparse.Namespace, config, *, device: str,
             m = results[c.run_id]
             status, error, records, wall, skipped = (m.status, m.error, list(m.records),
                                                      m.wall_time, False)
+            reason = m.stop_reason
         else:
             known = store.run(c.run_id)
             status, error, records, wall, skipped = (known.status, known.error,
                                                      store.records(c.run_id), known.wall_time,
                                                      True)
+            reason = known.stop_reason
         runs.append({"run_id": c.run_id, "seed": c.seed, "status": status, "error": error,
-                     "skipped": skipped, "config": c.to_dict(),
+                     "stop_reason": reason, "skipped": skipped, "config": c.to_dict(),
                      "records": [r.to_row() for r in records], "wall_time": wall})
         texts.append(f"seed {c.seed}: " + summary(
             c.run_id, status, error, records, None,
-            " (already in the store, skipped)" if skipped else ""))
+            " (already in the store, skipped)" if skipped else "", reason))
     if store is not None:
         store.close()
     wall = result.wall_time if todo else None

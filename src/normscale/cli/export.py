@@ -5,7 +5,12 @@ optimizer, weight_decay, norm_kind, P, seed, epoch, norm, test_error, then
 the other errors and losses, the config and the run id. Group a fit by
 norm_kind to compare norms (the paper's ablation).
 
-Example: normscale export --store runs.db --out curves.csv --norm spectral_complexity
+By default only the spectral complexity is kept (the norm of the paper's laws);
+`--norm all` keeps every kind. Each row also carries its run's stop_reason
+(past_optimum, max_epochs, plateau, diverged, end); `normscale fit` counts runs
+stopped at max_epochs as censored minima.
+
+Example: normscale export --store runs.db --out curves.csv
 """
 
 from __future__ import annotations
@@ -25,8 +30,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="output file (default curves.csv or curves.parquet)")
     p.add_argument("--format", choices=("csv", "parquet"),
                    help="table format (default: from the --out suffix, else csv)")
-    p.add_argument("--norm", metavar="KIND",
-                   help="keep one norm kind (e.g. spectral_complexity); default all kinds")
+    p.add_argument("--norm", metavar="KIND", default="spectral_complexity",
+                   help="the norm kind to keep (default spectral_complexity, the norm of the "
+                        "paper's laws, so `normscale fit` reads the table as it is); 'all' "
+                        "keeps every kind (then fit with --group-by ...,norm_kind)")
     p.add_argument("--status", default="finished",
                    choices=("finished", "diverged", "failed", "running", "any"),
                    help="runs to export (default finished)")
@@ -50,7 +57,7 @@ def run(args: argparse.Namespace) -> _common.Result:
     out = Path(args.out) if args.out else Path(f"curves.{fmt}")
     with Store(args.store, readonly=True) as store:  # a reader: the store is never written
         _common.writable_file(out, "--out", mkdir=args.mkdir)
-        table = long_table(store, norm=args.norm,
+        table = long_table(store, norm=None if args.norm == "all" else args.norm,
                            status=None if args.status == "any" else args.status)
         n_runs = len(store.runs(status=None if args.status == "any" else args.status))
     write_table(table, out, fmt=fmt)

@@ -86,10 +86,12 @@ def run(args: argparse.Namespace) -> Result:
                             checkpoint_dir=args.checkpoint_dir, force=args.force,
                             threads_per_run=args.threads_per_run,
                             gpus_per_run=args.gpus_per_run, on_progress=on_progress)
-    text = (f"{summary.total} runs: {summary.skipped} already done, {summary.finished} finished, "
-            f"{summary.diverged} diverged, {summary.failed} failed in {summary.wall_time:.0f} s")
+    text = summary.line()
     for run_id, error in summary.failures:
         log(args, f"failed {run_id}: {error}")
+    for run_id in summary.plateau:
+        log(args, f"run {run_id} stopped on its initial plateau (its training loss never moved "
+                  "in normscale.train.stop.PLATEAU_STEPS steps): a larger init factor trains")
     return Result({"sweep": spec.name, **summary.__dict__}, text,
                   exit_code=1 if summary.failed else 0)
 

@@ -61,8 +61,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> Result:
     from normscale.laws.tables import markdown
+    from normscale.report.study import stop_line, stop_reasons
 
     store, fits, failures = fit_from_args(args)
-    store.close()
-    data = [f.to_dict() for f in fits] + [{"group": f.group, "error": f.error} for f in failures]
-    return Result(data, markdown(fits))
+    if not fits:
+        store.close()
+        raise NormscaleError("no group of the store could be fitted: "
+                             + "; ".join(f.error for f in failures))
+    with store:  # why the runs stopped is in the store, not in the curves
+        reasons = [stop_reasons(store, f.group) for f in fits]
+    data = [{**f.to_dict(), "stop_reasons": r} for f, r in zip(fits, reasons, strict=True)] + [
+        {"group": f.group, "error": f.error} for f in failures]
+    lines = [f"Stopped ({', '.join(f'{k}={v}' for k, v in f.group.items())}): {stop_line(r)}; "
+             f"minimum at the last logged point on {f.n_edge_minima} of {len(f.P)} P"
+             for f, r in zip(fits, reasons, strict=True)]
+    return Result(data, markdown(fits) + "\n" + "\n".join(lines))

@@ -35,7 +35,7 @@ def _seed_range(text: str) -> range:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from normscale.train.config import AUGMENTATIONS, MODELS, OPTIMIZERS
+    from normscale.train.config import AUGMENTATIONS, MODELS, OPTIMIZERS, UNTIL
 
     g = p.add_argument_group("run")
     g.add_argument("--model", required=True, choices=MODELS)
@@ -57,10 +57,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         help="training length T in epochs (default: the paper preset's)")
     length.add_argument("--steps", type=_common.positive_int("--steps"),
                         help="training length T in optimizer steps; log points in steps")
+    length.add_argument("--max-epochs", type=_common.positive_int("--max-epochs"),
+                        help="with --until optimum: the cap in epochs (default: the paper "
+                             "preset's length, e.g. 500 for the CNN)")
+    g.add_argument("--until", choices=UNTIL, default="end",
+                   help="'end': train the whole length; 'optimum': stop once the test error "
+                        "is clearly past its minimum against the norm (or on the initial "
+                        "plateau, or at --max-epochs), logging at log-spaced steps and on "
+                        "norm growth (default end)")
+    g.add_argument("--log-growth", type=_common.positive_float("--log-growth"),
+                   help="also log whenever the spectral complexity grew by this factor (> 1) "
+                        "since the last point (default 1.1 with --until optimum, else off)")
     g.add_argument("--n-log", type=_common.positive_int("--n-log"), default=50,
                    help="number of log-spaced logging points from 1 to T (default 50)")
 
-    o = p.add_argument_group("model and optimizer (defaults: the paper's preset)")
+    o = p.add_argument_group("model and optimizer (defaults: the paper's optimizer, lr and "
+                             "augmentation; init factor 1)")
     o.add_argument("--optimizer", choices=OPTIMIZERS)
     o.add_argument("--lr", type=_common.positive_float("--lr"))
     o.add_argument("--weight-decay", type=_common.nonnegative_float("--weight-decay"), default=0.0)
@@ -72,8 +84,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="width multiplier, < 1 for small CPU runs (default 1)")
     o.add_argument("--depth", type=_common.positive_float("--depth"), default=1.0,
                    help="depth multiplier of ResNet/ViT blocks (default 1)")
-    o.add_argument("--init-factor", type=_common.positive_float("--init-factor"),
-                   help="scale of PyTorch's default init (default: the paper's)")
+    o.add_argument("--init-factor", type=_common.positive_float("--init-factor"), default=1.0,
+                   help="scale of PyTorch's default init (default 1, which trains on every "
+                        "bundled data set). The paper's values (0.05 for CNN/MNIST and "
+                        "ResNet/CIFAR-10, 0.005 for the CIFAR ViTs; the paper/* sweep presets "
+                        "use them) can hold a run at chance on its initial plateau for "
+                        "hundreds of steps or more")
     o.add_argument("--augment", choices=AUGMENTATIONS,
                    help="augmentation of training batches (default: the paper's)")
 
@@ -101,11 +117,19 @@ def _preset(model: str, dataset: str, preset: str) -> dict[str, Any]:
 
 
 def config_from_args(args: argparse.Namespace):
-    """The :class:`TrainConfig` of the command line, the paper's preset filling the gaps."""
+    """The :class:`TrainConfig` of the command line, the paper's preset filling the gaps
+    (optimizer, lr, length, augmentation; not its init factor)."""
     from normscale.train import TrainConfig
 
     paper = _preset(args.model, args.dataset, args.preset)
     epochs, steps = args.epochs, args.steps
+    if args.max_epochs is not None:
+        if args.until != "optimum":
+            raise NormscaleError("--max-epochs is the cap of --until optimum: give --until "
+                                 "optimum, or --epochs for a fixed length")
+        epochs = args.max_epochs
+    if args.log_growth is not None and args.log_growth <= 1:
+        raise NormscaleError(f"--log-growth must be a factor > 1; got {args.log_growth:g}")
     if epochs is None and steps is None:
         epochs = paper.get("epochs")
         if epochs is None:
@@ -117,8 +141,9 @@ def config_from_args(args: argparse.Namespace):
         lr=args.lr or float(paper.get("lr", 1e-3)), weight_decay=args.weight_decay,
         momentum=args.momentum, batch_size=args.batch_size, n_log=args.n_log,
         preset=args.preset, width=args.width, depth=args.depth,
-        init_factor=args.init_factor or float(paper.get("init_factor", 1.0)),
-        augment=args.augment or paper.get("augmentation", "none"))
+        init_factor=args.init_factor,
+        augment=args.augment or paper.get("augmentation", "none"), until=args.until,
+        log_growth=args.log_growth)
 
 
 def _device(name: str) -> str:
@@ -136,8 +161,9 @@ def _device(name: str) -> str:
 
 
 def _summary(run_id: str, status: str, error: str | None, records: list, wall: float | None,
-             note: str = "") -> str:
-    lines = [f"run {run_id}: {status}{note}" + (f" ({error})" if error else "")]
+             note: str = "", stop_reason: str | None = None) -> str:
+    lines = [f"run {run_id}: {status}{note}" + (f" ({error})" if error else "")
+             + (f", stopped: {stop_reason}" if stop_reason else "")]
     if records:
         kind = next((k for k in ("spectral_complexity", "l2") if k in records[0].norms),
                     next(iter(records[0].norms), None))
@@ -193,11 +219,13 @@ def run(args: argparse.Namespace) -> _common.Result:
                 records = store.records(run_id)
                 return _common.Result(
                     data={"run_id": run_id, "status": known.status, "error": known.error,
+                          "stop_reason": known.stop_reason,
                           "skipped": True, "config": config.to_dict(),
                           "records": [r.to_row() for r in records],
                           "wall_time": known.wall_time},
                     text=_summary(run_id, known.status, known.error, records,
-                                  known.wall_time, " (already in the store, skipped)"))
+                                  known.wall_time, " (already in the store, skipped)",
+                                  known.stop_reason))
             if known.status in ("running", "failed") and not args.resume:
                 raise NormscaleError(
                     f"run {run_id} is already in '{args.store}' with status {known.status} "
@@ -225,11 +253,15 @@ def run(args: argparse.Namespace) -> _common.Result:
         raise
     if store is not None:
         store.finish_run(run_id, status=result.status, error=result.error,
-                         wall_time=result.wall_time)
+                         wall_time=result.wall_time, stop_reason=result.stop_reason)
         store.close()
     if result.status == "diverged":
         _common.log(args, f"run {run_id} diverged: {result.error}")
-    if result.status == "finished" and result.stayed_on_plateau:
+    if result.stop_reason == "plateau":
+        _common.log(args, f"run {run_id} stopped on its initial plateau: the training loss "
+                          f"stayed at {result.records[-1].train_loss:.4g} for {result.step} "
+                          f"steps (init factor {config.init_factor:g}); raise --init-factor")
+    elif result.status == "finished" and result.stayed_on_plateau:
         _common.log(args, f"run {run_id} never left its initial plateau: the training loss "
                           f"stayed at {result.records[-1].train_loss:.4g} at all "
                           f"{len(result.records)} logged points (init factor "
@@ -239,9 +271,11 @@ def run(args: argparse.Namespace) -> _common.Result:
     note = f" (resumed from step {result.resumed_from})" if result.resumed_from else ""
     return _common.Result(
         data={"run_id": run_id, "status": result.status, "error": result.error,
-              "skipped": False, "config": config.to_dict(), "step": result.step,
+              "stop_reason": result.stop_reason, "skipped": False,
+              "config": config.to_dict(), "step": result.step,
               "epoch": result.epoch, "resumed_from": result.resumed_from,
               "records": [r.to_row() for r in records], "wall_time": result.wall_time,
               "stayed_on_plateau": result.stayed_on_plateau,
               "checkpoint": str(checkpoint) if checkpoint else None},
-        text=_summary(run_id, result.status, result.error, records, result.wall_time, note))
+        text=_summary(run_id, result.status, result.error, records, result.wall_time, note,
+                      result.stop_reason))

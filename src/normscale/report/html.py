@@ -18,7 +18,7 @@ import pandas as pd
 from normscale import __version__
 from normscale.laws import LawsFit, write_report
 from normscale.laws.tables import summary_table
-from normscale.report.study import GroupFailure
+from normscale.report.study import GroupFailure, stop_line, stop_reasons
 from normscale.store import Store
 
 _STYLE = """
@@ -84,6 +84,17 @@ def write_html_report(store: Store, fits: list[LawsFit], failures: list[GroupFai
         links = [p for p in figures if p.suffix in (".md", ".csv", ".tex", ".json")]
         parts.append("<p>Also as " + ", ".join(
             f"<a href='figures/{e(p.name)}'>{e(p.name)}</a>" for p in links) + ".</p>")
+        parts.append("<h2>Verdicts, stop reasons and edge minima</h2><ul>")
+        for f in fits:
+            label = ", ".join(f"{k}={v}" for k, v in f.group.items())
+            reasons = "".join(f"<li>{e(r)}</li>" for r in f.verdict_reasons)
+            parts.append(
+                f"<li class='group'><b>{e(label)}</b>: verdict <b class='verdict'>"
+                f"{e(f.verdict)}</b><ul>{reasons}</ul><p class='stops'>"
+                f"{e(stop_line(stop_reasons(store, f.group)))}; minimum at the last logged "
+                f"point (edge minimum) on <span class='edge'>{f.n_edge_minima}</span> of "
+                f"{len(f.P)} P</p></li>")
+        parts.append("</ul>")
     for f in failures:
         parts.append(f"<p><b>Not fitted</b> {e(json.dumps(f.group, default=str))}: "
                      f"{e(f.error)}</p>")
@@ -94,12 +105,13 @@ def write_html_report(store: Store, fits: list[LawsFit], failures: list[GroupFai
                          f"alt='{e(p.stem)}'> <a href='figures/{e(p.stem)}.pdf'>PDF</a></p>")
     runs = store.runs()
     parts.append(f"<h2>Runs ({len(runs)})</h2><table><tr><th>run</th><th>status</th>"
-                 "<th>records</th><th>wall time (s)</th><th>config</th></tr>")
+                 "<th>stop reason</th><th>records</th><th>wall time (s)</th><th>config</th></tr>")
     for r in runs:
         wall = "" if r.wall_time is None else f"{r.wall_time:.1f}"
         cfg = e(json.dumps(dict(r.config), indent=1, sort_keys=True))
         parts.append(f"<tr><td><code>{e(r.run_id)}</code></td><td>{e(r.status)}</td>"
-                     f"<td>{r.n_records}</td><td>{wall}</td><td style='text-align:left'>"
+                     f"<td class='stop'>{e(r.stop_reason or '')}</td><td>{r.n_records}</td>"
+                     f"<td>{wall}</td><td style='text-align:left'>"
                      f"<details><summary>{e(str(r.config.get('model')))} "
                      f"{e(str(r.config.get('dataset')))} P={e(str(r.config.get('P')))} "
                      f"seed={e(str(r.config.get('seed')))}</summary><pre>{cfg}</pre>"

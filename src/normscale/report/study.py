@@ -13,6 +13,44 @@ from normscale.store import Store, long_table
 from normscale.store.schema import GROUP_COLUMNS
 
 
+def stop_reasons(store: Store, group: dict) -> dict[str, int]:
+    """How many runs of ``group`` ended for each stop reason, read from the store.
+
+    ``group`` maps long-table columns to values (one fit's ``group``); the
+    columns that are config fields (model, dataset, optimizer, ...) select
+    the runs, the others (``norm_kind``) do not. Runs still running or
+    failed are left out; finished runs stored before stop reasons existed
+    count as ``"unknown"``.
+    """
+    counts: dict[str, int] = {}
+    for run in store.runs():
+        if run.status not in ("finished", "diverged"):
+            continue
+        cfg = run.config
+        if any(k in cfg and not _same(cfg[k], v) for k, v in group.items()):
+            continue
+        reason = run.stop_reason or ("diverged" if run.status == "diverged" else "unknown")
+        counts[reason] = counts.get(reason, 0) + 1
+    return counts
+
+
+def _same(a: object, b: object) -> bool:
+    if pd.isna(a) and pd.isna(b):
+        return True
+    try:
+        return float(a) == float(b)  # weight_decay 0 against 0.0
+    except (TypeError, ValueError):
+        return a == b
+
+
+def stop_line(counts: dict[str, int]) -> str:
+    """``"18 runs stopped: 17 past_optimum, 1 max_epochs (censored)"``."""
+    total = sum(counts.values())
+    parts = [f"{n} {k}" + (" (censored)" if k == "max_epochs" else "")
+             for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return f"{total} runs stopped: " + ", ".join(parts)
+
+
 @dataclass(frozen=True)
 class GroupFailure:
     """A group whose laws could not be fitted (too few P values, no minimum, ...)."""

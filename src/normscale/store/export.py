@@ -21,7 +21,7 @@ from normscale.store.store import Store
 
 #: config fields copied into every row, in this order, after the leading columns
 CONFIG_COLUMNS = ("model", "dataset", "optimizer", "weight_decay", "lr", "batch_size",
-                  "preset", "width", "init_factor", "augment", "epochs", "steps")
+                  "preset", "width", "init_factor", "augment", "epochs", "steps", "until")
 #: the columns every exported table starts with
 LEADING_COLUMNS = ("model", "dataset", "optimizer", "weight_decay", "norm_kind", "P", "seed",
                    "epoch", "norm", "test_error")
@@ -48,7 +48,9 @@ def long_table(store: Store, *, norm: str | None = None,
         Columns ``model, dataset, optimizer, weight_decay, norm_kind, P, seed,
         epoch, norm, test_error``, then ``step, test_loss, train_error,
         train_loss, wall_time``, the other config fields, ``run_id``,
-        ``ensemble_id`` and ``status``. Rows whose norm is not finite are left out.
+        ``ensemble_id``, ``status`` and ``stop_reason`` (why the run ended,
+        :data:`~normscale.store.schema.STOP_REASONS`; empty for runs stored
+        before stop reasons existed). Rows whose norm is not finite are left out.
     """
     if status is not None:
         check_param("long_table", "status", status, Options(STATUSES))
@@ -61,11 +63,12 @@ def long_table(store: Store, *, norm: str | None = None,
             continue
         cfg = run.config
         base = {c: cfg.get(c) for c in CONFIG_COLUMNS}
+        base["until"] = cfg.get("until", "end")  # runs stored before the stop rule
         base.update(P=cfg.get("P"), seed=cfg.get("seed"), epoch=rec.epoch, step=rec.step,
                     test_error=rec.test_error, test_loss=rec.test_loss,
                     train_error=rec.train_error, train_loss=rec.train_loss,
                     wall_time=rec.wall_time, run_id=run_id, ensemble_id=run.ensemble_id,
-                    status=run.status)
+                    status=run.status, stop_reason=run.stop_reason)
         for kind, value in rec.norms.items():
             kinds_seen.add(kind)
             if (norm is None and kind.startswith("log10_")) or (norm is not None and kind != norm):
@@ -79,7 +82,7 @@ def long_table(store: Store, *, norm: str | None = None,
             + ", ".join(sorted(kinds_seen)))
     rest = ["step", "test_loss", "train_error", "train_loss", "wall_time",
             *[c for c in CONFIG_COLUMNS if c not in LEADING_COLUMNS],
-            "run_id", "ensemble_id", "status"]
+            "run_id", "ensemble_id", "status", "stop_reason"]
     columns = [*LEADING_COLUMNS, *rest]
     table = pd.DataFrame(rows, columns=columns)
     return table.sort_values(["model", "dataset", "norm_kind", "P", "seed", "step"],

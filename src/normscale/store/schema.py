@@ -21,6 +21,9 @@ from typing import Any
 SCHEMA_VERSION = 1
 
 STATUSES = ("running", "finished", "diverged", "failed")
+#: why a run ended (normscale.train.stop): past its optimum, its cap ran out (a censored
+#: minimum), on its initial plateau, diverged, or a fixed-length run trained its length
+STOP_REASONS = ("past_optimum", "max_epochs", "plateau", "diverged", "end")
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -38,7 +41,8 @@ CREATE TABLE IF NOT EXISTS runs (
     finished_at REAL,                    -- unix time the run ended (any final status)
     wall_time   REAL,                    -- seconds of training, summed over resumes
     versions    TEXT NOT NULL,           -- JSON: normscale, python, torch, ...
-    host        TEXT NOT NULL
+    host        TEXT NOT NULL,
+    stop_reason TEXT                     -- why it ended (STOP_REASONS), NULL while running
 );
 CREATE INDEX IF NOT EXISTS runs_ensemble ON runs (ensemble_id);
 CREATE TABLE IF NOT EXISTS records (
@@ -137,3 +141,4 @@ class RunInfo:
     versions: Mapping[str, str]
     host: str
     n_records: int
+    stop_reason: str | None = None

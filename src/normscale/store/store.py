@@ -24,7 +24,14 @@ from typing import Any
 from normscale import __version__
 from normscale._validation import Options, check_param
 from normscale.errors import NormscaleError
-from normscale.store.schema import DDL, SCHEMA_VERSION, STATUSES, Record, RunInfo
+from normscale.store.schema import (
+    DDL,
+    SCHEMA_VERSION,
+    STATUSES,
+    STOP_REASONS,
+    Record,
+    RunInfo,
+)
 
 _BUSY_TIMEOUT_MS = 120_000  # writers queue behind each other for up to two minutes
 
@@ -97,6 +104,9 @@ class Store:
                 for statement in DDL.split(";"):
                     if statement.strip():
                         self._conn.execute(statement)
+                columns = {r[1] for r in self._conn.execute("PRAGMA table_info(runs)")}
+                if "stop_reason" not in columns:  # a store written before stop reasons
+                    self._conn.execute("ALTER TABLE runs ADD COLUMN stop_reason TEXT")
                 self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                                    (str(SCHEMA_VERSION),))
             version = self._conn.execute(
@@ -190,6 +200,7 @@ class Store:
                    VALUES (?, ?, 'running', NULL, ?, ?, ?, NULL, NULL, ?, ?)
                    ON CONFLICT (run_id) DO UPDATE SET
                        status = 'running', error = NULL, finished_at = NULL,
+                       stop_reason = NULL,
                        updated_at = excluded.updated_at, versions = excluded.versions,
                        host = excluded.host,
                        ensemble_id = COALESCE(excluded.ensemble_id, runs.ensemble_id)""",
@@ -198,15 +209,18 @@ class Store:
             )
 
     def finish_run(self, run_id: str, *, status: str, error: str | None = None,
-                   wall_time: float | None = None) -> None:
-        """Set the final ``status`` (finished, diverged or failed) of a run."""
+                   wall_time: float | None = None, stop_reason: str | None = None) -> None:
+        """Set the final ``status`` (finished, diverged or failed) of a run, and why it
+        stopped (``stop_reason``, one of :data:`~normscale.store.schema.STOP_REASONS`)."""
         check_param("Store.finish_run", "status", status, Options(STATUSES[1:]))
+        if stop_reason is not None:
+            check_param("Store.finish_run", "stop_reason", stop_reason, Options(STOP_REASONS))
         now = time.time()
         with self._write() as conn:
             cur = conn.execute(
                 "UPDATE runs SET status = ?, error = ?, wall_time = ?, updated_at = ?, "
-                "finished_at = ? WHERE run_id = ?",
-                (status, error, wall_time, now, now, run_id))
+                "finished_at = ?, stop_reason = ? WHERE run_id = ?",
+                (status, error, wall_time, now, now, stop_reason, run_id))
             if cur.rowcount == 0:
                 raise NormscaleError(f"no run '{run_id}' in the store '{self.path}'")
 
@@ -236,7 +250,8 @@ class Store:
                         error=r["error"], ensemble_id=r["ensemble_id"],
                         created_at=r["created_at"], updated_at=r["updated_at"],
                         finished_at=r["finished_at"], wall_time=r["wall_time"],
-                        versions=json.loads(r["versions"]), host=r["host"], n_records=r["n"])
+                        versions=json.loads(r["versions"]), host=r["host"], n_records=r["n"],
+                        stop_reason=r["stop_reason"] if "stop_reason" in r.keys() else None)
                 for r in rows]
 
     # -- records ------------------------------------------------------------------

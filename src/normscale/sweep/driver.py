@@ -34,6 +34,11 @@ class SweepSummary:
     wall_time : float
         Seconds.
     failures : list of (run_id, error)
+    stop_reasons : dict of str to int
+        Why the runs executed now ended (:data:`~normscale.store.schema.STOP_REASONS`):
+        how many stopped ``past_optimum``, at ``max_epochs``, on their ``plateau``, ...
+    plateau : list of str
+        The run ids stopped on their initial plateau.
     """
 
     total: int
@@ -43,6 +48,16 @@ class SweepSummary:
     failed: int
     wall_time: float
     failures: list[tuple[str, str]] = field(default_factory=list)
+    stop_reasons: dict[str, int] = field(default_factory=dict)
+    plateau: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        """The one-line summary `normscale sweep` prints."""
+        reasons = ", ".join(f"{n} {k}" for k, n in sorted(self.stop_reasons.items(),
+                                                           key=lambda kv: -kv[1]))
+        return (f"{self.total} runs: {self.skipped} already done, {self.finished} finished"
+                + (f" ({reasons})" if reasons else "")
+                + f", {self.diverged} diverged, {self.failed} failed in {self.wall_time:.0f} s")
 
 
 def run_sweep(spec: SweepSpec | Sequence[TrainConfig], *, store: Store,
@@ -132,6 +147,8 @@ def run_sweep(spec: SweepSpec | Sequence[TrainConfig], *, store: Store,
     configs_of = {ensemble_id(g): g for g in groups if len(g) > 1}
     counts = {"finished": 0, "diverged": 0, "failed": 0}
     failures: list[tuple[str, str]] = []
+    reasons: dict[str, int] = {}
+    plateau: list[str] = []
 
     def report() -> None:
         if on_progress is not None:
@@ -148,12 +165,17 @@ def run_sweep(spec: SweepSpec | Sequence[TrainConfig], *, store: Store,
             records = [Record.from_row(r) for r in result["records"]]
             if records:
                 store.add_records(run_id, records)
+            reason = result.get("stop_reason")
             store.finish_run(run_id, status=result["status"], error=result["error"],
-                             wall_time=result["wall_time"])
+                             wall_time=result["wall_time"], stop_reason=reason)
             counts[result["status"]] += 1
+            if reason is not None:
+                reasons[reason] = reasons.get(reason, 0) + 1
+            if reason == "plateau":
+                plateau.append(run_id)
             if result["status"] == "failed":
                 failures.append((run_id, result["error"] or ""))
             report()
     return SweepSummary(total=total, skipped=skipped, wall_time=time.perf_counter() - t0,
-                        failures=failures, **counts)
+                        failures=failures, stop_reasons=reasons, plateau=plateau, **counts)
 

@@ -64,7 +64,8 @@ def run_one(config: dict[str, Any] | list[dict[str, Any]], *, data_root: str | N
     -------
     dict
         ``run_id``, ``status`` (finished, diverged or failed), ``error``,
-        ``wall_time`` and ``records`` (a list of :meth:`Record.to_row` dicts).
+        ``stop_reason`` (:data:`~normscale.store.schema.STOP_REASONS`, None
+        for a failed run), ``wall_time`` and ``records`` (a list of :meth:`Record.to_row` dicts).
         Exceptions are caught and returned as status ``failed`` so that one
         bad run never stops a sweep.
     """
@@ -92,7 +93,8 @@ def run_one(config: dict[str, Any] | list[dict[str, Any]], *, data_root: str | N
         return {"run_id": cfg.run_id, "status": "failed", "error": tb,
                 "wall_time": None, "records": []}
     return {"run_id": cfg.run_id, "status": result.status, "error": result.error,
-            "wall_time": result.wall_time, "records": [r.to_row() for r in result.records]}
+            "stop_reason": result.stop_reason, "wall_time": result.wall_time,
+            "records": [r.to_row() for r in result.records]}
 
 
 def _run_ensemble(configs: list, *, data_root: str | None, download: bool,
@@ -110,4 +112,5 @@ def _run_ensemble(configs: list, *, data_root: str | None, download: bool,
              "records": []} for c in configs]}
     return {"run_id": eid, "runs": [
         {"run_id": m.run_id, "status": m.status, "error": m.error, "wall_time": m.wall_time,
-         "records": [r.to_row() for r in m.records]} for m in result.members]}
+         "stop_reason": m.stop_reason, "records": [r.to_row() for r in m.records]}
+        for m in result.members]}

@@ -28,6 +28,14 @@ from normscale.errors import ParameterError
 OPTIMIZERS = ("adam", "adamw", "sgd")
 MODELS = ("cnn", "resnet", "vit")
 AUGMENTATIONS = ("none", "crop_flip", "affine")  # the kinds of normscale.data.augment
+UNTIL = ("end", "optimum")  # train the whole length T, or stop past the optimum (train.stop)
+#: logging on norm growth in ``until="optimum"`` runs when ``log_growth`` is not set: 1.1
+#: gives about 7 points per factor 2 of the norm, so at least 5 fall within a factor 2 of
+#: lambda_opt on either side
+DEFAULT_LOG_GROWTH = 1.1
+#: fields added after run ids were first published: left out of the hash at their default,
+#: so the runs of older stores keep their ids
+_HASH_IF_SET = {"until": "end", "log_growth": None}
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,17 @@ class TrainConfig:
     augment : str
         Augmentation of training batches, a kind of
         :func:`normscale.data.augment`: ``"none"``, ``"crop_flip"`` or ``"affine"``.
+    until : str
+        ``"end"``: train the whole length T. ``"optimum"``: stop once the run is
+        clearly past the minimum of its test error against the norm
+        (:mod:`normscale.train.stop`); ``epochs`` or ``steps`` is then the cap.
+        Such a run logs at ``n_log`` log-spaced *steps* up to the cap (so the
+        early descent within the first epoch is seen) and whenever the norm
+        has grown by ``log_growth``.
+    log_growth : float or None
+        Also log a point whenever the watched norm (spectral complexity) has
+        grown by this factor (> 1) since the last logged point. Default None:
+        ``DEFAULT_LOG_GROWTH`` when ``until="optimum"``, else off.
     """
 
     model: str
@@ -84,6 +103,8 @@ class TrainConfig:
     depth: float = 1.0
     init_factor: float = 1.0
     augment: str = "none"  # the paper augments for ResNet only
+    until: str = "end"  # "optimum": stop past the optimum, T is the cap
+    log_growth: float | None = None  # log on norm growth by this factor (> 1)
 
     def __post_init__(self) -> None:
         owner = "TrainConfig"
@@ -112,6 +133,17 @@ class TrainConfig:
         check_param(owner, "depth", self.depth, POSITIVE)
         check_param(owner, "init_factor", self.init_factor, POSITIVE)
         check_param(owner, "augment", self.augment, Options(AUGMENTATIONS))
+        check_param(owner, "until", self.until, Options(UNTIL))
+        if self.log_growth is not None:
+            check_param(owner, "log_growth", self.log_growth,
+                        Interval(Real, 1, None, closed="neither"))
+
+    @property
+    def norm_log_factor(self) -> float | None:
+        """The norm growth that triggers a logged point, or None (no norm-growth logging)."""
+        if self.log_growth is not None:
+            return float(self.log_growth)
+        return DEFAULT_LOG_GROWTH if self.until == "optimum" else None
 
     @property
     def unit(self) -> str:
@@ -138,6 +170,10 @@ class TrainConfig:
         """The run's identity: 16 hex digits of the SHA-256 of the canonical config JSON.
 
         Floats are written by ``repr`` so ``1e-3`` and ``0.001`` are the same run.
+        Fields added later (``until``, ``log_growth``) enter only when they are
+        not at their default, so older runs keep their ids.
         """
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        data = {k: v for k, v in self.to_dict().items()
+                if not (k in _HASH_IF_SET and v == _HASH_IF_SET[k])}
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]

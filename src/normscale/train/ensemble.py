@@ -17,7 +17,12 @@ one ``torch.optim`` optimizer over the stacked tensors keeps per-member
 state and gives per-member updates. BatchNorm running statistics are
 stacked buffers, updated per member. A member whose loss becomes NaN or
 infinite is marked diverged at the point a lone run would notice, its
-weights are frozen from then on, and the others continue.
+weights are frozen from then on, and the others continue. With
+``until="optimum"`` each member has its own
+:class:`~normscale.train.stop.StopRule`; a member that stops is frozen the
+same way. Norm-growth logging (``log_growth``) logs every member still
+training whenever one of them has grown by the factor, so members get a
+superset of the points they would get alone.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ from normscale.train.loop import (
 )
 from normscale.train.optim import make_optimizer
 from normscale.train.schedule import log_points
+from normscale.train.stop import StopRule, watched_norm
 
 
 @dataclass(frozen=True)
@@ -178,11 +184,20 @@ def train_ensemble(configs: Sequence[TrainConfig], *, data_root: str | Path | No
     n_batches = math.ceil(P / B)
     per_unit = n_batches if c0.unit == "epoch" else 1
     total = c0.length * per_unit
-    log_steps = {p * per_unit for p in log_points(c0.length, c0.n_log)}
+    if c0.until == "optimum":  # as train(): log-spaced in steps
+        log_steps = set(log_points(total, c0.n_log))
+    else:
+        log_steps = {p * per_unit for p in log_points(c0.length, c0.n_log)}
+    growth = c0.norm_log_factor
+    rules = [StopRule(n_test=int(test_y.shape[0])) for _ in configs] \
+        if c0.until == "optimum" else None
+    last_norm = [math.nan] * K  # the watched norm at each member's last logged point
+    kind: str | None = None
     records: list[list[Record]] = [[] for _ in configs]
     status: list[str | None] = [None] * K  # None while training, then finished / diverged
     errors: list[str | None] = [None] * K
-    stopped = [0] * K  # the step a diverged member stopped at
+    reasons: list[str | None] = [None] * K
+    stopped = [0] * K  # the step a diverged or stopped member stopped at
     alive = torch.ones(K, dtype=torch.bool)
     loss_sum = torch.zeros(K, device=device)
     members_k = torch.arange(K, device=device)[:, None]  # (K, 1) row index for gathers
@@ -190,7 +205,11 @@ def train_ensemble(configs: Sequence[TrainConfig], *, data_root: str | Path | No
     t0 = time.perf_counter()
 
     def diverge(k: int, message: str) -> None:
-        status[k], errors[k], stopped[k] = "diverged", message, step
+        status[k], errors[k], stopped[k], reasons[k] = "diverged", message, step, "diverged"
+        alive[k] = False
+
+    def stop(k: int, reason: str) -> None:
+        status[k], stopped[k], reasons[k] = "finished", step, reason
         alive[k] = False
 
     base.train()
@@ -223,6 +242,12 @@ def train_ensemble(configs: Sequence[TrainConfig], *, data_root: str | Path | No
         loss_sum += loss.detach()
 
         logged = step in log_steps
+        if not logged and growth is not None and step % max(1, step // 32) == 0:
+            sel = torch.nonzero(alive).flatten().tolist()
+            now = tracker.measure(members=sel)
+            kind = kind or (watched_norm(dict(now[0])) if now else None)
+            logged = kind is not None and any(
+                now[j][kind] >= growth * last_norm[k] for j, k in enumerate(sel))
         if progress is not None and step % per_unit == 0:
             progress()
         if logged or step % n_batches == 0:
@@ -247,15 +272,22 @@ def train_ensemble(configs: Sequence[TrainConfig], *, data_root: str | Path | No
                                 test_loss=test_loss[j], train_error=train_error[j],
                                 train_loss=train_loss[j], wall_time=wall, norms=norms[j])
                 records[k].append(record)
+                kind = kind or watched_norm(dict(record.norms))
+                last_norm[k] = record.norms.get(kind, math.nan) if kind else math.nan
                 if callback is not None:
                     callback(k, record)
+                reason = rules[k].update(record) if rules is not None else None
+                if reason is not None:
+                    stop(k, reason)
 
     wall = time.perf_counter() - t0
     results = []
     for k, c in enumerate(configs):
-        last = stopped[k] if status[k] == "diverged" else step
+        last = stopped[k] if status[k] is not None else step
+        reason = reasons[k] or ("max_epochs" if rules is not None else "end")
         results.append(TrainResult(c.run_id, c, status[k] or "finished", errors[k],
-                                   tuple(records[k]), last, last / n_batches, wall, None))
+                                   tuple(records[k]), last, last / n_batches, wall, None,
+                                   reason))
     return EnsembleResult(ensemble_id=ensemble_id(configs), members=tuple(results),
                           wall_time=wall)
 

@@ -35,10 +35,13 @@ from normscale.train.checkpoint import load_checkpoint, save_checkpoint
 from normscale.train.config import TrainConfig
 from normscale.train.optim import make_optimizer
 from normscale.train.schedule import log_points
+from normscale.train.stop import PLATEAU_RTOL, StopRule, watched_norm
 
-_EVAL_BATCH = 1024  # images per forward pass when evaluating (memory, not statistics)
-#: relative change of the training loss below which a run counts as never having left its plateau
-PLATEAU_RTOL = 0.01
+#: images per forward pass when evaluating (speed, not statistics): on 2 CPU threads the
+#: width-1/4 CNN on MNIST evaluates 5,600 images/s in batches of 256, 3,600 in batches of 1024
+_EVAL_BATCH = 256
+#: the same on a GPU, where larger batches are faster
+_EVAL_BATCH_CUDA = 4096
 
 
 #: a logged training loss above this (nats) counts as diverged, as NaN and inf do: chance
@@ -57,6 +60,11 @@ class TrainResult:
     config : TrainConfig
     status : str
         ``"finished"`` or ``"diverged"`` (a NaN or infinite loss ended the run).
+    stop_reason : str or None
+        Why the run ended, one of :data:`normscale.train.stop.STOP_REASONS`:
+        ``"past_optimum"``, ``"max_epochs"`` (the cap of an ``until="optimum"``
+        run ran out), ``"plateau"``, ``"diverged"`` or ``"end"`` (a fixed-length
+        run trained its length).
     error : str or None
         Why the run diverged.
     records : tuple of Record
@@ -80,6 +88,7 @@ class TrainResult:
     epoch: float
     wall_time: float
     resumed_from: int | None = None
+    stop_reason: str | None = None
 
     @property
     def stayed_on_plateau(self) -> bool:
@@ -197,9 +206,10 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor
     was_training = model.training
     model.eval()
     wrong, loss = 0, 0.0
-    for i in range(0, len(labels), _EVAL_BATCH):
-        logits = model(images[i:i + _EVAL_BATCH])  # (B, classes)
-        y = labels[i:i + _EVAL_BATCH]
+    chunk = _EVAL_BATCH_CUDA if images.device.type == "cuda" else _EVAL_BATCH
+    for i in range(0, len(labels), chunk):
+        logits = model(images[i:i + chunk])  # (B, classes)
+        y = labels[i:i + chunk]
         loss += float(F.cross_entropy(logits.double(), y, reduction="sum"))
         wrong += int((logits.argmax(dim=1) != y).sum())
     model.train(was_training)
@@ -207,14 +217,23 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor
     return wrong / n, loss / n
 
 
-def _measure(s: _Setup, *, epoch: float, step: int, wall_time: float) -> Record:
+def _norms(s: _Setup) -> dict[str, float]:
+    device = s.train_x.device
+    # norm tracking must not move the training's random stream
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
+            torch.no_grad():
+        return {k: float(v) for k, v in s.tracker.measure().items()}
+
+
+def _measure(s: _Setup, *, epoch: float, step: int, wall_time: float,
+             norms: dict[str, float] | None = None) -> Record:
     device = s.train_x.device
     # evaluation and norm tracking must not move the training's random stream
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         test_error, test_loss = evaluate(s.model, s.test_x, s.test_y)
         train_error, train_loss = evaluate(s.model, s.train_x, s.train_y)
-        with torch.no_grad():
-            norms = {k: float(v) for k, v in s.tracker.measure().items()}
+    if norms is None:
+        norms = _norms(s)
     return Record(epoch=epoch, step=step, test_error=test_error, test_loss=test_loss,
                   train_error=train_error, train_loss=train_loss, wall_time=wall_time,
                   norms=norms)
@@ -264,14 +283,21 @@ def train(config: TrainConfig, *, data_root: str | Path | None = None, download:
     -------
     TrainResult
         Status ``"finished"``, or ``"diverged"`` when the training loss became
-        NaN or infinite (the run stops there; no exception).
+        NaN or infinite (the run stops there; no exception); ``stop_reason``
+        says why it ended.
 
     Notes
     -----
     The loss is the mean cross-entropy over a batch; the last batch of an
     epoch is smaller when ``batch_size`` does not divide P. Logging points
     are :func:`log_points` ``(T, n_log)`` in epochs, or in steps when
-    ``config.steps`` is set; the test error is always on the full test set.
+    ``config.steps`` is set or ``config.until == "optimum"`` (then T is the
+    cap, counted in steps for the schedule); the test error is always on
+    the full test set. With ``config.norm_log_factor`` the watched norm is
+    also measured every ``max(1, step // 32)`` steps (a few ms, warm-started)
+    and a point is logged when it has grown by that factor since the last
+    logged point. With ``until="optimum"`` each logged point is handed to
+    :class:`~normscale.train.stop.StopRule`, which may end the run.
     """
     if not isinstance(config, TrainConfig):
         raise ParameterError(
@@ -283,7 +309,12 @@ def train(config: TrainConfig, *, data_root: str | Path | None = None, download:
     n_batches = math.ceil(P / B)
     per_unit = n_batches if config.unit == "epoch" else 1  # steps per unit of T
     total = config.length * per_unit
-    log_steps = {p * per_unit for p in log_points(config.length, config.n_log)}
+    if config.until == "optimum":  # log-spaced in steps: the early descent of large P is seen
+        log_steps = set(log_points(total, config.n_log))
+    else:
+        log_steps = {p * per_unit for p in log_points(config.length, config.n_log)}
+    growth = config.norm_log_factor
+    rule = StopRule(n_test=int(s.test_y.shape[0])) if config.until == "optimum" else None
 
     step, wall_before, records, resumed_from = 0, 0.0, [], None
     if resume and checkpoint is not None and Path(checkpoint).is_file():
@@ -299,6 +330,9 @@ def train(config: TrainConfig, *, data_root: str | Path | None = None, download:
         step, wall_before = int(state["step"]), float(state.get("wall_time", 0.0))
         records = [Record.from_row(r) for r in state.get("records", [])]
         resumed_from = step
+    stop_reason = None
+    for record in records if rule is not None else []:  # replay: stop where the run stopped
+        stop_reason = rule.update(record) or stop_reason
     t0 = time.perf_counter()  # wall time counts training and logging, not loading
 
     def elapsed() -> float:
@@ -311,10 +345,16 @@ def train(config: TrainConfig, *, data_root: str | Path | None = None, download:
             "epoch": step / n_batches, "step": step, "wall_time": elapsed(),
             "run_id": config.run_id, "records": [r.to_row() for r in records]})
 
-    def result(status: str, error: str | None = None) -> TrainResult:
+    def result(status: str, error: str | None = None,
+               reason: str | None = None) -> TrainResult:
         return TrainResult(config.run_id, config, status, error, tuple(records), step,
-                           step / n_batches, elapsed(), resumed_from)
+                           step / n_batches, elapsed(), resumed_from,
+                           reason or ("diverged" if status == "diverged" else None))
 
+    if stop_reason is not None:
+        return result("finished", reason=stop_reason)
+    kind = watched_norm(dict(records[-1].norms)) if records else None
+    last_norm = records[-1].norms.get(kind, math.nan) if kind else math.nan
     s.model.train()
     last_save = time.perf_counter()
     loss_sum = torch.zeros((), device=device)  # since the last divergence check
@@ -335,7 +375,11 @@ def train(config: TrainConfig, *, data_root: str | Path | None = None, download:
         step += 1
         loss_sum += loss.detach()
 
-        logged = step in log_steps
+        logged, norms = step in log_steps, None
+        if not logged and growth is not None and step % max(1, step // 32) == 0:
+            norms = _norms(s)
+            kind = kind or watched_norm(norms)
+            logged = kind is not None and norms[kind] >= growth * last_norm
         if progress is not None and step % per_unit == 0:
             progress()
         if logged or step % n_batches == 0:
@@ -344,16 +388,22 @@ def train(config: TrainConfig, *, data_root: str | Path | None = None, download:
                                           f"before step {step} (epoch {step / n_batches:g})")
             loss_sum.zero_()
         if logged:
-            record = _measure(s, epoch=step / n_batches, step=step, wall_time=elapsed())
+            record = _measure(s, epoch=step / n_batches, step=step, wall_time=elapsed(),
+                              norms=norms)
             if not record.train_loss <= DIVERGED_LOSS:  # NaN, inf, or exploded
                 return result("diverged", f"the training loss is {record.train_loss:.3g} at "
                                           f"step {step} (epoch {step / n_batches:g}), above "
                                           f"{DIVERGED_LOSS:g}")
             records.append(record)
+            kind = kind or watched_norm(dict(record.norms))
+            last_norm = record.norms.get(kind, math.nan) if kind else math.nan
             if callback is not None:
                 callback(record)
+            stop_reason = rule.update(record) if rule is not None else None
         if checkpoint is not None and (
                 logged or time.perf_counter() - last_save > checkpoint_every_s):
             save()
             last_save = time.perf_counter()
-    return result("finished")
+        if stop_reason is not None:
+            return result("finished", reason=stop_reason)
+    return result("finished", reason="max_epochs" if rule is not None else "end")
