@@ -4,21 +4,25 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean browser
+.PHONY: demo test bench lint clean browser docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch first and pinned: the CPU wheel on disk; any other version downloads gigabytes
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev,ray]'
+	$(PY) -m pip install -q -e '.[dev,ray,lightning,hf,tensorboard,docs]'
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/normscale perceptron --alpha 3.1,6.25,12.5,25,50,100 --lam 0.01:300:40 \
 		--n 300 --seeds 2 --mode fixed --laws --out results/perceptron
 
-test: $(STAMP) browser
+test: $(STAMP) browser docs
 	$(PY) -m pytest -q
+
+# The documentation site (mkdocs.yml), strict: a broken link or docstring fails the build.
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict --quiet --site-dir build/site
 
 # Headless Chromium for the report's page test (skipped, with a reason, where it cannot be had).
 browser:
