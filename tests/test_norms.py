@@ -108,7 +108,7 @@ def numpy_state(model: nn.Module) -> dict[str, np.ndarray]:
 
 
 def numpy_measures(mats, refs=None) -> dict[str, float]:
-    """SCIENCE.md 2.1 computed directly: full SVDs, explicit products and sums."""
+    """docs/science.md 2.1 computed directly: full SVDs, explicit products and sums."""
     refs = refs if refs is not None else [np.zeros_like(a) for a in mats]
     sig = np.array([np.linalg.svd(a, compute_uv=False)[0] for a in mats])
     b = np.array([np.linalg.norm(a - m, axis=1).sum() for a, m in zip(mats, refs, strict=True)])

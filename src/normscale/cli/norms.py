@@ -1,4 +1,4 @@
-"""Norm-based complexity of a saved model: per-layer table and totals (SCIENCE.md 2.1).
+"""Norm-based complexity of a saved model: per-layer table and totals (docs/science.md 2.1).
 
 A normscale training checkpoint rebuilds its model from its config; a bare
 state dict needs --arch, --in-channels, --image-size and --num-classes (the

@@ -1,4 +1,4 @@
-"""Norm-based complexity of any PyTorch model (SCIENCE.md 2.1).
+"""Norm-based complexity of any PyTorch model (docs/science.md 2.1).
 
 - :func:`measure` -- the measures of :data:`MEASURES` (spectral complexity
   R_A and its log10 and factors, l1, l2, G_{2,1}, spectral product, distance

@@ -1,4 +1,4 @@
-"""Norm measures of K networks at once: the members of a seed ensemble (SCIENCE.md 2.1).
+"""Norm measures of K networks at once: the members of a seed ensemble (docs/science.md 2.1).
 
 The members share one architecture and their weights are stacked along a
 leading axis of size K (``torch.func.stack_module_state``). Layer discovery
@@ -79,7 +79,7 @@ def batched_power_iteration(a: torch.Tensor, v0: torch.Tensor | None = None, *,
     Parameters
     ----------
     a : torch.Tensor of shape (K, rows, cols)
-        The matrices (float64 for the measures of SCIENCE.md 2.1).
+        The matrices (float64 for the measures of docs/science.md 2.1).
     v0 : torch.Tensor of shape (K, cols), optional
         Starting vectors (warm start); a member whose row is zero or not
         finite, or all of them when None, start from the seeded random vector

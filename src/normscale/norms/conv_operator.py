@@ -1,7 +1,7 @@
 """Exact operator norm of a convolution on a given input size (circular padding).
 
 The paper measures a convolution by the spectral norm of its kernel reshaped
-to (out, in/groups * prod(kernel)) (SCIENCE.md 2.1). The linear map the
+to (out, in/groups * prod(kernel)) (docs/science.md 2.1). The linear map the
 layer applies to an input of spatial size n is a different, larger matrix;
 with circular padding it is block-circulant, so the 2-D (or N-D) Fourier
 transform over the spatial axes block-diagonalises it (Sedghi, Gupta, Long,

@@ -1,6 +1,6 @@
 """Layer discovery: the weight matrices A_1..A_L of any ``torch.nn.Module``.
 
-SCIENCE.md 2.1 defines the matrices that enter the norm-based measures:
+docs/science.md 2.1 defines the matrices that enter the norm-based measures:
 Linear layers give their (out, in) weight; a convolution gives its kernel
 reshaped to (out, in/groups * prod(kernel)); attention gives Q, K, V and the
 output projection as separate matrices. :func:`discover` walks *every*
@@ -245,7 +245,7 @@ def _norm_affine(name: str, module: nn.Module) -> NormAffine | None:
 
 def discover(model: nn.Module, *, norm_layers: str = "ignore", bias: bool = False,
              embeddings: bool = False, split_qkv: bool = True) -> Discovery:
-    """Find the weight matrices of ``model`` (SCIENCE.md 2.1).
+    """Find the weight matrices of ``model`` (docs/science.md 2.1).
 
     Parameters
     ----------

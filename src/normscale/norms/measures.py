@@ -1,4 +1,4 @@
-"""Norm-based complexity measures from per-layer numbers (SCIENCE.md 2.1).
+"""Norm-based complexity measures from per-layer numbers (docs/science.md 2.1).
 
 Everything here is float64 and pure: the per-layer quantities (spectral
 norm, (2,1) term, l1, squared Frobenius) come in, the totals go out. The
@@ -81,7 +81,7 @@ class LayerNorms:
 
 @dataclass(frozen=True)
 class Complexity:
-    """The totals of SCIENCE.md 2.1 over the counted layers; fields = :data:`MEASURES`.
+    """The totals of docs/science.md 2.1 over the counted layers; fields = :data:`MEASURES`.
 
     Attributes
     ----------
@@ -206,7 +206,7 @@ def log_spectral_complexity(sigmas: Sequence[float], two_ones: Sequence[float],
 
 
 def complexity(layers: Sequence[LayerNorms], *, has_reference: bool) -> Complexity:
-    """Assemble the totals of SCIENCE.md 2.1 from per-layer norms."""
+    """Assemble the totals of docs/science.md 2.1 from per-layer norms."""
     sig = [lay.spectral_norm for lay in layers]
     log_ra, log_exp, log_rank = log_spectral_complexity(
         sig, [lay.two_one for lay in layers], [lay.rho for lay in layers])

@@ -50,7 +50,7 @@ def power_iteration(a: torch.Tensor, v0: torch.Tensor | None = None, *, tol: flo
     Parameters
     ----------
     a : torch.Tensor of shape (rows, cols)
-        The matrix (float64 for the measures of SCIENCE.md 2.1).
+        The matrix (float64 for the measures of docs/science.md 2.1).
     v0 : torch.Tensor of shape (cols,), optional
         Starting vector, e.g. the ``v`` of the previous call (warm start);
         a seeded random vector when None or unusable.

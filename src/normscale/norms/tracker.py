@@ -271,7 +271,7 @@ class NormTracker:
 
 def measure(model: nn.Module, reference: Reference = None, kinds: Sequence[str] | None = None,
             **options) -> dict[str, float]:
-    """Norm-based complexity measures of ``model`` (SCIENCE.md 2.1), exact, in float64.
+    """Norm-based complexity measures of ``model`` (docs/science.md 2.1), exact, in float64.
 
     Parameters
     ----------
