@@ -90,12 +90,13 @@ def _laws_table(df: pd.DataFrame, out) -> str:
     fixed = df[df["mode"] == "fixed"]
     fits = fit_laws(fixed, error="eps_hat")
     write_report(fits, out / "laws")
-    lines = ["| gamma1 | gamma2 | gamma_pred | gamma_meas |", "|---|---|---|---|"]
+    lines = ["| gamma1 | gamma2 | gamma_pred | gamma_meas | verdict |", "|---|---|---|---|---|"]
     for f in fits:
         lines.append(f"| {f.gamma1:.3f} +- {f.gamma1_err:.3f} | {f.gamma2:.3f} +- "
                      f"{f.gamma2_err:.3f} | {f.gamma_pred:.3f} | {f.gamma_meas:.3f} +- "
-                     f"{f.gamma_meas_err:.3f} |")
-    text = "\n".join(lines) + "\n"
+                     f"{f.gamma_meas_err:.3f} | {f.verdict} |")
+    verdicts = "\n".join("verdict: " + f.verdict_line() for f in fits)
+    text = "\n".join(lines) + "\n\n" + verdicts + "\n"
     (out / "laws.md").write_text(
         "# Dynamical laws of the fixed-norm perceptron (error: eps_hat, P: alpha)\n\n" + text)
     return text
