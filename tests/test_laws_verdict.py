@@ -187,3 +187,28 @@ def test_houdayer_hartmann_S_is_one_for_noise_and_grows_with_misfit():
     assert 0.8 < S < 1.3
     shifted = curves[:-1] + [Curve(6.0, np.exp(x), curves[-1].error * 1.1)]
     assert houdayer_hartmann_S(shifted, ones, ones, errs) > 3 * S
+
+
+def test_runs_stopped_by_a_cap_count_as_censored():
+    """A stop_reason of max_epochs marks the run's minimum as censored even when its last points
+    rise: the stop rule never saw the optimum."""
+    df = synthetic_curves(rng=np.random.default_rng(9), n_seeds=2, noise=0.01)
+    df["stop_reason"] = "past_optimum"
+    plain = fit_laws(df, n_boot=0)[0]
+    assert plain.n_censored == 0
+    capped = df.P == df.P.max()
+    df.loc[capped, "stop_reason"] = "max_epochs"
+    f = fit_laws(df, n_boot=0)[0]
+    assert f.n_censored == 1 and [o.P for o in f.optima if o.censored] == [float(df.P.max())]
+    assert any("1 of 6 minima censored" in r for r in f.verdict_reasons)
+
+
+def test_bootstrap_over_seeds_with_the_profile():
+    """Per-seed curves: each seed's own basin, and a bootstrap over seeds within each P."""
+    df = synthetic_curves(rng=np.random.default_rng(11), n_seeds=4, noise=0.03)
+    f = fit_laws(df, n_boot=30, seed=1)[0]
+    assert f.err_method == "bootstrap" and f.bootstrap.n_gamma1 >= 25
+    assert f.bootstrap.std["gamma1"] > 0 and f.verdict == "consistent"
+    assert all(o.n_seeds == 4 for o in f.optima)
+    # the basin's uncertainty combines the seeds' spread of log10 lambda_opt
+    assert all(0 < o.lambda_opt_err < 0.5 for o in f.optima)
