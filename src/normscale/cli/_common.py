@@ -114,24 +114,25 @@ def grid_type(name: str, *, positive: bool = True, integer: bool = False):
     return convert
 
 
-def _int_type(name: str, *, minimum: int):
+def _int_type(name: str, *, minimum: int, maximum: int | None = None):
+    bound = f"an int >= {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
+
     def convert(text: str) -> int:
         try:
             v = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{name} must be an int >= {minimum}; got {text!r}") from None
-        if v < minimum:
-            raise argparse.ArgumentTypeError(f"{name} must be an int >= {minimum}; got {v}")
+            raise argparse.ArgumentTypeError(f"{name} must be {bound}; got {text!r}") from None
+        if v < minimum or (maximum is not None and v > maximum):
+            raise argparse.ArgumentTypeError(f"{name} must be {bound}; got {v}")
         return v
 
     convert.__name__ = name
     return convert
 
 
-def positive_int(name: str):
-    """An argparse ``type=`` for an int >= 1 with a message naming the value."""
-    return _int_type(name, minimum=1)
+def positive_int(name: str, *, maximum: int | None = None):
+    """An argparse ``type=`` for an int >= 1 (and <= ``maximum``) with a message naming it."""
+    return _int_type(name, minimum=1, maximum=maximum)
 
 
 def nonnegative_int(name: str):
@@ -139,15 +140,18 @@ def nonnegative_int(name: str):
     return _int_type(name, minimum=0)
 
 
-def _float_type(name: str, *, allow_zero: bool):
+def _float_type(name: str, *, allow_zero: bool, maximum: float | None = None):
     bound = "a float >= 0" if allow_zero else "a float > 0"
+    if maximum is not None:
+        bound += f" and <= {maximum:g}"
 
     def convert(text: str) -> float:
         try:
             v = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be {bound}; got {text!r}") from None
-        if not (math.isfinite(v) and (v >= 0 if allow_zero else v > 0)):
+        if not (math.isfinite(v) and (v >= 0 if allow_zero else v > 0)
+                and (maximum is None or v <= maximum)):
             raise argparse.ArgumentTypeError(f"{name} must be {bound}; got {text}")
         return v
 
@@ -155,9 +159,9 @@ def _float_type(name: str, *, allow_zero: bool):
     return convert
 
 
-def positive_float(name: str):
-    """An argparse ``type=`` for a float > 0 with a message naming the value."""
-    return _float_type(name, allow_zero=False)
+def positive_float(name: str, *, maximum: float | None = None):
+    """An argparse ``type=`` for a float > 0 (and <= ``maximum``) with a message naming it."""
+    return _float_type(name, allow_zero=False, maximum=maximum)
 
 
 def nonnegative_float(name: str):

@@ -21,6 +21,8 @@ from normscale.cli import _common
 from normscale.errors import NormscaleError
 
 HELP = "perceptron lab: fixed-norm curves eps(lambda) and GD trajectories"
+#: caps on the counts a typo can blow up (each far above any experiment of the paper)
+MAX_SEEDS, MAX_ITER, MAX_STEPS, MAX_RECORDS = 10_000, 100_000, 10**8, 100_000
 
 
 def _modes(text: str) -> tuple[str, ...]:
@@ -42,7 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "0.01:300:40", name="--lam"), help="fixed-norm lambda grid (default 0.01:300:40)")
     parser.add_argument("--n", type=_common.positive_int("--n"), default=1000,
                         help="input dimension N (default 1000)")
-    parser.add_argument("--seeds", type=_common.positive_int("--seeds"), default=1,
+    parser.add_argument("--seeds",
+                        type=_common.positive_int("--seeds", maximum=MAX_SEEDS),
+                        default=1,
                         help="number of seeds, 0..seeds-1 (default 1)")
     parser.add_argument("--mode", type=_modes, default=("fixed",),
                         help="fixed, gd, fixed,gd or both (default fixed)")
@@ -54,15 +58,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default float64)")
     parser.add_argument("--gtol", type=_common.positive_float("--gtol"), default=1e-8,
                         help="fixed mode: stop when |grad on sphere| <= gtol |grad| (default 1e-8)")
-    parser.add_argument("--max-iter", type=_common.positive_int("--max-iter"), default=100,
+    parser.add_argument("--max-iter",
+                        type=_common.positive_int("--max-iter", maximum=MAX_ITER),
+                        default=100,
                         help="fixed mode: Newton iterations per lambda (default 100)")
-    parser.add_argument("--steps", type=_common.positive_int("--steps"), default=10_000,
+    parser.add_argument("--steps",
+                        type=_common.positive_int("--steps", maximum=MAX_STEPS),
+                        default=10_000,
                         help="gd mode: gradient steps (default 10000)")
     parser.add_argument("--lr", type=_common.positive_float("--lr"), default=None,
                         help="gd mode: learning rate (default 1/(1+1/sqrt(alpha))^2)")
     parser.add_argument("--init-norm", type=_common.positive_float("--init-norm"), default=1e-3,
                         help="gd mode: lambda at step 0 (default 1e-3)")
-    parser.add_argument("--n-record", type=_common.positive_int("--n-record"), default=60,
+    parser.add_argument("--n-record",
+                        type=_common.positive_int("--n-record", maximum=MAX_RECORDS),
+                        default=60,
                         help="gd mode: about this many log-spaced records (default 60)")
     parser.add_argument("--fixed-csv", default=None,
                         help="a results.csv with fixed-norm rows to draw under the GD rows in (d)")

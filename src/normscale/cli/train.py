@@ -35,7 +35,7 @@ def _seed_range(text: str) -> range:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from normscale.train.config import AUGMENTATIONS, MODELS, OPTIMIZERS, UNTIL
+    from normscale.train.config import AUGMENTATIONS, MAX_MULTIPLIER, MODELS, OPTIMIZERS, UNTIL
 
     g = p.add_argument_group("run")
     g.add_argument("--model", required=True, choices=MODELS)
@@ -80,9 +80,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="SGD momentum (default 0.9)")
     o.add_argument("--batch-size", type=_common.positive_int("--batch-size"), default=128)
     o.add_argument("--preset", default="paper", help="architecture preset (default paper)")
-    o.add_argument("--width", type=_common.positive_float("--width"), default=1.0,
+    o.add_argument("--width", type=_common.positive_float("--width", maximum=MAX_MULTIPLIER),
+                   default=1.0,
                    help="width multiplier, < 1 for small CPU runs (default 1)")
-    o.add_argument("--depth", type=_common.positive_float("--depth"), default=1.0,
+    o.add_argument("--depth", type=_common.positive_float("--depth", maximum=MAX_MULTIPLIER),
+                   default=1.0,
                    help="depth multiplier of ResNet/ViT blocks (default 1)")
     o.add_argument("--init-factor", type=_common.positive_float("--init-factor"), default=1.0,
                    help="scale of PyTorch's default init (default 1, which trains on every "

@@ -28,6 +28,9 @@ from normscale.errors import ParameterError
 OPTIMIZERS = ("adam", "adamw", "sgd")
 MODELS = ("cnn", "resnet", "vit")
 AUGMENTATIONS = ("none", "crop_flip", "affine")  # the kinds of normscale.data.augment
+#: largest width or depth multiplier: width 16 is 256x the paper's weights per layer, and a
+#: multiplier of 1e300 would allocate until the memory runs out instead of failing at once
+MAX_MULTIPLIER = 16.0
 UNTIL = ("end", "optimum")  # train the whole length T, or stop past the optimum (train.stop)
 #: logging on norm growth in ``until="optimum"`` runs when ``log_growth`` is not set: 1.1
 #: gives about 7 points per factor 2 of the norm, so at least 5 fall within a factor 2 of
@@ -129,8 +132,9 @@ class TrainConfig:
         check_param(owner, "momentum", self.momentum, Interval(Real, 0, 1, closed="left"))
         check_param(owner, "batch_size", self.batch_size, POSITIVE_INT)
         check_param(owner, "n_log", self.n_log, POSITIVE_INT)
-        check_param(owner, "width", self.width, POSITIVE)
-        check_param(owner, "depth", self.depth, POSITIVE)
+        multiplier = Interval(Real, 0, MAX_MULTIPLIER, closed="right")
+        check_param(owner, "width", self.width, multiplier)
+        check_param(owner, "depth", self.depth, multiplier)
         check_param(owner, "init_factor", self.init_factor, POSITIVE)
         check_param(owner, "augment", self.augment, Options(AUGMENTATIONS))
         check_param(owner, "until", self.until, Options(UNTIL))
