@@ -73,6 +73,9 @@ def test_tracker_rejects_bad_input_with_the_parameter_named():
         RunTracker(model, model_name="m", P=5, config={"seed": 1})
     with pytest.raises(ParameterError, match="'schedule'"):
         RunTracker(model, model_name="m", P=5, schedule="often")
+    with pytest.raises(ParameterError, match="needs the epoch"):
+        RunTracker(model, model_name="m", P=5).log(1, test_error=0.5)
+    assert RunTracker(model, model_name="m", P=5, steps_per_epoch=4).log(2).epoch == 0.5
     other = RunTracker(nn.Linear(3, 2), model_name="other", P=5)
     with pytest.raises(ParameterError, match="belongs to run"):
         RunTracker(model, model_name="m", P=5).load_state_dict(other.state_dict())

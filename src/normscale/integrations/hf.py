@@ -119,7 +119,7 @@ class NormTrainerCallback(_tf.TrainerCallback):
             return
         metrics = metrics or {}
         loss = _find(metrics, self.loss, required=False) if self.loss else math.nan
-        self._unlogged = self.tracker.log(step, epoch=state.epoch or math.nan,
+        self._unlogged = self.tracker.log(step, epoch=float(state.epoch or 0.0),
                                           test_error=_find(metrics, self.error), test_loss=loss)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Any = None,

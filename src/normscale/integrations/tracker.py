@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from normscale._validation import NONNEGATIVE_INT, POSITIVE_INT, check_param
+from normscale._validation import NONNEGATIVE_INT, POSITIVE, POSITIVE_INT, check_param
 from normscale.errors import ParameterError
 from normscale.integrations.schedule import Schedule, as_schedule
 from normscale.norms import MEASURES, NormReport, NormTracker
@@ -75,6 +75,9 @@ class RunTracker:
         when the tracker is made, as in ``normscale train``).
     callback : callable, optional
         Called with every :class:`~normscale.store.Record` after it is stored.
+    steps_per_epoch : float, optional
+        Optimizer steps per pass over the training set: :meth:`log` then
+        computes the epoch of a point from its step when not given one.
     **norm_options
         Keyword arguments of :class:`~normscale.norms.NormTracker` (``rho``,
         ``conv``, ``norm_layers``, ``bias``, ``split_qkv``, ``spectral``, ...).
@@ -93,7 +96,7 @@ class RunTracker:
     >>> for step in range(1, n_steps + 1):                         # doctest: +SKIP
     ...     train_step()
     ...     if tracker.due(step):
-    ...         tracker.log(step, test_error=evaluate(model))
+    ...         tracker.log(step, epoch=step / steps_per_epoch, test_error=evaluate(model))
     >>> tracker.finish(); tracker.close()                          # doctest: +SKIP
 
     Or as a context manager, which finishes (or marks failed) and closes:
@@ -105,7 +108,7 @@ class RunTracker:
                  store: str | Path | Store | None = None,
                  schedule: Schedule | int | Iterable[int] | None = None,
                  reference: Any = "init", callback: Callable[[Record], None] | None = None,
-                 **norm_options: Any) -> None:
+                 steps_per_epoch: float | None = None, **norm_options: Any) -> None:
         owner = "RunTracker"
         for name, value in (("model_name", model_name), ("dataset", dataset)):
             if not isinstance(value, str) or not value:
@@ -113,6 +116,9 @@ class RunTracker:
                                      f"str. Got {value!r} instead.")
         check_param(owner, "P", P, POSITIVE_INT)
         check_param(owner, "seed", seed, NONNEGATIVE_INT)
+        if steps_per_epoch is not None:
+            check_param(owner, "steps_per_epoch", steps_per_epoch, POSITIVE)
+        self.steps_per_epoch = steps_per_epoch
         extra = dict(config or {})
         clash = [k for k in RUN_KEYS if k in extra]
         if clash:
@@ -143,7 +149,7 @@ class RunTracker:
         """Whether a scheduled step was reached since the last recorded one (``step`` included)."""
         return self.schedule.due(int(step), self.last_step)
 
-    def log(self, step: int, *, epoch: float = math.nan, test_error: float = math.nan,
+    def log(self, step: int, *, epoch: float | None = None, test_error: float = math.nan,
             test_loss: float = math.nan, train_error: float = math.nan,
             train_loss: float = math.nan) -> Record:
         """Measure the norms now and record them with the loop's errors at ``step``.
@@ -153,7 +159,9 @@ class RunTracker:
         step : int
             Optimizer steps taken (the record's key: logging a step again replaces it).
         epoch : float, optional
-            Passes over the training set so far.
+            Passes over the training set so far; default ``step /
+            steps_per_epoch`` (one of the two is needed: the store keys
+            curves by step but exports epochs).
         test_error, test_loss, train_error, train_loss : float, optional
             What the loop measured at this step (NaN when not measured);
             ``normscale fit`` reads ``test_error`` by default, so record the
@@ -165,6 +173,14 @@ class RunTracker:
             The stored point (every measure of :data:`~normscale.norms.MEASURES`).
         """
         check_param("RunTracker.log", "step", step, NONNEGATIVE_INT)
+        if epoch is None:
+            if self.steps_per_epoch is None:
+                raise ParameterError("RunTracker.log needs the epoch of the point: pass "
+                                     "epoch=..., or steps_per_epoch=... to the tracker.")
+            epoch = step / self.steps_per_epoch
+        if not math.isfinite(float(epoch)):
+            raise ParameterError(f"The 'epoch' parameter of RunTracker.log must be a finite "
+                                 f"float. Got {epoch!r} instead.")
         with torch.random.fork_rng(devices=[]), torch.no_grad():  # measuring draws no randomness
             self.last_report = self.norms.report()
         norms = self.last_report.complexity.as_dict()
