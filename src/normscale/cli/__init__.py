@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for name in _subcommand_modules():
         module = importlib.import_module(f"{__name__}.{name}")
-        command = name.replace("_", "-")
+        command = name.rstrip("_").replace("_", "-")  # import_.py: `normscale import`
         p = sub.add_parser(command, help=module.HELP, description=module.__doc__)
         p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
         p.add_argument("--quiet", action="store_true", help="no logs, no progress bar")
