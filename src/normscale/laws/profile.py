@@ -24,8 +24,9 @@ sees:
 4. gamma1 is then the paper's estimator in that window: the mean over P of
    the per-P least-squares slopes (:func:`normscale.laws.window.fit_window`).
    When the window starts within a logging step of the profile's first
-   point (a short curve, the early law cut by the start of logging), half
-   the profile's range inside the window is added to gamma1's error.
+   point (a short curve, the early law cut by the start of logging), the
+   change of the profile across the window (first third against last
+   third) is added to gamma1's error.
 
 gamma1 is *undefined*, with the reason, when no stretch holds, when the
 profile peaks at its first point and falls from there (its mean over the
@@ -254,9 +255,14 @@ def profile_gamma1(curves: list[Curve], lambda_opt: np.ndarray) -> Gamma1:
                             "shared by the curves", stretch, prof, step)
     if a <= prof.x[0] + max(step, GRID_STEP) + 1e-9:
         # the window starts where the profile does: the early law may go on, steeper or
-        # flatter, before logging began; gamma1 is uncertain by half the profile's range inside
+        # flatter, before logging began; gamma1 is uncertain by the change of the profile
+        # across the window (mean over its first third against its last third: noise averages
+        # out on a flat profile, a falling one keeps its drop)
         inside = (prof.x >= a - 1e-9) & (prof.x <= b + 1e-9)
-        edge = 0.5 * float(np.ptp(prof.slope[inside]))
+        xs, ss = prof.x[inside], prof.slope[inside]
+        third = (xs[-1] - xs[0]) / 3
+        edge = abs(float(np.mean(ss[xs <= xs[0] + third]))
+                   - float(np.mean(ss[xs >= xs[-1] - third])))
         win = replace(win, gamma1_err=float(np.hypot(win.gamma1_err, edge)))
     return Gamma1(win, "", stretch, prof, step)
 
