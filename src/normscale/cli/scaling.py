@@ -65,7 +65,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bootstrap replicates (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
     parser.add_argument("--level", type=_level, default=0.95,
-                        help="level of the percentile intervals (default 0.95)")
+                        help="level of the intervals (default 0.95)")
+    parser.add_argument("--interval", choices=("bca", "percentile"), default="bca",
+                        help="bootstrap intervals: bias-corrected and accelerated (default) "
+                             "or plain percentiles")
     parser.add_argument("--out", default=None, help="folder for figures, JSON and starts.csv")
 
 
@@ -116,7 +119,7 @@ def run(args: argparse.Namespace) -> _common.Result:
     a = analyse(table, form=args.form, x=args.x, y=args.y, cost=args.cost,
                 holdout_k=args.holdout, exclude_top=args.exclude_top,
                 delta=None if args.loss == "squared" else args.delta, n_boot=args.n_boot,
-                seed=args.seed, level=args.level,
+                seed=args.seed, level=args.level, interval=args.interval,
                 starts=epoch_grid() if args.grid == "epoch" else None)
     if args.out:
         paths = write_figures(a, args.out)

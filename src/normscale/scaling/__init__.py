@@ -14,6 +14,7 @@ and :func:`analyse`, all of it on a table. See docs/scaling.md.
 
 from normscale.scaling.allocation import Allocation, CostModel, compute_optimal, fit_cost
 from normscale.scaling.analysis import ScalingAnalysis, analyse, load_table
+from normscale.scaling.figures import write_figures
 from normscale.scaling.fit import (
     Bootstrap,
     ScalingFit,
@@ -22,7 +23,6 @@ from normscale.scaling.fit import (
     bootstrap_fit,
     fit_form,
 )
-from normscale.scaling.figures import write_figures
 from normscale.scaling.forms import FORMS, epoch_grid, get_form
 from normscale.scaling.holdout import Holdout, holdout
 

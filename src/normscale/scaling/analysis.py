@@ -69,7 +69,8 @@ def _column(table: pd.DataFrame, name: str) -> np.ndarray:
 def analyse(table: pd.DataFrame, *, form: str, x: tuple[str, ...], y: str,
             cost: str | None = None, holdout_k: int = 0, exclude_top: int = 0,
             delta: float | None = 1e-3, n_boot: int = 1000, seed: int = 0,
-            level: float = 0.95, starts: np.ndarray | None = None) -> ScalingAnalysis:
+            level: float = 0.95, interval: str = "bca",
+            starts: np.ndarray | None = None) -> ScalingAnalysis:
     """Fit ``form`` on columns ``x`` (P[, N]) and ``y`` of ``table``, and check it.
 
     Parameters
@@ -88,7 +89,7 @@ def analyse(table: pd.DataFrame, *, form: str, x: tuple[str, ...], y: str,
     exclude_top : int
         Rows of highest y left out before anything else.
     delta, n_boot, seed, level, starts : see :func:`~normscale.scaling.fit.fit_form`
-        and :func:`~normscale.scaling.fit.bootstrap_fit`.
+        and :func:`~normscale.scaling.fit.bootstrap_fit`; ``interval`` is its ``method``.
 
     Returns
     -------
@@ -112,7 +113,7 @@ def analyse(table: pd.DataFrame, *, form: str, x: tuple[str, ...], y: str,
         X, Y = X[keep], Y[keep]
         C = None if C is None else C[keep]
     fit = fit_form(form, X, Y, delta=delta, starts=starts, x_names=tuple(x), y_name=y)
-    fit = bootstrap_fit(fit, X, Y, n_boot=n_boot, seed=seed, level=level)
+    fit = bootstrap_fit(fit, X, Y, n_boot=n_boot, seed=seed, level=level, method=interval)
     allocation = None
     if form == "joint":
         model = CostModel() if C is None else fit_cost(X[:, 1], X[:, 0], C)

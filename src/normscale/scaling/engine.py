@@ -221,6 +221,7 @@ def fit_batch(form: Form, theta0: np.ndarray, lx: np.ndarray, logy: np.ndarray, 
         Every start's end point, objective, gradient and status.
     """
     theta0 = np.atleast_2d(np.asarray(theta0, dtype=float))
-    M = theta0.shape[0]
     w = np.ones_like(logy) if weights is None else np.asarray(weights, dtype=float)
-    return _fit_pool(form, theta0, lx, logy, w, delta, max_iter)
+    # far trial steps overflow exp(): their objective is inf and the step is refused
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        return _fit_pool(form, theta0, lx, logy, w, delta, max_iter)

@@ -1,0 +1,323 @@
+"""normscale.scaling: forms, engine, multi-start, bootstrap, frontier, holdout, Epoch's data."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize_scalar
+from scipy.special import huber
+
+from normscale.errors import ParameterError
+from normscale.scaling import (
+    CostModel,
+    ScalingWarning,
+    bootstrap_fit,
+    compute_optimal,
+    epoch_grid,
+    fit_cost,
+    fit_form,
+    get_form,
+    holdout,
+)
+from normscale.scaling.engine import fit_batch, objective, rho
+from normscale.scaling.fit import config_index
+from normscale.scaling.holdout import split_largest
+
+EPOCH = Path(__file__).resolve().parents[2] / "shared" / "data" / "scaling" / "chinchilla_epoch.csv"
+
+TRUE = {
+    "power": {"a": 5.0, "alpha": 0.5, "c": 0.05},
+    "joint": {"E": 0.5, "A": 40.0, "B": 80.0, "alpha": 0.4, "beta": 0.5},
+    "broken": {"a": 0.02, "b": 2.0, "c0": 0.2, "c1": 0.6, "d1": 1e3, "f1": 0.5},
+}
+
+
+def design(form: str) -> np.ndarray:
+    """Inputs of the synthetic studies: repeated sizes (seeds) for power and broken."""
+    if form == "power":
+        return np.repeat(np.geomspace(100, 1e5, 24), 2)[:, None]
+    if form == "joint":
+        P, N = np.meshgrid(np.geomspace(1e3, 1e6, 8), np.geomspace(1e4, 1e7, 8))
+        return np.column_stack([P.ravel(), N.ravel()])
+    return np.repeat(np.geomspace(10, 1e6, 60), 1)[:, None]
+
+
+def draw(form: str, seed: int, sigma: float = 0.03) -> tuple[np.ndarray, np.ndarray]:
+    x = design(form)
+    rng = np.random.default_rng(seed)
+    return x, get_form(form).predict(TRUE[form], x) * np.exp(rng.normal(0, sigma, len(x)))
+
+
+# ---------------------------------------------------------------- forms and engine
+
+
+@pytest.mark.parametrize("form", ["power", "joint", "broken"])
+def test_jacobian_matches_finite_differences(form):
+    f = get_form(form)
+    x = design(form)
+    lx = np.log(x)
+    rng = np.random.default_rng(1)
+    theta = f.from_natural(TRUE[form])[None] + rng.normal(0, 0.1, (3, len(f.params)))
+    _, J = f.evaluate(theta, lx)
+    h = 1e-6
+    for j in range(len(f.params)):
+        tp, tm = theta.copy(), theta.copy()
+        tp[:, j] += h
+        tm[:, j] -= h
+        fp, fm = f.evaluate(tp, lx, jacobian=False)[0], f.evaluate(tm, lx, jacobian=False)[0]
+        fd = (fp - fm) / (2 * h)
+        np.testing.assert_allclose(J[:, j, :], fd, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("form", ["power", "joint", "broken"])
+def test_predict_is_the_equation(form):
+    x = design(form)
+    p = TRUE[form]
+    if form == "power":
+        expected = p["a"] * x[:, 0] ** -p["alpha"] + p["c"]
+    elif form == "joint":
+        expected = p["E"] + p["A"] * x[:, 1] ** -p["alpha"] + p["B"] * x[:, 0] ** -p["beta"]
+    else:
+        X = x[:, 0]
+        expected = p["a"] + p["b"] * X ** -p["c0"] * (
+            1 + (X / p["d1"]) ** (1 / p["f1"])) ** (-p["c1"] * p["f1"])
+    np.testing.assert_allclose(get_form(form).predict(p, x), expected, rtol=1e-12)
+
+
+def test_huber_objective_is_scipys():
+    r = np.linspace(-0.01, 0.01, 41)
+    np.testing.assert_allclose(rho(r, 1e-3), huber(1e-3, r), rtol=1e-12)
+    np.testing.assert_allclose(rho(r, None), 0.5 * r * r)
+
+
+@pytest.mark.parametrize("form", ["power", "joint", "broken"])
+def test_noiseless_data_is_recovered_exactly(form):
+    x, _ = draw(form, 0)
+    y = get_form(form).predict(TRUE[form], x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        fit = fit_form(form, x, y, delta=None, starts=get_form(form).starts(
+            np.log(x), np.log(y))[::7])
+    assert fit.converged
+    for k, v in TRUE[form].items():
+        assert fit.params[k] == pytest.approx(v, rel=1e-4), k
+    assert fit.objective < 1e-16
+
+
+def test_weights_are_counts():
+    """A row of weight 2 is the row given twice."""
+    x, y = draw("power", 3)
+    f = get_form("power")
+    th = f.starts(np.log(x), np.log(y))[::30]
+    w = np.ones(len(y))
+    w[:5] = 2.0
+    a = fit_batch(f, th, np.log(x), np.log(y), delta=1e-3, weights=w)
+    xx, yy = np.concatenate([x, x[:5]]), np.concatenate([y, y[:5]])
+    b = fit_batch(f, th, np.log(xx), np.log(yy), delta=1e-3)
+    np.testing.assert_allclose(a.objective, b.objective, rtol=1e-9)
+    np.testing.assert_allclose(
+        objective(f, a.theta, np.log(x), np.log(y), 1e-3, w), a.objective, rtol=1e-12)
+
+
+# ---------------------------------------------------------------- multi-start and warnings
+
+
+def test_every_start_is_kept_and_counted():
+    x, y = draw("joint", 1)
+    f = get_form("joint")
+    starts = f.starts(np.log(x), np.log(y))[::40]
+    fit = fit_form("joint", x, y, delta=None, starts=starts)
+    assert fit.starts.theta0.shape == starts.shape
+    np.testing.assert_array_equal(fit.starts.theta0, starts)
+    assert fit.n_starts == len(starts)
+    assert fit.n_at_best == int(fit.starts.at_best.sum()) >= 2
+    assert fit.objective == pytest.approx(fit.starts.objective.min())
+
+
+def test_one_start_at_the_best_warns():
+    x, y = draw("power", 2)
+    th = get_form("power").from_natural(TRUE["power"])[None]
+    with pytest.warns(ScalingWarning, match="1 of 1 starts"):
+        fit = fit_form("power", x, y, starts=th)
+    assert any("1 of 1" in w for w in fit.warnings)
+
+
+def test_no_convergence_is_reported_not_hidden():
+    x, y = draw("joint", 2)
+    th = epoch_grid()[:20]
+    with pytest.warns(ScalingWarning, match="did not converge"):
+        fit = fit_form("joint", x, y, starts=th, max_iter=2)
+    assert not fit.converged
+    assert fit.n_converged < 20
+
+
+def test_bad_inputs_are_refused():
+    x, y = draw("power", 0)
+    with pytest.raises(ParameterError, match="finite and > 0"):
+        fit_form("power", x, -y)
+    with pytest.raises(ParameterError, match="2 input column"):
+        fit_form("joint", x, y)
+    with pytest.raises(ParameterError, match="form"):
+        fit_form("cubic", x, y)
+    with pytest.raises(ParameterError, match="more configurations"):
+        fit_form("broken", x[:12], y[:12])
+
+
+# ---------------------------------------------------------------- bootstrap
+
+#: seeded draws of each synthetic recovery study
+N_DRAWS = 40
+#: bootstrap replicates per draw
+N_BOOT = 200
+#: starts per draw: every k-th start of the form's grid (the full grids are for real data)
+STRIDE = {"power": 3, "joint": 100, "broken": 40}
+
+
+@pytest.mark.parametrize("form", ["power", "joint", "broken"])
+def test_known_parameters_fall_in_the_intervals(form):
+    """Known parameters plus 3% log-normal noise: each parameter inside its 95% BCa
+    interval in at least 90% of the seeded draws (and the interval not absurdly wide)."""
+    f = get_form(form)
+    hits = {k: 0 for k in f.natural}
+    widths = {k: [] for k in f.natural}
+    for seed in range(N_DRAWS):
+        x, y = draw(form, seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ScalingWarning)
+            fit = fit_form(form, x, y, delta=None,
+                           starts=f.starts(np.log(x), np.log(y))[::STRIDE[form]])
+            fit = bootstrap_fit(fit, x, y, n_boot=N_BOOT, seed=seed)
+        for k, v in TRUE[form].items():
+            lo, hi = fit.bootstrap.intervals[k]
+            hits[k] += lo <= v <= hi
+            widths[k].append((hi - lo) / abs(v))
+    coverage = {k: h / N_DRAWS for k, h in hits.items()}
+    assert min(coverage.values()) >= 0.9, coverage
+    assert max(np.median(w) for w in widths.values()) < 5.0, widths
+
+
+def test_bootstrap_resamples_whole_configurations():
+    x, y = draw("power", 4)
+    g = config_index(x)
+    assert g.max() + 1 == 24 and np.all(np.bincount(g) == 2)
+    fit = bootstrap_fit(fit_form("power", x, y, delta=None), x, y, n_boot=50, seed=0)
+    assert fit.bootstrap.n_configs == 24
+    assert fit.bootstrap.cov.shape == (3, 3)
+    np.testing.assert_allclose(np.sqrt(np.diag(fit.bootstrap.cov)),
+                               [fit.bootstrap.se[k] for k in ("a", "alpha", "c")], rtol=1e-10)
+
+
+def test_seed_copies_do_not_shrink_the_errors():
+    """Two identical copies of every row are one configuration: the errors stay those of
+    the single copy (row resampling would divide them by about sqrt(2))."""
+    x, y = draw("power", 5)
+    x1, y1 = x[::2], y[::2]
+    one = bootstrap_fit(fit_form("power", x1, y1, delta=None), x1, y1, n_boot=400, seed=1)
+    xx, yy = np.repeat(x1, 2, axis=0), np.repeat(y1, 2)
+    two = bootstrap_fit(fit_form("power", xx, yy, delta=None), xx, yy, n_boot=400, seed=1)
+    assert two.bootstrap.se["alpha"] == pytest.approx(one.bootstrap.se["alpha"], rel=1e-6)
+
+
+# ---------------------------------------------------------------- compute-optimal allocation
+
+
+@pytest.mark.parametrize("cost", [CostModel(), CostModel(k=3.0, u=1.2, v=0.9)])
+def test_frontier_is_the_minimum_at_fixed_cost(cost):
+    """The closed-form optimum against a 1-d numerical minimisation along C = k N^u P^v."""
+    x, y = draw("joint", 0)
+    fit = bootstrap_fit(fit_form("joint", x, y, delta=None,
+                                 starts=get_form("joint").starts(np.log(x), np.log(y))[::25]),
+                        x, y, n_boot=50, seed=0)
+    al = compute_optimal(fit, cost=cost, C=np.array([1e9, 1e12]))
+    p = fit.params
+    for i, C in enumerate(al.C):
+        def loss(logN, C=C):
+            N = np.exp(logN)
+            P = (C / (cost.k * N ** cost.u)) ** (1 / cost.v)
+            return p["E"] + p["A"] * N ** -p["alpha"] + p["B"] * P ** -p["beta"]
+
+        res = minimize_scalar(loss, bounds=(0, 40), method="bounded",
+                              options={"xatol": 1e-10})
+        assert np.log(al.N[i]) == pytest.approx(res.x, abs=1e-5)
+        assert al.y[i] == pytest.approx(res.fun, rel=1e-9)
+        assert cost.cost(al.N[i], al.P[i]) == pytest.approx(C, rel=1e-9)
+    denom = cost.u * p["beta"] + cost.v * p["alpha"]
+    assert al.a == pytest.approx(p["beta"] / denom)
+    assert al.b == pytest.approx(p["alpha"] / denom)
+    assert al.a_ci[0] < al.a < al.a_ci[1]
+    slope = np.diff(np.log(al.N)) / np.diff(np.log(al.C))
+    assert slope[0] == pytest.approx(al.a, rel=1e-9)
+
+
+def test_cost_model_is_read_off_a_cost_column():
+    rng = np.random.default_rng(0)
+    N, P = np.exp(rng.uniform(5, 15, 30)), np.exp(rng.uniform(5, 15, 30))
+    c = fit_cost(N, P, 2.5 * N ** 1.1 * P ** 0.95)
+    assert (c.k, c.u, c.v) == pytest.approx((2.5, 1.1, 0.95), rel=1e-9)
+    assert c.fitted and c.rms < 1e-9
+    with pytest.raises(ParameterError, match="collinear"):
+        fit_cost(N, N, N * N)
+
+
+def test_frontier_needs_the_joint_form():
+    x, y = draw("power", 0)
+    with pytest.raises(ParameterError, match="joint"):
+        compute_optimal(fit_form("power", x, y, delta=None))
+
+
+# ---------------------------------------------------------------- holdout
+
+
+def test_holdout_takes_the_largest_configurations():
+    x = design("joint")
+    held = split_largest(x, 5)
+    prod = x[:, 0] * x[:, 1]
+    assert held.sum() == 5 and prod[held].min() >= prod[~held].max()
+    assert split_largest(x, 2, size=x[:, 1]).sum() == 2
+    with pytest.raises(ParameterError, match="holdout"):
+        split_largest(x, 64)
+
+
+def test_holdout_of_exact_data_predicts_exactly():
+    x = design("power")
+    y = get_form("power").predict(TRUE["power"], x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        h = holdout("power", x, y, k=4, delta=None, n_boot=20)
+    assert len(h.y) == 8                    # 4 configurations, 2 rows each
+    assert h.x[:, 0].min() >= x[~np.isin(x[:, 0], h.x[:, 0]), 0].max()
+    assert h.rmsle < 1e-6
+    x2, y2 = draw("power", 7, sigma=0.1)
+    h2 = holdout("power", x2, y2, k=4, delta=None, n_boot=50)
+    err = np.log(h2.predicted / h2.y)
+    assert h2.rmsle == pytest.approx(np.sqrt(np.mean(err ** 2)))
+    assert np.all(h2.lo <= h2.predicted) and np.all(h2.predicted <= h2.hi)
+
+
+# ---------------------------------------------------------------- Epoch AI's Chinchilla data
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not EPOCH.is_file(), reason="Epoch's Chinchilla table not at hand")
+def test_epoch_replication():
+    """Besiroglu et al. 2024's choices: D = C/(6N), 5 highest losses out, Huber 1e-3.
+    Their fit: E 1.817, A 482 (s.e. 124.58), B 2085 (s.e. 1293.23), alpha 0.348 (0.015),
+    beta 0.366 (0.021)."""
+    import pandas as pd
+
+    df = pd.read_csv(EPOCH)
+    df = df.drop(index=df["loss"].nlargest(5).index)
+    x, y = df[["D", "N"]].to_numpy(), df["loss"].to_numpy()
+    fit = fit_form("joint", x, y, delta=1e-3, starts=epoch_grid()[::5])
+    p = fit.params
+    assert fit.converged and fit.n_at_best > 100
+    assert abs(p["alpha"] - 0.348) < 0.005 and abs(p["beta"] - 0.366) < 0.005
+    assert abs(p["E"] / 1.817 - 1) < 0.01
+    assert abs(p["A"] - 482) < 124.58 and abs(p["B"] - 2085) < 1293.23
+    fit = bootstrap_fit(fit, x, y, n_boot=1000, seed=0, method="percentile")
+    se = fit.bootstrap.se
+    assert 0.015 / 1.5 < se["alpha"] < 0.015 * 1.5
+    assert 0.021 / 1.5 < se["beta"] < 0.021 * 1.5
