@@ -37,6 +37,7 @@ import pandas as pd
 from normscale.errors import NormscaleError
 from normscale.laws.curves import CurveSet, build_curves
 from normscale.laws.fits import PowerLaw, fit_power_law
+from normscale.laws.pipeline import LawsInP
 from normscale.laws.table import check_error_column, iter_groups, load_curves
 
 
@@ -67,7 +68,7 @@ class PaperChoices:
 
 
 @dataclass(frozen=True)
-class PaperFit:
+class PaperFit(LawsInP):
     """The paper's numbers on one group.
 
     ``slopes``/``slope_errs`` are the per-P gamma1 slopes (sign flipped)
@@ -92,24 +93,12 @@ class PaperFit:
     eps_opt: tuple[float, ...]
 
     @property
-    def gamma2(self) -> float:
-        return self.lambda_law.exponent
-
-    @property
     def gamma2_err(self) -> float:
         return self.lambda_law.exponent_err
 
     @property
-    def gamma_meas(self) -> float:
-        return -self.eps_law.exponent
-
-    @property
     def gamma_meas_err(self) -> float:
         return self.eps_law.exponent_err
-
-    @property
-    def gamma_pred(self) -> float:
-        return self.gamma1 * self.gamma2
 
     @property
     def sigma(self) -> float:

@@ -75,17 +75,10 @@ class Optimum:
         return float(np.log10(self.flat_hi / self.flat_lo))
 
 
-class Exponents:
-    """The four exponents of a fit that has ``window``, ``lambda_law`` and ``eps_law``.
-
-    gamma1 from the early-training window (eps ~ lambda^-gamma1), gamma2 from
-    lambda_opt ~ P^gamma2, gamma_meas from eps_opt ~ P^-gamma_meas, and
-    gamma_pred = gamma1 gamma2 (SCIENCE.md, introduction).
-    """
-
-    @property
-    def gamma1(self) -> float:
-        return self.window.gamma1 if self.window is not None else float("nan")
+class LawsInP:
+    """gamma2 from ``lambda_law`` (lambda_opt ~ P^gamma2), gamma_meas from ``eps_law``
+    (eps_opt ~ P^-gamma_meas) and gamma_pred = gamma1 gamma2, for any fit that has those two
+    laws and a ``gamma1`` (SCIENCE.md, introduction)."""
 
     @property
     def gamma2(self) -> float:
@@ -98,6 +91,15 @@ class Exponents:
     @property
     def gamma_pred(self) -> float:
         return self.gamma1 * self.gamma2
+
+
+class Exponents(LawsInP):
+    """The four exponents of a fit that has ``window``, ``lambda_law`` and ``eps_law``:
+    gamma1 from the early-training window (eps ~ lambda^-gamma1), NaN without one."""
+
+    @property
+    def gamma1(self) -> float:
+        return self.window.gamma1 if self.window is not None else float("nan")
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,8 @@ class Gamma1:
         return self.window.gamma1 if self.window is not None else float("nan")
 
 
-def _logging_step(curves: list[Curve]) -> float:
+def logging_step(curves: list[Curve]) -> float:
+    """The curves' median logging step, in decades of the norm."""
     return float(np.median([np.median(np.diff(np.log10(c.norm))) for c in curves]))
 
 
@@ -126,7 +127,7 @@ def local_slopes(curve: Curve, lambda_opt: float, half_width: float
 
 def slope_profile(curves: list[Curve], lambda_opt: np.ndarray) -> SlopeProfile:
     """The local-slope profile of every curve and their average on a common grid."""
-    half = max(PROFILE_HALF_WIDTH, 1.01 * _logging_step(curves))
+    half = max(PROFILE_HALF_WIDTH, 1.01 * logging_step(curves))
     per = []
     for c, lo in zip(curves, lambda_opt, strict=True):
         x, s = local_slopes(c, float(lo), half)
@@ -221,7 +222,7 @@ def profile_gamma1(curves: list[Curve], lambda_opt: np.ndarray) -> Gamma1:
         undefined. Never raises on short or odd curves.
     """
     lambda_opt = np.asarray(lambda_opt, float)
-    step = _logging_step(curves)
+    step = logging_step(curves)
     prof = slope_profile(curves, lambda_opt)
     if prof.x.size < 2:
         return Gamma1(None, "fewer than 2 curves have 3 points or more below their minimum",

@@ -42,7 +42,8 @@ import numpy as np
 from normscale.errors import NormscaleError
 from normscale.laws.curves import CurveSet
 from normscale.laws.fits import PowerLaw, fit_power_law
-from normscale.laws.profile import window_variants
+from normscale.laws.pipeline import LawsInP, gamma1_in
+from normscale.laws.profile import Gamma1, logging_step, window_variants
 
 #: nested ranges: name and the fraction of the P (the largest ones) they keep
 RANGES = (("all", 1.0), ("upper 2/3", 2 / 3), ("upper 1/2", 1 / 2))
@@ -96,7 +97,7 @@ def _half_spread(values) -> float:
 
 
 @dataclass(frozen=True)
-class RangeFit:
+class RangeFit(LawsInP):
     """The laws refitted on one range of P (the largest ones).
 
     ``gamma1`` is NaN when undefined on this range (``gamma1_reason``
@@ -130,18 +131,6 @@ class RangeFit:
     sigma: float = float("nan")
     gamma_pred_err: float = float("nan")
     gamma_meas_err: float = float("nan")
-
-    @property
-    def gamma2(self) -> float:
-        return self.lambda_law.exponent
-
-    @property
-    def gamma_meas(self) -> float:
-        return -self.eps_law.exponent
-
-    @property
-    def gamma_pred(self) -> float:
-        return self.gamma1 * self.gamma2
 
     @property
     def gamma1_direct(self) -> float:
@@ -199,8 +188,6 @@ class Assessment:
 
 
 def _range_fit(name: str, sets: list[CurveSet], optima, *, window, gamma1_method) -> RangeFit:
-    from normscale.laws.pipeline import gamma1_in
-
     P = np.array([o.P for o in optima])
     lam = np.array([o.lambda_opt for o in optima])
     eps = np.array([o.eps_opt for o in optima])
@@ -210,10 +197,8 @@ def _range_fit(name: str, sets: list[CurveSet], optima, *, window, gamma1_method
         win, reason = None, str(exc)
     variants: list[float] = []
     if win is not None and win.units == "lambda/lambda_opt":
-        from normscale.laws.profile import Gamma1, _logging_step
-
         means = [cs.mean for cs in sets]
-        variants = window_variants(means, lam, Gamma1(win, "", None, None, _logging_step(means)))
+        variants = window_variants(means, lam, Gamma1(win, "", None, None, logging_step(means)))
     try:
         direct = fit_power_law(lam, eps, what="eps_opt(lambda_opt)")
     except NormscaleError:
