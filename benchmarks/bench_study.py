@@ -1,0 +1,135 @@
+"""Study throughput: runs per hour for the paper/cnn-mnist row, seed ensembles off and on.
+
+A study is many runs of one row (paper/cnn-mnist: 11 P from 375 to 48,000, 31
+seeds, the paper's CNN at width 1, init factor 0.05, Adam, the stop rule with a
+500-epoch cap). Its cost is training steps plus logged points (each evaluates
+the full 10,000-image test set, the training subset and every norm). This
+script measures both on the device, for
+
+- ``lone``: one run at a time (:func:`normscale.train.train`);
+- ``ensemble``: K seeds of one cell trained as one vectorised model
+  (:func:`normscale.train.ensemble.train_ensemble`),
+
+and projects runs per hour for the whole row from them:
+
+    hours = sum over runs of (epochs(P) * ceil(P / 128) * t_step + n_points * t_point(P))
+
+for two lengths per run: every run to the 500-epoch cap (the upper bound, and
+the paper's own schedule), and every run stopping at ``--stop-epochs`` (the
+stop rule's typical stop; cpu/cnn-mnist at width 1/4 stopped at 40 to 80
+epochs, docs/example-cnn-mnist). A step is timed at ``--P``; a logged point
+is timed at the smallest and largest P of the row and interpolated in P.
+
+    .venv/bin/python benchmarks/bench_study.py [--device cpu|cuda] [--P 3000]
+        [--seeds 4] [--steps 12] [--width 1] [--data-root ../shared/data/mnist]
+
+Without the MNIST files it says so and exits 0 (``make bench`` runs every script).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from normscale.sweep import load_spec
+from normscale.train import TrainConfig, train
+from normscale.train.ensemble import train_ensemble
+from normscale.train.loop import _measure, _setup
+
+ROW = "paper/cnn-mnist"
+DEFAULT_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
+N_POINTS = 60  # logged points per run: n_log 50 log-spaced steps plus norm-growth points
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def time_steps(config: TrainConfig, *, root: Path, device: str, seeds: int) -> float:
+    """Seconds per optimizer step per run: lone runs (seeds == 1) or one ensemble."""
+    def once(steps: int) -> float:
+        cfg = dataclasses.replace(config, epochs=None, steps=steps, n_log=1, until="end")
+        _sync(device)
+        t0 = time.perf_counter()
+        if seeds == 1:
+            train(cfg, data_root=root, device=device)
+        else:
+            train_ensemble([dataclasses.replace(cfg, seed=s) for s in range(seeds)],
+                           data_root=root, device=device)
+        _sync(device)
+        return time.perf_counter() - t0
+
+    short, long = max(2, STEPS // 4), STEPS
+    # the difference of two lengths cancels loading, set-up and the one logged point
+    return max(once(long) - once(short), 1e-9) / (long - short) / seeds
+
+
+def time_point(config: TrainConfig, *, root: Path, device: str) -> float:
+    """Seconds per logged point of a lone run (test set, training subset, every norm)."""
+    s = _setup(config, root, False, torch.device(device))
+    _measure(s, epoch=0.0, step=0, wall_time=0.0)  # warm-up: the tracker's first pass
+    _sync(device)
+    t0 = time.perf_counter()
+    for k in range(3):
+        _measure(s, epoch=0.0, step=k, wall_time=0.0)
+    _sync(device)
+    return (time.perf_counter() - t0) / 3
+
+
+def project(configs: list[TrainConfig], t_step: float, t_point, epochs_of) -> float:
+    """Runs per hour of the whole row."""
+    seconds = sum(epochs_of(c) * math.ceil(c.P / c.batch_size) * t_step + N_POINTS * t_point(c.P)
+                  for c in configs)
+    return len(configs) / (seconds / 3600)
+
+
+def main() -> None:
+    global STEPS
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--P", type=int, default=3000, help="subset size the steps are timed at")
+    p.add_argument("--seeds", type=int, default=4, help="ensemble size K")
+    p.add_argument("--steps", type=int, default=12, help="timed optimizer steps")
+    p.add_argument("--width", type=float, default=1.0)
+    p.add_argument("--stop-epochs", type=float, default=60.0)
+    p.add_argument("--threads", type=int, default=torch.get_num_threads())
+    p.add_argument("--data-root", type=Path, default=DEFAULT_ROOT)
+    args = p.parse_args()
+    STEPS = args.steps
+    if not (args.data_root / "train-images-idx3-ubyte.gz").is_file():
+        print(f"bench_study: no MNIST files in {args.data_root}; skipped")
+        return
+    torch.set_num_threads(args.threads)
+    configs = [dataclasses.replace(c, width=args.width) for c in load_spec(ROW).configs()]
+    base = next(c for c in configs if c.P == min(configs, key=lambda c: abs(c.P - args.P)).P)
+    base = dataclasses.replace(base, P=args.P)
+    lo, hi = min(c.P for c in configs), max(c.P for c in configs)
+    t_lo = time_point(dataclasses.replace(base, P=lo), root=args.data_root, device=args.device)
+    t_hi = time_point(dataclasses.replace(base, P=hi), root=args.data_root, device=args.device)
+
+    def t_point(P: int) -> float:
+        return t_lo + (t_hi - t_lo) * (P - lo) / (hi - lo)
+
+    cap = max(c.epochs for c in configs)
+    print(f"{ROW}: {len(configs)} runs, P {lo}..{hi}, width {args.width:g}, device "
+          f"{args.device}, {args.threads} threads; step timed at P = {args.P}")
+    print(f"logged point: {t_lo:.3f} s at P = {lo}, {t_hi:.3f} s at P = {hi}")
+    for label, k in (("lone", 1), (f"ensemble of {args.seeds}", args.seeds)):
+        t_step = time_steps(base, root=args.data_root, device=args.device, seeds=k)
+        at_cap = project(configs, t_step, t_point, lambda c: cap)
+        at_stop = project(configs, t_step, t_point, lambda c: args.stop_epochs)
+        print(f"{label:>14}: {1000 * t_step:8.2f} ms per step per run, "
+              f"{at_cap:8.3g} runs/h to the {cap}-epoch cap, "
+              f"{at_stop:8.3g} runs/h stopping at epoch {args.stop_epochs:g}")
+
+
+STEPS = 12
+
+if __name__ == "__main__":
+    main()
