@@ -89,6 +89,7 @@ def _common_options(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> _common.Result:
     from normscale.store import write_table
 
+    out = _common.writable_file(args.out, "--out", mkdir=getattr(args, "mkdir", False))
     if args.source == "tensorboard":
         from normscale.integrations.tensorboard import read_curves
 
@@ -118,8 +119,6 @@ def run(args: argparse.Namespace) -> _common.Result:
         table = from_columns(raw, columns, constants=constants, norm_kind=args.norm_kind,
                              log10=args.log10, where=f"'{path}'")
         source = args.file
-    out = Path(args.out)
-    _common.output_dir(out.parent if str(out.parent) else ".")
     write_table(table, out)
     n_runs = table.groupby(["run", "P", "seed"], dropna=False).ngroups if len(table) else 0
     kinds = sorted(table["norm_kind"].unique().tolist())

@@ -54,6 +54,8 @@ def run(args: argparse.Namespace) -> _common.Result:
 
     check_param("normscale norms", "conv", args.conv, Options(CONV_MODES))
     check_param("normscale norms", "norm_layers", args.norm_layers, Options(NORM_LAYER_MODES))
+    if args.csv:  # checked before any work
+        _common.writable_file(args.csv, "--csv", mkdir=getattr(args, "mkdir", False))
     model, shape = _load_model(args, args.checkpoint)
     reference = None
     if args.reference:
