@@ -30,6 +30,8 @@ KNOWN_GROUP_COLUMNS = ("model", "dataset", "optimizer", "weight_decay", "norm_ki
 
 
 def _read(path: Path) -> pd.DataFrame:
+    if path.is_dir():
+        raise DataError(f"the curves file '{path}' is a folder, not a CSV or Parquet file")
     if not path.is_file():
         raise DataError(f"the curves file '{path}' does not exist")
     suffix = path.suffix.lower()
@@ -37,7 +39,7 @@ def _read(path: Path) -> pd.DataFrame:
         if suffix in (".parquet", ".pq"):
             return pd.read_parquet(path)
         return pd.read_csv(path)
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
+    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"cannot read the curves file '{path}': {msg}") from None
 
@@ -78,6 +80,11 @@ def load_curves(source: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
     df = df.rename(columns=rename)
     for col in ("P", "norm", "test_error"):
         values = pd.to_numeric(df[col], errors="coerce")
+        if np.isinf(values).any():
+            n_inf = int(np.isinf(values).sum())
+            raise NormscaleError(
+                f"column {col!r} of {where} holds {n_inf} infinite value(s) (inf); "
+                "drop those rows first")
         if values.isna().any():
             n_bad = int(values.isna().sum())
             raise NormscaleError(
@@ -103,6 +110,8 @@ def check_error_column(df: pd.DataFrame, error: str) -> str:
             f"the error column {error!r} is not in the table; "
             f"its columns are {', '.join(df.columns)}")
     values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
+    if np.any(np.isinf(values)):
+        raise NormscaleError(f"the error column {col!r} holds infinite values (inf)")
     if not np.all(np.isfinite(values)):
         raise NormscaleError(f"the error column {col!r} holds NaN or non-numeric values")
     if np.any(values <= 0):
