@@ -1,0 +1,517 @@
+"""Property-based fuzzing of every subcommand through its CLI entry point (issue 14).
+
+Hypothesis generates the arguments and the files: numbers (0, negative, NaN, inf, huge),
+strings, paths (missing, a folder, read-only, binary, empty, outside the working folder),
+CSVs with random columns and values, TOML files with random keys, and store files (empty,
+foreign SQLite, junk, truncated, a real store). Every example runs in a fresh working
+folder, and the property is:
+
+- the exit code is 0 or 2 (1 only for the documented outcomes: a theory point that does
+  not converge), and there is never a traceback;
+- nothing is written outside the named outputs (``--out``, a writer's ``--store`` and
+  checkpoints), and no folder appears outside the working folder;
+- a store file given to a reader (export, table, report) is byte-identical afterwards.
+
+The example counts are fixed (``derandomize``: the same examples on every run) so that the
+suite's time stays small, and every test runs under a time limit (a hang fails it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import os
+import shutil
+import signal
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from conftest import run_cli
+from laws_synthetic import synthetic_curves
+from normscale.store import Record, Store
+from normscale.train import TrainConfig
+
+#: seconds one fuzz test may run before it counts as hung (the suite takes about a minute)
+TIME_LIMIT_S = 240
+#: a folder outside every working folder that no command may create
+OUTSIDE = Path(tempfile.gettempdir()) / "normscale-fuzz-outside-absent"
+
+
+def fuzz(n: int):
+    """Hypothesis settings: ``n`` examples, the same ones on every run, no per-example clock."""
+    return settings(max_examples=n, deadline=None, derandomize=True, database=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                           HealthCheck.function_scoped_fixture])
+
+
+class Hang(BaseException):  # noqa: N818 -- a BaseException so no command's handler swallows it
+    """A fuzz test ran past TIME_LIMIT_S."""
+
+
+@pytest.fixture(autouse=True)
+def time_limit():
+    def hung(signum, frame):
+        raise Hang(f"the test ran past {TIME_LIMIT_S} s: a command hangs")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(TIME_LIMIT_S)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+
+
+@pytest.fixture(autouse=True)
+def one_thread_fuzz(one_thread):
+    yield
+
+
+# -- the working folder and what may change in it ------------------------------------------
+
+@contextlib.contextmanager
+def workspace() -> Iterator[Path]:
+    """A fresh working folder as the current directory."""
+    old = Path.cwd()
+    root = Path(tempfile.mkdtemp(prefix="normscale-fuzz-")).resolve()
+    os.chdir(root)
+    try:
+        yield root
+    finally:
+        os.chdir(old)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every path under ``root`` with its content hash (folders: "dir")."""
+    out = {}
+    for p in root.rglob("*"):
+        rel = str(p.relative_to(root))
+        if p.is_symlink() or not (p.is_file() or p.is_dir()):
+            out[rel] = "other"
+        elif p.is_dir():
+            out[rel] = "dir"
+        else:
+            out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def changed(before: dict[str, str], after: dict[str, str]) -> set[str]:
+    return {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+
+
+def check(r, root: Path, before: dict[str, str], *, outputs=(), readers=(), argv=(),
+          codes=(0, 2)) -> None:
+    """The property: exit code, no traceback, writes only to ``outputs``, readers unchanged."""
+    where = f"normscale {' '.join(map(str, argv))}\nstdout: {r.out[-500:]}\nstderr: {r.err[-1500:]}"
+    assert r.code in codes, where
+    assert "Traceback" not in r.err and "Traceback" not in r.out, where
+    if r.code == 2:
+        errors = [line for line in r.err.splitlines() if ": error: " in line]
+        assert len(errors) == 1, where
+    allowed = []
+    for o in outputs:
+        p = Path(o) if Path(o).is_absolute() else root / o
+        allowed.append(str(p.resolve() if p.exists() else p.absolute()))
+    for rel in changed(before, snapshot(root)):
+        path = str(root / rel)
+        ok = any(path == a or path.startswith(a.rstrip("/") + "/") or path.startswith(a + ".")
+                 or a.startswith(path + "/") for a in allowed)
+        assert ok, f"{rel} written outside the named outputs {outputs}\n{where}"
+    for rel in readers:
+        assert before.get(rel) == snapshot(root).get(rel), f"reader changed {rel}\n{where}"
+    assert not OUTSIDE.exists(), f"{OUTSIDE} was created\n{where}"
+
+
+def run(root: Path, argv: list, **kw):
+    argv = [str(a).replace("\x00", "") for a in argv]  # a real argv cannot hold NUL
+    before = snapshot(root)
+    r = run_cli(*argv)
+    event(f"exit {r.code}")  # --hypothesis-show-statistics: how many examples got how far
+    check(r, root, before, argv=argv, **kw)
+    return r
+
+
+# -- generated values ----------------------------------------------------------------------
+
+SPECIAL = ["0", "-1", "1", "2", "3", "0.5", "-0", "1e-300", "1e300", "nan", "inf", "-inf",
+           "", " ", "abc", "1,,2", "10:1:5", "-1:10:5", "1:10:3", "0:1:2", "1:10:0", "1:2",
+           "9" * 30, "0x10", " 2 ", "1e9", "1.5", "2,3,5", "1e-8:1e-2:3", "--", "-"]
+numbers = st.one_of(st.sampled_from(SPECIAL), st.integers(-3, 4).map(str),
+                    st.floats(allow_nan=True, allow_infinity=True).map(repr))
+#: mostly valid grids, so that the fuzzing also reaches the solvers and the files they write
+grids = st.one_of(st.sampled_from(["0.5", "2", "5", "1:10:3", "3,5,8", "0.1:10:4", "1e-4"]),
+                  numbers)
+texts = st.one_of(st.sampled_from(["", "foo", "all", "none", "model", "P", "norm_kind", "cpu",
+                                   "cuda", "cuda:9", "auto", "mps", "é", "a,b", ",", "../x",
+                                   "spectral_complexity", "l2", "\x00"]),
+                  st.text(max_size=8))
+
+PATH_KINDS = ["missing", "folder", "empty", "binary", "text", "csv", "foreign", "store",
+              "truncated", "outside", "nested", "under_file", "proc", "dotdot"]
+
+
+def make_path(kind: str, root: Path, template: Path, name: str = "f") -> str:
+    """A path of the given kind in the working folder (or outside it)."""
+    p = root / name
+    if kind == "missing":
+        return name + ".db"
+    if kind == "folder":
+        (root / f"{name}.d").mkdir(exist_ok=True)
+        return f"{name}.d"
+    if kind == "empty":
+        p.write_bytes(b"")
+    elif kind == "binary":
+        p.write_bytes(bytes(range(256)) * 8)
+    elif kind == "text":
+        p.write_text("hello\n")
+    elif kind == "csv":
+        p.write_text("P,norm,test_error\n1,2,0.5\n")
+    elif kind == "foreign":
+        conn = sqlite3.connect(p)
+        conn.execute("CREATE TABLE t (x)")
+        conn.commit()
+        conn.close()
+    elif kind == "store":
+        shutil.copy(template, p)
+    elif kind == "truncated":
+        p.write_bytes(template.read_bytes()[:3000])
+    elif kind == "outside":
+        return str(OUTSIDE / "sub" / f"{name}.out")
+    elif kind == "nested":
+        return f"a/b/{name}.out"
+    elif kind == "under_file":
+        p.write_text("x")
+        return f"{name}/inner.out"
+    elif kind == "proc":
+        return "/proc/normscale-fuzz/x.out"
+    elif kind == "dotdot":
+        return f"../normscale-fuzz-dotdot-{os.getpid()}/{name}.out"
+    return name
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> Path:
+    """A real store with two fittable groups and a diverged run."""
+    path = tmp_path_factory.mktemp("fuzz-store") / "runs.db"
+    rng = np.random.default_rng(11)
+    with Store(path) as store:
+        for opt in ("adam", "sgd"):
+            curves = synthetic_curves(P=(500, 1000, 2000, 4000), n_seeds=2, n_points=12,
+                                      noise=0.02, rng=rng)
+            for (P, seed), c in curves.groupby(["P", "seed"]):
+                cfg = TrainConfig(model="cnn", dataset="digits", P=int(P), seed=int(seed),
+                                  epochs=10, optimizer=opt)
+                store.start_run(cfg.run_id, cfg.to_dict())
+                store.add_records(cfg.run_id, [
+                    Record(epoch=i + 1.0, step=i + 1, test_error=float(e), test_loss=1.0,
+                           train_error=0.0, train_loss=0.1, wall_time=1.0,
+                           norms={"spectral_complexity": float(n), "l2": float(n) ** 0.5})
+                    for i, (n, e) in enumerate(zip(c["norm"], c["test_error"], strict=True))])
+                store.finish_run(cfg.run_id, status="finished", wall_time=1.0)
+        store.start_run("bad", {"model": "cnn", "P": 1})
+        store.finish_run("bad", status="diverged", error="nan")
+    return path
+
+
+def options(draw, table: dict, k: int) -> list[str]:
+    """Up to ``k`` flags of ``table`` (flag -> strategy or None for a switch) with values."""
+    flags = draw(st.lists(st.sampled_from(sorted(table)), max_size=k, unique=True))
+    argv = []
+    for f in flags:
+        argv += [f] if table[f] is None else [f, draw(table[f])]
+    return argv
+
+
+def remove_dotdot() -> None:
+    shutil.rmtree(Path(tempfile.gettempdir()) / f"normscale-fuzz-dotdot-{os.getpid()}",
+                  ignore_errors=True)
+
+
+# -- the subcommands -----------------------------------------------------------------------
+
+@fuzz(60)
+@given(command=st.sampled_from(["train", "sweep", "export", "fit", "table", "report",
+                                "perceptron", "theory", "norms", "nonsense"]),
+       tokens=st.lists(st.one_of(numbers, texts, st.sampled_from(
+           ["--json", "--quiet", "--help", "--out", "--store", "--lam", "--alpha", "--n-boot",
+            "--P", "--mkdir", "--list", "--dry-run"])), max_size=5))
+def test_fuzz_any_tokens(command, tokens):
+    """Random tokens after any subcommand: argparse's one-line errors, --help, or a result."""
+    if command in ("train", "perceptron", "theory", "sweep") and "--help" not in tokens:
+        tokens = [*tokens, "--frobnicate"]  # never a real run: those are fuzzed below
+    with workspace() as root:
+        run(root, [command, *tokens])
+
+
+@fuzz(25)
+@given(alpha=grids, data=st.data())
+def test_fuzz_theory(alpha, data, template):
+    table = {"--lam": grids, "--loss": st.sampled_from(["logistic", "hinge", "square",
+                                                          "linear", "foo"]),
+             "--opt": None, "--laws": None, "--out": st.sampled_from(PATH_KINDS),
+             "--sim": st.sampled_from(PATH_KINDS)}
+    with workspace() as root:
+        argv = ["theory", "--alpha", alpha, *options(data.draw, table, 3)]
+        for i, a in enumerate(argv):
+            if argv[i - 1] in ("--out", "--sim"):
+                argv[i] = make_path(a, root, template, name=argv[i - 1].strip("-"))
+        out = argv[argv.index("--out") + 1] if "--out" in argv else None
+        r = run(root, argv, outputs=[out] if out else [], codes=(0, 1, 2))
+        assert r.code != 1 or "no convergence" in r.err, r.err
+    remove_dotdot()
+
+
+@fuzz(30)
+@given(data=st.data())
+def test_fuzz_perceptron(data, template):
+    small = st.sampled_from(["1", "2", "3", "5", "0", "-1", "x", "1e3", "9" * 30])
+    table = {"--alpha": grids, "--lam": grids, "--n": small, "--seeds": small,
+             "--mode": st.sampled_from(["fixed", "gd", "both", "fixed,gd", "sgd", ""]),
+             "--inputs": st.sampled_from(["binary", "gaussian", "x"]),
+             "--dtype": st.sampled_from(["float64", "float32", "int8"]),
+             "--gtol": numbers, "--max-iter": small, "--steps": small, "--n-record": small,
+             "--lr": numbers, "--init-norm": numbers, "--laws": None,
+             "--out": st.sampled_from(PATH_KINDS), "--fixed-csv": st.sampled_from(PATH_KINDS)}
+    with workspace() as root:
+        argv = ["perceptron", "--n", "8", "--max-iter", "3", "--steps", "5",
+                *options(data.draw, table, 4)]
+        for i, a in enumerate(argv):
+            if argv[i - 1] in ("--out", "--fixed-csv"):
+                argv[i] = make_path(a, root, template, name=argv[i - 1].strip("-"))
+        out = argv[argv.index("--out") + 1] if "--out" in argv else None
+        run(root, argv, outputs=[out] if out else [])
+    remove_dotdot()
+
+
+FIELDS = ["model", "dataset", "P", "seed", "epochs", "steps", "optimizer", "lr",
+          "weight_decay", "momentum", "batch_size", "n_log", "preset", "width", "depth",
+          "init_factor", "augment", "until", "ensemble", "colour", "cells", ""]
+toml_scalars = st.one_of(
+    st.integers(-3, 10), st.integers(min_value=-(2 ** 63), max_value=2 ** 63 - 1),
+    st.floats(allow_nan=True, allow_infinity=True), st.booleans(),
+    st.sampled_from(["cnn", "vit", "resnet", "digits", "mnist", "adam", "sgd", "none", "x", ""]))
+
+
+def toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf") if math.isinf(v) \
+            else repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, list):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    return "{" + ", ".join(f'"{k}" = {toml_value(x)}' for k, x in v.items()) + "}"
+
+
+toml_values = st.one_of(
+    toml_scalars, st.lists(toml_scalars, max_size=4),
+    st.builds(lambda a: {"range": a}, st.lists(st.integers(-5, 2 ** 40), max_size=4)),
+    st.builds(lambda a: {"geomspace": a}, st.lists(st.one_of(st.integers(-2, 50), st.floats()),
+                                                   max_size=4)),
+    st.lists(st.dictionaries(st.sampled_from(FIELDS), toml_scalars, max_size=3), max_size=3))
+
+
+@st.composite
+def sweep_files(draw) -> bytes:
+    if draw(st.integers(0, 9)) == 0:
+        return draw(st.binary(max_size=64))
+    sections = {}
+    for name in draw(st.lists(st.sampled_from(["base", "grid", "analysis", "extra"]),
+                              max_size=3, unique=True)):
+        sections[name] = draw(st.dictionaries(st.sampled_from(FIELDS), toml_values, max_size=6))
+    if draw(st.booleans()):  # mostly valid base, so that the grids get exercised
+        sections.setdefault("base", {}).update(model="cnn", dataset="digits", epochs=1)
+    top = draw(st.dictionaries(st.sampled_from(["name", "description", "ensemble"]),
+                               toml_scalars, max_size=2))
+    lines = [f"{k} = {toml_value(v)}" for k, v in top.items()]
+    for name, body in sections.items():
+        lines.append(f"[{name}]")
+        lines += [f'"{k}" = {toml_value(v)}' for k, v in body.items()]
+    return ("\n".join(lines) + "\n").encode()
+
+
+@fuzz(80)
+@given(content=sweep_files(), name=st.sampled_from(["s.toml", "s", "s.txt"]),
+       flags=st.lists(st.sampled_from(["--json", "--force", "--quiet"]), unique=True))
+def test_fuzz_sweep_files(content, name, flags):
+    with workspace() as root:
+        (root / name).write_bytes(content)
+        run(root, ["sweep", name, "--dry-run", "--store", "s.db", *flags])
+
+
+@fuzz(20)
+@given(device=texts, store=st.sampled_from(PATH_KINDS),
+       checkpoint_dir=st.sampled_from([None, *PATH_KINDS]), data=st.data())
+def test_fuzz_sweep_options(device, store, checkpoint_dir, data, template):
+    """Options are checked before any run: mnist is absent from the data root, so no sweep
+    here trains; it must stop with one line and write nothing but (at most) the store."""
+    with workspace() as root:
+        (root / "spec.toml").write_text('[base]\nmodel = "cnn"\ndataset = "mnist"\n'
+                                        "epochs = 1\n[grid]\nP = [10, 20]\n")
+        (root / "no-data").mkdir()
+        argv = ["sweep", "spec.toml", "--data-root", "no-data", "--device", device,
+                "--store", make_path(store, root, template, "store"),
+                *options(data.draw, {"--workers": numbers, "--threads-per-run": numbers,
+                                     "--gpus-per-run": numbers, "--mkdir": None}, 2)]
+        if checkpoint_dir is not None:
+            argv += ["--checkpoint-dir", make_path(checkpoint_dir, root, template, "ck")]
+        run(root, argv, codes=(2,))
+    remove_dotdot()
+
+
+READER_OPTIONS = {
+    "export": {"--norm": texts, "--status": st.sampled_from(["finished", "any", "failed", "x"]),
+               "--format": st.sampled_from(["csv", "parquet", "xlsx"])},
+    "table": {"--norm": texts, "--group-by": texts, "--n-boot": st.sampled_from(
+        ["0", "1", "2", "-1", "x", "nan"]), "--seed": numbers},
+    "report": {"--norm": texts, "--group-by": texts, "--n-boot": st.sampled_from(
+        ["0", "1", "-1", "x"]), "--title": texts},
+}
+
+
+@pytest.mark.parametrize("reader, n", [("export", 30), ("table", 20), ("report", 8)])
+def test_fuzz_readers(reader, n, template):
+    @fuzz(n)
+    @given(store=st.sampled_from(PATH_KINDS), out=st.sampled_from([None, *PATH_KINDS]),
+           data=st.data())
+    def one(store, out, data):
+        event(f"store {store}")
+        with workspace() as root:
+            db = make_path(store, root, template, "runs.db")
+            argv = [reader, "--store", db, *options(data.draw, READER_OPTIONS[reader], 2)]
+            outputs = []
+            if out is not None and reader != "table":
+                target = make_path(out, root, template, "out")
+                argv += ["--out", target]
+                outputs = [target]
+            elif reader != "table":
+                outputs = ["curves.csv", "curves.parquet", "results"]  # the defaults
+            readers = [str(Path(db))] if (root / db).is_file() and not Path(db).is_absolute() \
+                else []
+            run(root, argv, outputs=outputs, readers=readers)
+        remove_dotdot()
+
+    one()
+
+
+column_names = st.sampled_from(["P", "alpha", "norm", "lam", "test_error", "eps", "seed",
+                                "model", "x", ""])
+cells = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 10 ** 6),
+                  st.sampled_from(["", "inf", "-inf", "nan", "a", "1e999"]))
+
+
+@fuzz(40)
+@given(columns=st.lists(column_names, min_size=1, max_size=5),
+       rows=st.integers(0, 12), data=st.data())
+def test_fuzz_fit_csv(columns, rows, data, template):
+    table = {"--group-by": texts, "--error": texts, "--n-boot": st.sampled_from(
+        ["0", "1", "2", "-1", "x"]), "--level": numbers, "--window": numbers,
+        "--gamma1-method": st.sampled_from(["common", "rescaled", "x"]), "--seed": numbers,
+        "--strict-minimum": None, "--out": st.sampled_from(PATH_KINDS)}
+    with workspace() as root:
+        body = [",".join(columns)]
+        for _ in range(rows):
+            body.append(",".join(str(data.draw(cells)) for _ in columns))
+        (root / "c.csv").write_text("\n".join(body) + "\n")
+        argv = ["fit", "c.csv", *options(data.draw, table, 3)]
+        out = None
+        if "--out" in argv:
+            i = argv.index("--out") + 1
+            argv[i] = out = make_path(argv[i], root, template, "out")
+        run(root, argv, outputs=[out] if out else [])
+    remove_dotdot()
+
+
+@fuzz(12)
+@given(data=st.data())
+def test_fuzz_train(data, template):
+    """One or two flags of a tiny run fuzzed; valid draws train one epoch of 50 digits."""
+    small = st.sampled_from(["0", "1", "2", "-1", "x", "1.5", "nan", "1e9", "9" * 30])
+    table = {"--P": small, "--seed": small, "--n-log": small, "--lr": numbers,
+             "--weight-decay": numbers, "--momentum": numbers, "--batch-size": small,
+             "--width": numbers, "--depth": numbers, "--init-factor": numbers,
+             "--optimizer": st.sampled_from(["adam", "sgd", "x"]),
+             "--model": st.sampled_from(["cnn", "vit", "resnet", "mlp"]),
+             "--dataset": st.sampled_from(["digits", "foo", "imagefolder", ""]),
+             "--device": texts, "--store": st.sampled_from(PATH_KINDS),
+             "--checkpoint": st.sampled_from(PATH_KINDS), "--resume": None, "--force": None,
+             "--seeds": st.sampled_from(["0:2", "2:1", "x", "0:9999999999"])}
+    with workspace() as root:
+        base = {"--model": "cnn", "--dataset": "digits", "--P": "50", "--batch-size": "25",
+                "--width": "0.125", "--epochs": "1", "--n-log": "1", "--augment": "none"}
+        extra = options(data.draw, table, 2)
+        for i, a in enumerate(extra):
+            if extra[i - 1] in ("--store", "--checkpoint"):
+                extra[i] = make_path(a, root, template, extra[i - 1].strip("-"))
+        for flag in list(base):
+            if flag in extra:
+                del base[flag]
+        argv = ["train", *[x for kv in base.items() for x in kv], *extra, "--quiet"]
+        outputs = []
+        for flag in ("--store", "--checkpoint"):
+            if flag in argv:
+                outputs.append(argv[argv.index(flag) + 1])
+        readers = []
+        store = argv[argv.index("--store") + 1] if "--store" in argv else None
+        if store is not None and (root / store).is_file() and (root / store).stat().st_size \
+                and store != "store":  # a file that is not a store stays as it is
+            readers = [store]
+        run(root, argv, outputs=outputs, readers=readers)
+    remove_dotdot()
+
+
+@pytest.fixture(scope="module")
+def state_dict(tmp_path_factory) -> Path:
+    from normscale import nets
+
+    path = tmp_path_factory.mktemp("fuzz-norms") / "cnn.pt"
+    torch.manual_seed(0)
+    model = nets.build("cnn", in_channels=1, image_size=8, num_classes=10, width=0.125,
+                       dataset="digits")
+    torch.save(model.state_dict(), path)
+    return path
+
+
+@fuzz(25)
+@given(kind=st.sampled_from([*PATH_KINDS, "state_dict", "tensor"]), data=st.data())
+def test_fuzz_norms(kind, data, template, state_dict):
+    small = st.sampled_from(["1", "8", "10", "0", "-1", "x", "9" * 30])
+    table = {"--arch": st.sampled_from(["cnn", "resnet", "vit", "x"]), "--in-channels": small,
+             "--image-size": small, "--num-classes": small, "--dataset": texts,
+             "--width": numbers, "--depth": numbers,
+             "--reference": st.sampled_from([*PATH_KINDS, "state_dict"]),
+             "--conv": st.sampled_from(["reshape", "operator", "x"]),
+             "--norm-layers": st.sampled_from(["ignore", "fold", "diagonal", "x"]),
+             "--bias": None}
+
+    def path_of(k: str, name: str) -> str:
+        if k == "state_dict":
+            shutil.copy(state_dict, root / f"{name}.pt")
+            return f"{name}.pt"
+        if k == "tensor":
+            torch.save(torch.ones(3), root / f"{name}.pt")
+            return f"{name}.pt"
+        return make_path(k, root, template, name)
+
+    with workspace() as root:
+        argv = ["norms", path_of(kind, "ck"), *options(data.draw, table, 5)]
+        if kind == "state_dict" and data.draw(st.booleans()):
+            argv += ["--arch", "cnn", "--in-channels", "1", "--image-size", "8",
+                     "--num-classes", "10", "--width", "0.125", "--dataset", "digits"]
+        if "--reference" in argv:
+            i = argv.index("--reference") + 1
+            argv[i] = path_of(argv[i], "ref")
+        run(root, argv, readers=[a for a in argv[1:] if (root / a).is_file()])
+    remove_dotdot()
