@@ -24,7 +24,11 @@ def _fill(store: Store, curves, **config) -> None:
                           norms={"spectral_complexity": float(n), "l2": float(np.sqrt(n))})
                    for i, (n, e) in enumerate(zip(c["norm"], c["test_error"], strict=True))]
         store.add_records(cfg.run_id, records)
-        store.finish_run(cfg.run_id, status="finished", wall_time=1.0)
+        # seed 0 of the smallest P sat on its plateau, the others passed their optimum
+        # (neither is censored, so the fits are those of the curves)
+        first = (P == curves["P"].min() and seed == 0)
+        store.finish_run(cfg.run_id, status="finished", wall_time=1.0,
+                         stop_reason="plateau" if first else "past_optimum")
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +56,11 @@ def test_table_recovers_each_groups_exponents(cli, store_path):
         assert abs(row["gamma1"] - g1) < max(3 * row["gamma1_err"], 0.03), row
         assert abs(row["gamma2"] - g2) < max(3 * row["gamma2_err"], 0.05), row
         assert row["gamma_pred"] == pytest.approx(row["gamma1"] * row["gamma2"], rel=1e-9)
+        assert row["stop_reasons"] == {"past_optimum": 17, "plateau": 1}  # from the store
     text = cli("table", "--store", store_path, "--n-boot", "10", "--quiet")
     assert text.code == 0 and text.out.count("\n| cnn | digits |") == 2
+    assert text.out.count("18 runs stopped: 17 past_optimum, 1 plateau; minimum at the last "
+                          "logged point on ") == 2
 
 
 def test_table_bad_input(cli, tmp_path, store_path):
@@ -79,6 +86,13 @@ def test_report_page_shows_every_figure(cli, tmp_path, store_path):
     assert len(images) == 2 and all((out / src).is_file() for src in images)
     assert "Not fitted" in page and "torch" in page  # the failure and the environment
     assert page.count("<details>") == 18 + 18 + 2  # every run with its config
+    # each run's stop reason, and per group the verdict, the stop reasons and edge minima
+    assert page.count("<td class='stop'>past_optimum</td>") == 17 + 17 + 1
+    assert page.count("<td class='stop'>plateau</td>") == 3
+    assert page.count("18 runs stopped: 17 past_optimum, 1 plateau") == 2
+    assert len(re.findall(r"<span class='edge'>\d+</span> of \d+ P", page)) == 2
+    assert len(re.findall(r"verdict <b class='verdict'>(consistent|tension|untestable)</b>",
+                          page)) == 2
     if CHROMIUM is None:
         pytest.skip("chromium is not installed (apt-get install chromium)")
     dom = subprocess.run(
