@@ -42,12 +42,12 @@ def error_rate(pred) -> dict[str, float]:
     return {"error": float(np.mean(pred.predictions.argmax(-1) != pred.label_ids))}
 
 
-def make_trainer(tmp_path, model, callback, max_steps: int, **kw):
+def make_trainer(tmp_path, model, callback, max_steps: int, report_to=(), **kw):
     train, test = load_dataset("digits", split="train"), load_dataset("digits", split="test")
     args = transformers.TrainingArguments(
         output_dir=str(tmp_path / "out"), max_steps=max_steps, per_device_train_batch_size=32,
         per_device_eval_batch_size=360, learning_rate=3e-3, eval_strategy="steps",
-        eval_steps=5, logging_steps=5, report_to=[], use_cpu=True, disable_tqdm=True,
+        eval_steps=5, logging_steps=5, report_to=list(report_to), use_cpu=True, disable_tqdm=True,
         seed=7, **kw)
     return transformers.Trainer(model=model, args=args,
                                 train_dataset=Images(train.images[:320], train.labels[:320]),
@@ -73,6 +73,15 @@ def test_trainer_callback_stores_the_norms_of_the_evaluated_weights(tmp_path):
     cb = Snapshot(model_name="vit-tiny", dataset="digits", store=db, schedule=[5, 10, 20])
     model = tiny_vit()
     trainer = make_trainer(tmp_path, model, None, max_steps=20, save_strategy="no")
+
+    class Reporter(transformers.TrainerCallback):  # stands for TensorBoard, W&B, MLflow
+        seen: list = []
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if "norms/step" in logs:
+                self.seen.append(dict(logs))
+
+    trainer.add_callback(Reporter())
     cb.attach(trainer)  # first: the reporters after it receive the norms in their logs
     trainer.train()
     with Store(db) as store:
@@ -91,6 +100,12 @@ def test_trainer_callback_stores_the_norms_of_the_evaluated_weights(tmp_path):
         assert rec.test_error == pytest.approx(history[rec.step]["eval_error"])
         assert rec.test_loss == pytest.approx(history[rec.step]["eval_loss"])
         assert rec.epoch == pytest.approx(rec.step / 10)  # 320 images in batches of 32
+    # every point reached the reporter: its step, epoch and norms, once
+    seen = {int(h["norms/step"]): h for h in Reporter.seen}
+    assert sorted(seen) == [5, 10, 20] and len(Reporter.seen) == 3
+    for rec in records:
+        assert seen[rec.step]["norms/spectral_complexity"] == rec.norms["spectral_complexity"]
+        assert seen[rec.step]["norms/epoch"] == rec.epoch
     # the ViT's Q, K, V projections are separate Linears: each is its own matrix
     kinds = {lay.name.rsplit(".", 1)[-1] for lay in cb.tracker.last_report.layers}
     assert {"q_proj", "k_proj", "v_proj", "o_proj", "fc1", "fc2", "classifier"} <= kinds
@@ -119,3 +134,30 @@ def test_resumed_trainer_reads_the_tracker_state_from_the_checkpoint(tmp_path):
         run, = store.runs()
         steps = [r.step for r in store.records(run.run_id)]
     assert steps == [5, 10, 15, 20] and not any(math.isnan(s) for s in steps)
+
+
+def test_tensorboard_import_of_a_trainer_run_equals_the_store_export(tmp_path):
+    pytest.importorskip("tensorboard", reason="needs the extra normscale[tensorboard]")
+    import pandas as pd
+
+    from conftest import run_cli
+    from normscale.store import long_table
+
+    db = tmp_path / "runs.db"
+    cb = NormTrainerCallback(model_name="vit-tiny", store=db, schedule=[5, 10, 20])
+    trainer = make_trainer(tmp_path, tiny_vit(), None, max_steps=20, save_strategy="no",
+                           report_to=["tensorboard"])  # events under output_dir/runs/
+    cb.attach(trainer)
+    trainer.train()
+    # the Trainer's TensorBoard reporter files the norms under train/ at the next log
+    res = run_cli("import", "tensorboard", tmp_path / "out" / "runs", "--norm-tag",
+                  "train/norms/spectral_complexity", "--error-tag", "eval/error",
+                  "--step-tag", "train/norms/step", "--epoch-tag", "train/norms/epoch",
+                  "--P", "320", "--seed", "7", "--out", tmp_path / "tb.csv")
+    assert res.code == 0, res.err
+    got = pd.read_csv(tmp_path / "tb.csv")
+    with Store(db) as store:
+        want = long_table(store, norm="spectral_complexity")
+    assert got["step"].tolist() == want["step"].tolist() == [5, 10, 20]
+    for col in ("norm", "test_error", "epoch"):
+        assert got[col].to_numpy() == pytest.approx(want[col].to_numpy(), rel=1e-6), col

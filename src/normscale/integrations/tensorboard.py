@@ -4,7 +4,9 @@ Every folder under the log directory that holds event files is one run
 (Lightning's ``name/version_0``, a Hugging Face ``runs/<date>``). Its
 scalars are read with the reader TensorBoard ships (``EventAccumulator``,
 every point kept, none sampled away); for each norm tag, the points where
-the norm and the error were logged at the same step become rows. A step
+the norm and the error were logged at the same step become rows, the step
+being the point's own (the ``norms/step`` tag of the normscale callbacks)
+where it was logged. A step
 logged twice (a resumed run) keeps its latest value. TensorBoard stores
 scalars as float32: the imported curves equal the store's to about 1e-7
 relative.
@@ -128,8 +130,11 @@ def read_curves(logdir: str | Path, *, norm_tags: Sequence[str], error_tag: str,
             "model": model, "dataset": dataset, "run": name}
         wide = wide.reset_index()
         if step_tag and step_tag in wide.columns:
+            # the point's own step; a logger that sent the norms later (the Hugging Face
+            # Trainer: at the next training log) then joins them to the error at that step
             logged = wide[step_tag].notna()
             wide.loc[logged, "step"] = wide.loc[logged, step_tag]
+            wide = wide.groupby("step", as_index=False, sort=True).first()
         for tag in norm_tags:
             columns = {"norm": tag, "test_error": error_tag, "step": "step"}
             if loss_tag and loss_tag in wide.columns:
