@@ -58,8 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="loss on log y (default huber)")
     parser.add_argument("--delta", type=_common.positive_float("--delta"), default=1e-3,
                         help="Huber threshold on log y (default 1e-3)")
-    parser.add_argument("--grid", choices=("default", "epoch"), default="default",
-                        help="start grid: the form's (scaled to the data) or, for joint, "
+    parser.add_argument("--grid", choices=("default", "coarse", "epoch"), default="default",
+                        help="start grid: the form's (scaled to the data; 4,500 starts for "
+                             "joint), 'coarse' (every 10th of those), or, for joint, "
                              "Epoch AI's 4,500 starts")
     parser.add_argument("--n-boot", type=_common.positive_int("--n-boot"), default=1000,
                         help="bootstrap replicates (default 1000)")
@@ -116,11 +117,16 @@ def run(args: argparse.Namespace) -> _common.Result:
     if args.out:
         _common.output_dir(args.out)
     table = load_table(args.table)
+    starts = None
+    if args.grid == "epoch":
+        starts = epoch_grid()
+    elif args.grid == "coarse":
+        starts = 10
     a = analyse(table, form=args.form, x=args.x, y=args.y, cost=args.cost,
                 holdout_k=args.holdout, exclude_top=args.exclude_top,
                 delta=None if args.loss == "squared" else args.delta, n_boot=args.n_boot,
                 seed=args.seed, level=args.level, interval=args.interval,
-                starts=epoch_grid() if args.grid == "epoch" else None)
+                starts=starts)
     if args.out:
         paths = write_figures(a, args.out)
         _common.log(args, f"wrote {len(paths)} files in {args.out}")

@@ -20,7 +20,7 @@ from normscale.errors import DataError, ParameterError
 from normscale.scaling.allocation import Allocation, CostModel, compute_optimal, fit_cost
 from normscale.scaling.fit import ScalingFit, bootstrap_fit, fit_form
 from normscale.scaling.forms import get_form
-from normscale.scaling.holdout import Holdout, holdout
+from normscale.scaling.holdout import Holdout, holdout, split_largest
 
 
 def load_table(path: str | Path) -> pd.DataFrame:
@@ -70,7 +70,7 @@ def analyse(table: pd.DataFrame, *, form: str, x: tuple[str, ...], y: str,
             cost: str | None = None, holdout_k: int = 0, exclude_top: int = 0,
             delta: float | None = 1e-3, n_boot: int = 1000, seed: int = 0,
             level: float = 0.95, interval: str = "bca",
-            starts: np.ndarray | None = None) -> ScalingAnalysis:
+            starts: np.ndarray | int | None = None) -> ScalingAnalysis:
     """Fit ``form`` on columns ``x`` (P[, N]) and ``y`` of ``table``, and check it.
 
     Parameters
@@ -112,6 +112,8 @@ def analyse(table: pd.DataFrame, *, form: str, x: tuple[str, ...], y: str,
         keep[np.argsort(Y, kind="stable")[::-1][:exclude_top]] = False
         X, Y = X[keep], Y[keep]
         C = None if C is None else C[keep]
+    if holdout_k:
+        split_largest(X, holdout_k, C)                  # a bad K fails before any fit
     fit = fit_form(form, X, Y, delta=delta, starts=starts, x_names=tuple(x), y_name=y)
     fit = bootstrap_fit(fit, X, Y, n_boot=n_boot, seed=seed, level=level, method=interval)
     allocation = None

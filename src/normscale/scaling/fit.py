@@ -194,7 +194,7 @@ def _same_minima(theta: np.ndarray, order: np.ndarray, k: int) -> list[int]:
 
 
 def fit_form(form: str, x: np.ndarray, y: np.ndarray, *, delta: float | None = 1e-3,
-             starts: np.ndarray | None = None, x_names: tuple[str, ...] | None = None,
+             starts: np.ndarray | int | None = None, x_names: tuple[str, ...] | None = None,
              y_name: str = "y", max_iter: int | None = None) -> ScalingFit:
     """Fit ``form`` to (x, y) from every start of a grid.
 
@@ -208,8 +208,9 @@ def fit_form(form: str, x: np.ndarray, y: np.ndarray, *, delta: float | None = 1
     delta : float or None, default 1e-3
         Huber threshold on log y (Besiroglu et al. 2024 use 1e-3); None for
         the squared loss on log y.
-    starts : array of shape (S, p), optional
-        Starts in the form's LSE parameters; the form's grid by default.
+    starts : array of shape (S, p) or int, optional
+        Starts in the form's LSE parameters; the form's grid by default, or
+        every k-th start of it for an int k.
     x_names, y_name : names of the columns, for reports.
     max_iter : int, optional
         Iteration cap per start (the engine's default otherwise).
@@ -224,7 +225,12 @@ def fit_form(form: str, x: np.ndarray, y: np.ndarray, *, delta: float | None = 1
     loss = _loss_name(delta)
     x, y = _check_data(f, x, y)
     lx, logy = np.log(x), np.log(y)
-    theta0 = f.starts(lx, logy) if starts is None else np.atleast_2d(np.asarray(starts, float))
+    if starts is None or isinstance(starts, int | np.integer):
+        if starts is not None and starts < 1:
+            raise ParameterError(f"An int 'starts' is a stride >= 1. Got {starts}.")
+        theta0 = f.starts(lx, logy)[::1 if starts is None else int(starts)]
+    else:
+        theta0 = np.atleast_2d(np.asarray(starts, dtype=float))
     if theta0.shape[1] != len(f.params):
         raise ParameterError(f"The 'starts' of form '{form}' must have {len(f.params)} columns "
                              f"({', '.join(f.params)}). Got {theta0.shape[1]} instead.")

@@ -70,7 +70,7 @@ def split_largest(x: np.ndarray, k: int, size: np.ndarray | None = None) -> np.n
 
 def holdout(form: str, x: np.ndarray, y: np.ndarray, *, k: int,
             size: np.ndarray | None = None, delta: float | None = 1e-3, n_boot: int = 1000,
-            seed: int = 0, level: float = 0.95, starts: np.ndarray | None = None,
+            seed: int = 0, level: float = 0.95, starts: np.ndarray | int | None = None,
             x_names: tuple[str, ...] | None = None, y_name: str = "y") -> Holdout:
     """Fit ``form`` on all but the ``k`` largest configurations and predict those.
 

@@ -1,0 +1,107 @@
+"""The ``normscale scaling`` command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from normscale.scaling import get_form
+
+EPOCH = Path(__file__).resolve().parents[2] / "shared" / "data" / "scaling" / "chinchilla_epoch.csv"
+
+
+@pytest.fixture
+def joint_table(tmp_path):
+    """Runs over (P, N) with 2 seeds each, y from the joint form plus 2% noise, and a cost."""
+    P, N = np.meshgrid(np.geomspace(1e3, 1e6, 6), np.geomspace(1e4, 1e7, 6))
+    x = np.repeat(np.column_stack([P.ravel(), N.ravel()]), 2, axis=0)
+    true = {"E": 0.5, "A": 40.0, "B": 80.0, "alpha": 0.4, "beta": 0.5}
+    rng = np.random.default_rng(0)
+    y = get_form("joint").predict(true, x) * np.exp(rng.normal(0, 0.02, len(x)))
+    df = pd.DataFrame({"P": x[:, 0], "N": x[:, 1], "err": y, "seed": np.tile([0, 1], 36),
+                       "flops": 6 * x[:, 0] * x[:, 1]})
+    path = tmp_path / "runs.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def test_joint_json_frontier_and_holdout(cli, joint_table, tmp_path):
+    out = tmp_path / "out"
+    r = cli("scaling", joint_table, "--form", "joint", "--x", "P,N", "--y", "err",
+            "--n-boot", "100", "--holdout", "3", "--grid", "coarse", "--out", out, "--json",
+            "--quiet")
+    assert r.code == 0, r.err
+    d = r.json()
+    fit = d["fit"]
+    assert fit["n_configs"] == 36 and fit["n_points"] == 72
+    assert fit["params"]["alpha"] == pytest.approx(0.4, abs=0.05)
+    assert fit["n_at_best"] >= 2 and fit["converged"] is True
+    lo, hi = fit["bootstrap"]["intervals"]["beta"]
+    assert lo < fit["params"]["beta"] < hi
+    al = d["allocation"]
+    b, a = fit["params"]["alpha"], fit["params"]["beta"]
+    assert al["a"] == pytest.approx(a / (a + b)) and al["cost"]["k"] == 6.0
+    h = d["holdout"]
+    assert h["k"] == 3 and len(h["points"]) == 6          # 3 configurations x 2 seeds
+    assert h["rmsle"] < 0.1
+    for name in ("fit.png", "contours.png", "frontier.png"):
+        assert (out / name).stat().st_size > 5000
+    starts = pd.read_csv(out / "starts.csv")
+    assert len(starts) == fit["n_starts"] and starts["at_best"].sum() == fit["n_at_best"]
+    assert json.loads((out / "scaling.json").read_text())["fit"]["objective"] == \
+        pytest.approx(fit["objective"])
+
+
+def test_cost_column_is_fitted(cli, joint_table):
+    r = cli("scaling", joint_table, "--form", "joint", "--x", "P,N", "--y", "err",
+            "--cost", "flops", "--n-boot", "50", "--grid", "coarse", "--json", "--quiet")
+    assert r.code == 0, r.err
+    cost = r.json()["allocation"]["cost"]
+    assert cost["fitted"] and cost["k"] == pytest.approx(6.0, rel=1e-6)
+    assert (cost["u"], cost["v"]) == pytest.approx((1.0, 1.0), abs=1e-9)
+
+
+def test_power_text_and_exclude_top(cli, joint_table):
+    r = cli("scaling", joint_table, "--form", "power", "--x", "P", "--y", "err",
+            "--exclude-top", "4", "--n-boot", "50")
+    assert r.code == 0, r.err
+    assert "| alpha |" in r.out and "4 highest left out" in r.out and "68 points" in r.out
+
+
+@pytest.mark.parametrize("extra", [
+    ("--x", "P,N,Q"),
+    ("--x", "P", "--form", "joint"),
+    ("--x", "Q"),
+    ("--y", "seed"),                          # zeros: not > 0
+    ("--form", "power", "--cost", "flops"),
+    ("--form", "joint", "--x", "P,N", "--holdout", "36"),
+    ("--exclude-top", "-1"),
+    ("--form", "cubic"),
+    ("--grid", "epoch"),                      # the epoch grid is for joint
+    ("--level", "1.5"),
+])
+def test_bad_input_exits_2_on_one_line(cli, joint_table, extra):
+    args = {"--y": "err", **dict(zip(extra[::2], extra[1::2], strict=True))}
+    r = cli("scaling", joint_table, *[v for kv in args.items() for v in kv], "--n-boot", "10")
+    assert r.code == 2, r.err
+    assert "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1
+
+
+def test_missing_table_exits_2(cli, tmp_path):
+    r = cli("scaling", tmp_path / "none.csv")
+    assert r.code == 2 and "no table" in r.err
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not EPOCH.is_file(), reason="Epoch's Chinchilla table not at hand")
+def test_chinchilla_command(cli):
+    r = cli("scaling", EPOCH, "--form", "joint", "--x", "D,N", "--y", "loss",
+            "--exclude-top", "5", "--n-boot", "200", "--json", "--quiet")
+    assert r.code == 0, r.err
+    p = r.json()["fit"]["params"]
+    assert abs(p["alpha"] - 0.348) < 0.005 and abs(p["beta"] - 0.366) < 0.005
+    assert abs(p["E"] / 1.817 - 1) < 0.01
