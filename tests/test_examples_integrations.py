@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from integration_checks import one_thread  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 

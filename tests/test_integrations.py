@@ -12,13 +12,15 @@ import torch
 from torch import nn
 
 from conftest import run_cli
-from integration_checks import assert_norms_equal
+from integration_checks import assert_norms_equal, one_thread  # noqa: F401
 from laws_synthetic import synthetic_curves
 from normscale.errors import ParameterError
 from normscale.integrations import Every, LogSpaced, RunTracker, Steps
 from normscale.integrations.tables import from_columns
 from normscale.norms import MEASURES, layers, measure
 from normscale.store import Store, long_table
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_log_spaced_schedule_is_the_rounded_geometric_grid():

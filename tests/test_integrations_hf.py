@@ -12,7 +12,9 @@ import torch
 transformers = pytest.importorskip("transformers", reason="needs the extra normscale[hf]")
 pytest.importorskip("accelerate", reason="the Trainer needs accelerate (normscale[hf])")
 
-from integration_checks import assert_norms_equal  # noqa: E402
+from integration_checks import assert_norms_equal, one_thread  # noqa: E402, F401
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 from normscale.data import load_dataset  # noqa: E402
 from normscale.integrations.hf import STATE_FILE, NormTrainerCallback  # noqa: E402
 from normscale.norms import measure  # noqa: E402

@@ -16,7 +16,9 @@ from torch import nn  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 from conftest import run_cli  # noqa: E402
-from integration_checks import assert_norms_equal  # noqa: E402
+from integration_checks import assert_norms_equal, one_thread  # noqa: E402, F401
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 from normscale.data import load_dataset  # noqa: E402
 from normscale.integrations.lightning import NormCallback  # noqa: E402
 from normscale.norms import NormTracker, measure  # noqa: E402
