@@ -105,3 +105,50 @@ def test_chinchilla_command(cli):
     p = r.json()["fit"]["params"]
     assert abs(p["alpha"] - 0.348) < 0.005 and abs(p["beta"] - 0.366) < 0.005
     assert abs(p["E"] / 1.817 - 1) < 0.01
+
+
+def test_width_store_gives_eps_opt_on_N_and_P(cli, tmp_path):
+    """A store of width x P runs whose best test error follows the joint law: the export
+    carries each run's parameter count N, and `scaling` on the store recovers the law."""
+    from normscale import data, nets
+    from normscale.store import Record, Store, long_table
+
+    info = data.info("digits")
+    true = {"E": 0.02, "A": 30.0, "B": 3.0, "alpha": 0.5, "beta": 0.4}
+    rng = np.random.default_rng(0)
+    db = tmp_path / "runs.db"
+    with Store(db) as store:
+        for width in (0.25, 0.5, 1.0, 2.0):
+            N = nets.parameter_count("cnn", in_channels=info.in_channels,
+                                     image_size=info.image_size,
+                                     num_classes=info.num_classes, width=width,
+                                     dataset="digits")
+            for P in (100, 200, 400, 800, 1600):
+                for seed in (0, 1):
+                    run = f"w{width}-P{P}-s{seed}"
+                    store.start_run(run, {"model": "cnn", "dataset": "digits", "preset": "paper",
+                                          "optimizer": "adam", "width": width, "P": P,
+                                          "seed": seed})
+                    best = get_form("joint").predict(true, np.array([[P, N]]))[0] * np.exp(
+                        rng.normal(0, 0.02))
+                    errs = (2 * best, best, 1.5 * best)          # the optimum in the middle
+                    store.add_records(run, [Record(
+                        epoch=float(k), step=k + 1, test_error=e, test_loss=1.0,
+                        train_error=0.0, train_loss=0.1, wall_time=0.1,
+                        norms={"spectral_complexity": 10.0 ** k}) for k, e in enumerate(errs)])
+                    store.finish_run(run, status="finished")
+        table = long_table(store)
+    assert "N" in table.columns
+    n_by_width = table.groupby("width")["N"].first()
+    assert n_by_width[0.5] == nets.parameter_count(
+        "cnn", in_channels=info.in_channels, image_size=info.image_size,
+        num_classes=info.num_classes, width=0.5, dataset="digits")
+    assert n_by_width.is_monotonic_increasing
+    r = cli("scaling", db, "--form", "joint", "--x", "P,N", "--y", "eps_opt", "--n-boot", "100",
+            "--grid", "coarse", "--loss", "squared", "--json", "--quiet")
+    assert r.code == 0, r.err
+    fit = r.json()["fit"]
+    assert fit["n_points"] == 40 and fit["n_configs"] == 20
+    for k in ("alpha", "beta"):
+        lo, hi = fit["bootstrap"]["intervals"][k]
+        assert lo <= true[k] <= hi, (k, lo, hi)

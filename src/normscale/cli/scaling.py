@@ -10,6 +10,11 @@ the extrapolation to the K largest configurations. Hoffmann et al.'s
 Chinchilla data as replicated by Epoch AI:
 
   normscale scaling chinchilla_epoch.csv --form joint --x D,N --y loss --exclude-top 5
+
+A run store (runs.db, from `normscale sweep`) is read as one row per run
+with its best test error eps_opt, P, its parameter count N and width:
+
+  normscale scaling runs.db --form joint --x P,N --y eps_opt
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ def _level(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("table", help="CSV or Parquet table, one row per run")
+    parser.add_argument("table", help="CSV or Parquet table, one row per run, or a run "
+                                      "store (.db: columns eps_opt, P, N, width, seed)")
     parser.add_argument("--form", choices=("power", "joint", "broken"), default="power",
                         help="power: y = a P^-alpha + c; joint: y = E + A N^-alpha + B P^-beta; "
                              "broken: a smoothly broken power law (Caballero et al. 2022)")

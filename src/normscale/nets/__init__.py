@@ -20,7 +20,7 @@ from normscale.nets.resnet import ResNet, ResNetConfig
 from normscale.nets.vit import ViT, ViTConfig
 
 __all__ = ["CNN", "CNNConfig", "FAMILIES", "MODELS", "ResNet", "ResNetConfig", "ViT", "ViTConfig",
-           "build", "config_for", "family_of", "paper_preset", "scale_init"]
+           "build", "config_for", "family_of", "paper_preset", "parameter_count", "scale_init"]
 
 PRESETS = ("paper",)
 _PAPER_IMAGE_SIZE = {"mnist": 28, "cifar10": 32, "cifar100": 32}
@@ -137,3 +137,14 @@ def build(
                         num_classes=num_classes, family=family, width=width, depth=depth)
     model = {"cnn": CNN, "resnet": ResNet, "vit": ViT}[name](config)
     return scale_init(model, init_factor) if init_factor != 1.0 else model
+
+
+def parameter_count(name: str, *, in_channels: int, image_size: int, num_classes: int,
+                    preset: str = "paper", width: float = 1.0, depth: float = 1.0,
+                    dataset: str | None = None) -> int:
+    """N, the number of trainable parameters of :func:`build`'s model (the model-size axis
+    of the classic joint scaling law, :mod:`normscale.scaling`)."""
+    model = build(name, in_channels=in_channels, image_size=image_size,
+                  num_classes=num_classes, preset=preset, width=width, depth=depth,
+                  dataset=dataset)
+    return int(sum(p.numel() for p in model.parameters() if p.requires_grad))

@@ -9,7 +9,9 @@ form, from thousands of starts at once, every start kept
 (:func:`fit_form`); a bootstrap over configurations (:func:`bootstrap_fit`);
 the compute-optimal allocation of a joint fit (:func:`compute_optimal`); an
 extrapolation check on held-out largest configurations (:func:`holdout`);
-and :func:`analyse`, all of it on a table. See docs/scaling.md.
+:func:`analyse`, all of it on a table; and the model-size axis of
+normscale's own width sweeps (:func:`load_runs`, :func:`optima`: eps_opt
+per run with its parameter count N). See docs/scaling.md.
 """
 
 from normscale.scaling.allocation import Allocation, CostModel, compute_optimal, fit_cost
@@ -25,8 +27,9 @@ from normscale.scaling.fit import (
 )
 from normscale.scaling.forms import FORMS, epoch_grid, get_form
 from normscale.scaling.holdout import Holdout, holdout
+from normscale.scaling.runs import load_runs, optima
 
 __all__ = ["FORMS", "Allocation", "Bootstrap", "CostModel", "Holdout", "ScalingAnalysis",
            "ScalingFit", "ScalingWarning", "Starts", "analyse", "bootstrap_fit",
            "compute_optimal", "epoch_grid", "fit_cost", "fit_form", "get_form", "holdout",
-           "load_table", "write_figures"]
+           "load_runs", "load_table", "optima", "write_figures"]

@@ -22,12 +22,20 @@ from normscale.scaling.fit import ScalingFit, bootstrap_fit, fit_form
 from normscale.scaling.forms import get_form
 from normscale.scaling.holdout import Holdout, holdout, split_largest
 
+#: suffixes read as a run store (one row per run: its eps_opt, P, N, width, seed)
+STORE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+
 
 def load_table(path: str | Path) -> pd.DataFrame:
-    """A CSV or Parquet table; errors name the file."""
+    """A CSV or Parquet table, or a run store (:func:`normscale.scaling.runs.load_runs`: one
+    row per run with ``eps_opt``, ``P`` and ``N``); errors name the file."""
     p = Path(path)
     if not p.is_file():
         raise DataError(f"no table '{p}'")
+    if p.suffix in STORE_SUFFIXES:
+        from normscale.scaling.runs import load_runs
+
+        return load_runs(p)
     try:
         return pd.read_parquet(p) if p.suffix in (".parquet", ".pq") else pd.read_csv(p)
     except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file for the user

@@ -47,7 +47,8 @@ def long_table(store: Store, *, norm: str | None = None,
     pandas.DataFrame
         Columns ``model, dataset, optimizer, weight_decay, norm_kind, P, seed,
         epoch, norm, test_error``, then ``step, test_loss, train_error,
-        train_loss, wall_time``, the other config fields, ``run_id``,
+        train_loss, wall_time``, the other config fields, ``N`` (the model's
+        trainable parameters, NaN when it cannot be built here), ``run_id``,
         ``ensemble_id``, ``status`` and ``stop_reason`` (why the run ended,
         :data:`~normscale.store.schema.STOP_REASONS`; empty for runs stored
         before stop reasons existed). Rows whose norm is not finite are left out.
@@ -57,6 +58,7 @@ def long_table(store: Store, *, norm: str | None = None,
     runs = {r.run_id: r for r in store.runs(status=status)}
     rows: list[dict] = []
     kinds_seen: set[str] = set()
+    n_cache: dict[tuple, float] = {}
     for run_id, rec in store.iter_records():
         run = runs.get(run_id)
         if run is None:
@@ -64,6 +66,7 @@ def long_table(store: Store, *, norm: str | None = None,
         cfg = run.config
         base = {c: cfg.get(c) for c in CONFIG_COLUMNS}
         base["until"] = cfg.get("until", "end")  # runs stored before the stop rule
+        base["N"] = _parameter_count(cfg, n_cache)
         base.update(P=cfg.get("P"), seed=cfg.get("seed"), epoch=rec.epoch, step=rec.step,
                     test_error=rec.test_error, test_loss=rec.test_loss,
                     train_error=rec.train_error, train_loss=rec.train_loss,
@@ -81,12 +84,31 @@ def long_table(store: Store, *, norm: str | None = None,
             f"the store '{store.path}' has no norm kind {norm!r}; it has "
             + ", ".join(sorted(kinds_seen)))
     rest = ["step", "test_loss", "train_error", "train_loss", "wall_time",
-            *[c for c in CONFIG_COLUMNS if c not in LEADING_COLUMNS],
+            *[c for c in CONFIG_COLUMNS if c not in LEADING_COLUMNS], "N",
             "run_id", "ensemble_id", "status", "stop_reason"]
     columns = [*LEADING_COLUMNS, *rest]
     table = pd.DataFrame(rows, columns=columns)
     return table.sort_values(["model", "dataset", "norm_kind", "P", "seed", "step"],
                              kind="stable", ignore_index=True)
+
+
+def _parameter_count(cfg, cache: dict[tuple, float]) -> float:
+    """N, the run's trainable parameters (:func:`normscale.nets.parameter_count`), NaN when
+    its model cannot be built here (a data set whose shape needs its files)."""
+    key = tuple(cfg.get(k) for k in ("model", "dataset", "preset", "width", "depth"))
+    if key not in cache:
+        from normscale import data, nets
+
+        try:
+            info = data.info(cfg.get("dataset"))
+            cache[key] = float(nets.parameter_count(
+                cfg.get("model"), in_channels=info.in_channels, image_size=info.image_size,
+                num_classes=info.num_classes, preset=cfg.get("preset") or "paper",
+                width=cfg.get("width") or 1.0, depth=cfg.get("depth") or 1.0,
+                dataset=cfg.get("dataset")))
+        except Exception:  # noqa: BLE001 - N is informative; the export must not fail on it
+            cache[key] = math.nan
+    return cache[key]
 
 
 def write_table(table: pd.DataFrame, path: str | Path, *, fmt: str | None = None) -> Path:
