@@ -418,3 +418,10 @@ def test_a_sigkilled_sweep_driver_leaves_no_process_behind(tmp_path):
         if driver.poll() is None:
             driver.kill()
         driver.stderr.close()
+
+
+def test_library_messages_name_the_flag_typed(cli):
+    one_line_error(cli("train", *TINY, "--momentum", "1.5"), "--momentum must be")
+    r = cli("train", *TINY[:5], "5000", *TINY[6:])
+    one_line_error(r, "--P must be at most")
+    assert "TrainConfig" not in r.err and "parameter of" not in r.err

@@ -66,8 +66,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="create missing output folders (default: only under the current "
                             "directory)")
         module.add_arguments(p)
-        p.set_defaults(_run=module.run)
+        p.set_defaults(_run=module.run, _flags=frozenset(p._option_string_actions))
     return parser
+
+
+def _name_the_flag(message: str, flags: frozenset[str]) -> str:
+    """"The 'n_boot' parameter of fit_laws must be ..." -> "--n-boot must be ..." when the
+    subcommand has that flag: the user sees the flag typed, not an internal function."""
+    def flag(m: re.Match) -> str:
+        name = "--" + m.group(1).replace("_", "-")
+        return f"{name} " if name in flags else m.group(0)
+
+    return re.sub(r"^The '(\w+)' parameter of [\w. ]+? (?=must|is|needs)", flag, message)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -83,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = args._run(args)
     except NormscaleError as exc:
-        msg = str(exc).replace("\n", " ")
+        msg = _name_the_flag(str(exc).replace("\n", " "), args._flags)
         print(f"normscale {args.command}: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

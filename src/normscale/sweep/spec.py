@@ -172,7 +172,9 @@ def parse_spec(data: dict[str, Any], *, name: str, source: str = "") -> SweepSpe
     if not isinstance(ensemble, bool):
         raise NormscaleError(f"sweep {name!r}: 'ensemble' must be true or false; "
                              f"got {ensemble!r}")
-    cell_keys = [k for cell in grid.get(CELLS, []) if isinstance(cell, dict) for k in cell]
+    cells = grid.get(CELLS, [])  # not a list: _expand_cells says what it must be
+    cell_keys = [k for cell in (cells if isinstance(cells, list) else [])
+                 if isinstance(cell, dict) for k in cell]
     for key in [*base, *(k for k in grid if k != CELLS), *cell_keys]:
         if key not in _FIELDS:
             raise NormscaleError(f"sweep {name!r}: {key!r} is not a training parameter; "
