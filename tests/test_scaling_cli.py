@@ -152,3 +152,14 @@ def test_width_store_gives_eps_opt_on_N_and_P(cli, tmp_path):
     for k in ("alpha", "beta"):
         lo, hi = fit["bootstrap"]["intervals"][k]
         assert lo <= true[k] <= hi, (k, lo, hi)
+
+
+def test_width_presets_span_width_and_P():
+    from normscale.sweep import load_spec
+
+    cpu = load_spec("cpu/cnn-mnist-width").configs()
+    assert {c.width for c in cpu} == {0.125, 0.25, 0.5} and len({c.P for c in cpu}) == 4
+    assert len(cpu) == 3 * 4 * 2 and all(c.until == "optimum" for c in cpu)
+    paper = load_spec("paper/cnn-mnist-width").configs()
+    assert {c.width for c in paper} >= {0.25, 1.0, 2.0}
+    assert all(c.init_factor == 0.05 and c.epochs == 500 for c in paper)
