@@ -104,7 +104,8 @@ class NormTrainerCallback(_tf.TrainerCallback):
         measured = model.get_submodule(self.module) if self.module else model
         self.tracker = RunTracker(
             measured, P=self.P or _dataset_size(train_dataloader),
-            seed=args.seed if self.seed is None else self.seed, store=self.store,
+            seed=args.seed if self.seed is None else self.seed,
+            store=self.store if state.is_world_process_zero else None,  # one writer
             config={"integration": "hf", **self.config}, **self._kwargs)
         if state.global_step > 0:  # resumed: the state saved with that checkpoint, if any
             path = Path(args.output_dir) / f"checkpoint-{state.global_step}" / STATE_FILE

@@ -104,7 +104,9 @@ class NormCallback(_pl.Callback):
     # -- set-up --------------------------------------------------------------------------------
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         model = pl_module.get_submodule(self.module) if self.module else pl_module
-        self.tracker = RunTracker(model, P=self.P or _dataset_size(trainer), store=self.store,
+        # every process measures (the weights are the same), one writes the store
+        store = self.store if trainer.is_global_zero else None
+        self.tracker = RunTracker(model, P=self.P or _dataset_size(trainer), store=store,
                                   config={"integration": "lightning",
                                           **(self._kwargs["config"] or {})},
                                   **{k: v for k, v in self._kwargs.items() if k != "config"})
