@@ -172,10 +172,18 @@ def test_resumed_fit_warm_starts_and_records_no_point_twice(tmp_path):
 
 def test_norms_alone_at_training_steps_and_missing_metric_is_named(tmp_path):
     train, val = loaders()
-    cb = NormCallback(model_name="mlp", error=None, schedule=5)
-    trainer(tmp_path, [cb], max_epochs=2).fit(_module(0), train, val)
+    cb = NormCallback(model_name="mlp", error=None, schedule=5, module="net", per_layer=True)
+    t = trainer(tmp_path, [cb], max_epochs=2)
+    t.fit(_module(0), train, val)
     assert [r.step for r in cb.tracker.records] == [5, 10, 15]
     assert all(math.isnan(r.test_error) for r in cb.tracker.records)
+    # the submodule "net" is measured (its own names), per-layer keys reach the metrics
+    assert [lay.name for lay in cb.tracker.last_report.layers] == ["1", "3"]
+    metrics = t.callback_metrics
+    assert float(metrics["norms/layer/3/spectral_norm"]) == pytest.approx(
+        cb.tracker.last_report.layers[1].spectral_norm, rel=1e-6)
+    assert float(metrics["norms/step"]) == 15
+    assert not t.progress_bar_metrics  # nothing of the callback on the progress bar
     bad = NormCallback(model_name="mlp", error="val_acc")
     with pytest.raises(Exception, match="'val_acc'.*logged: .*val_error"):
         trainer(tmp_path, [bad], max_epochs=1).fit(_module(0), train, val)
