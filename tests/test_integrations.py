@@ -172,3 +172,36 @@ def test_core_imports_no_optional_library():
             "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_tensorboard_import_takes_P_and_seed_from_folders_or_hparams(tmp_path):
+    pytest.importorskip("tensorboard", reason="needs the extra normscale[tensorboard]")
+    from torch.utils.tensorboard import SummaryWriter
+
+    runs = {"P=100_seed=1": 100, "P=200_seed=0": 200}
+    for name, p in runs.items():
+        with SummaryWriter(tmp_path / "tb" / name) as w:
+            for step in (1, 2, 4, 8):
+                w.add_scalar("norms/log10_spectral_complexity", math.log10(p * step), step)
+                w.add_scalar("val_error", 1.0 / step, step)
+                w.add_scalar("val_error", 0.5 / step, step)  # logged twice: the latest counts
+        (tmp_path / "tb" / name / "hparams.yaml").write_text(f"data:\n  P: {p}\n")
+    out = tmp_path / "c.csv"
+    for how in (["--P-from", r"P=(\d+)"], ["--P-from", "hparams:data.P"]):
+        res = run_cli("import", "tensorboard", tmp_path / "tb", "--norm-tag",
+                      "norms/log10_spectral_complexity", "--error-tag", "val_error", *how,
+                      "--seed-from", r"seed=(\d+)", "--log10", "--out", out, "--json")
+        assert res.code == 0, res.err
+        got = pd.read_csv(out)
+        assert res.json()["runs"] == 2 and len(got) == 8
+        for row in got.itertuples():
+            assert row.norm == pytest.approx(row.P * row.step, rel=1e-6)  # float32 events
+            assert row.test_error == pytest.approx(0.5 / row.step)
+            assert row.seed == (1 if row.P == 100 else 0)
+    res = run_cli("import", "tensorboard", tmp_path / "tb", "--norm-tag", "norms/x",
+                  "--error-tag", "val_error", "--P", "5", "--out", out)
+    assert res.code == 2 and "norms/x" in res.err
+    res = run_cli("import", "tensorboard", tmp_path / "tb", "--norm-tag",
+                  "norms/log10_spectral_complexity", "--error-tag", "val_error",
+                  "--P-from", r"Q=(\d+)", "--out", out)
+    assert res.code == 2 and "does not match the run 'P=100_seed=1'" in res.err
