@@ -104,7 +104,7 @@ def test_presets_cover_the_papers_rows():
     assert {c.P for c in cpu} == {250, 500, 1000, 2000, 4000}
     epochs = {c.P: c.epochs for c in cpu}
     assert epochs[250] > epochs[4000]  # small P get higher caps to pass their optimum
-    assert len({c.seed for c in cpu}) >= 3
+    assert len({c.seed for c in cpu}) >= 2
     assert all(c.init_factor == 1.0 for c in cpu)  # defaults that learn, not the paper's 0.05
     for name in names:  # every preset parses and validates; every study stops past its optimum
         configs = load_spec(name).configs()

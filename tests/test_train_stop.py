@@ -257,3 +257,20 @@ def test_train_cli_reports_the_stop_reason_and_checks_its_options(tmp_path, cli)
     r = cli("train", "--model", "cnn", "--dataset", "digits", "--P", "100", "--epochs", "2",
             "--log-growth", "1")
     assert r.code == 2 and "--log-growth" in r.err
+
+
+def test_an_ensemble_stops_each_member_by_its_own_rule(stopped):
+    from normscale.train.ensemble import train_ensemble
+
+    configs = [tiny(seed=0), tiny(seed=1)]
+    result = train_ensemble(configs)
+    for member, cfg in zip(result.members, configs, strict=True):
+        assert member.status == "finished" and member.stop_reason == "past_optimum"
+        assert member.epoch < cfg.epochs and member.records[-1].step == member.step
+        errors = [r.test_error for r in member.records]
+        assert len(errors) - 1 - errors.index(min(errors)) >= 3
+    # seed 0 alone stops where it stops in the ensemble, give or take the extra points the
+    # ensemble logs when the other member's norm grows
+    assert abs(result.members[0].step - stopped.step) <= 0.25 * stopped.step
+    capped = train_ensemble([tiny(seed=0, epochs=2), tiny(seed=1, epochs=2)])
+    assert [m.stop_reason for m in capped.members] == ["max_epochs", "max_epochs"]
