@@ -81,7 +81,7 @@ def test_divergence_is_a_status_not_a_crash(cli, tmp_path):
 
 @pytest.mark.parametrize(("argv", "needle"), [
     (["--P", "0"], "--P must be an int >= 1"),
-    (["--P", "5000"], "'P' parameter of train must be at most the 1437"),
+    (["--P", "5000"], "--P must be at most the 1437"),
     (["--dataset", "nosuchdata"], "nosuchdata"),
     (["--lr", "-1"], "--lr must be a float > 0"),
     (["--epochs", "2", "--steps", "3"], "not allowed with argument"),
