@@ -89,7 +89,8 @@ def test_layers_frame_has_one_row_per_matrix_with_stable_rank():
     table = layers(model)
     assert table["name"].tolist() == ["0", "2"] and table["kind"].tolist() == ["conv2d", "linear"]
     assert table[["rows", "cols"]].values.tolist() == [[4, 9], [5, 144]]
-    for row, a in zip(table.itertuples(), (model[0].weight.reshape(4, -1), model[2].weight),
+    for row, a in zip(table.itertuples(), (model[0].weight.detach().reshape(4, -1),
+                                           model[2].weight.detach()),
                       strict=True):
         s = torch.linalg.svdvals(a.double())
         assert row.spectral_norm == pytest.approx(float(s[0]), rel=1e-12)
