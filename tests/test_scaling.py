@@ -289,12 +289,13 @@ def test_holdout_of_exact_data_predicts_exactly():
         h = holdout("power", x, y, k=4, delta=None, n_boot=20)
     assert len(h.y) == 8                    # 4 configurations, 2 rows each
     assert h.x[:, 0].min() >= x[~np.isin(x[:, 0], h.x[:, 0]), 0].max()
-    assert h.rmsle < 1e-6
+    assert h.rmsle < 1e-6 and h.residual_rms < 1e-6
     x2, y2 = draw("power", 7, sigma=0.1)
     h2 = holdout("power", x2, y2, k=4, delta=None, n_boot=50)
     err = np.log(h2.predicted / h2.y)
     assert h2.rmsle == pytest.approx(np.sqrt(np.mean(err ** 2)))
     assert np.all(h2.lo <= h2.predicted) and np.all(h2.predicted <= h2.hi)
+    assert 0.07 < h2.residual_rms < 0.12          # the 10% log-normal scatter of the runs
 
 
 # ---------------------------------------------------------------- Epoch AI's Chinchilla data

@@ -107,7 +107,8 @@ def _text(a) -> str:
     if a.holdout is not None:
         h = a.holdout
         lines.append(f"held out the {h.k} largest configurations ({len(h.y)} rows): RMSLE "
-                     f"{h.rmsle:.4g}, {int(h.inside.sum())} of {len(h.y)} inside the band")
+                     f"{h.rmsle:.4g} (the fit's own rms log residual: {h.residual_rms:.4g}), "
+                     f"{int(h.inside.sum())} of {len(h.y)} inside the band of the law")
     for w in fit.warnings:
         lines.append(f"warning: {w}")
     return "\n".join(lines)

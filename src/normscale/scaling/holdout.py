@@ -25,8 +25,12 @@ class Holdout:
     ``x`` (m, d) and ``y`` (m,) the held-out rows; ``predicted`` the fit's
     prediction, ``lo`` and ``hi`` its bootstrap band at the fit's level;
     ``log_error`` = log(predicted / y); ``inside`` whether y lies in the
-    band; ``rmsle`` the root mean square of ``log_error``; ``fit`` the fit
-    on the rows kept.
+    band; ``rmsle`` the root mean square of ``log_error``; ``residual_rms``
+    the rms log residual of the fit on the rows it was fitted on (the
+    scatter of single runs about the law: an RMSLE near it is an
+    extrapolation as good as the fit; the band is that of the fitted law,
+    not of single runs, so it holds few held-out runs when that scatter
+    dominates); ``fit`` the fit on the rows kept.
     """
 
     k: int
@@ -38,6 +42,7 @@ class Holdout:
     log_error: np.ndarray
     inside: np.ndarray
     rmsle: float
+    residual_rms: float
     fit: ScalingFit
 
     def to_dict(self) -> dict:
@@ -48,7 +53,8 @@ class Holdout:
                   for xi, yi, p, lo, hi, e, i in zip(self.x, self.y, self.predicted, self.lo,
                                                     self.hi, self.log_error, self.inside,
                                                     strict=True)]
-        return {"k": self.k, "rmsle": self.rmsle, "n_inside": int(self.inside.sum()),
+        return {"k": self.k, "rmsle": self.rmsle, "residual_rms": self.residual_rms,
+                "n_inside": int(self.inside.sum()),
                 "points": points, "fit": self.fit.to_dict()}
 
 
@@ -90,5 +96,6 @@ def holdout(form: str, x: np.ndarray, y: np.ndarray, *, k: int,
     pred = fit.predict(xh)
     lo, hi = fit.band(xh)
     err = np.log(pred / yh)
+    resid = np.log(fit.predict(x[~held]) / y[~held])
     return Holdout(k, xh, yh, pred, lo, hi, err, (yh >= lo) & (yh <= hi),
-                   float(np.sqrt(np.mean(err ** 2))), fit)
+                   float(np.sqrt(np.mean(err ** 2))), float(np.sqrt(np.mean(resid ** 2))), fit)
