@@ -425,3 +425,20 @@ def test_library_messages_name_the_flag_typed(cli):
     r = cli("train", *TINY[:5], "5000", *TINY[6:])
     one_line_error(r, "--P must be at most")
     assert "TrainConfig" not in r.err and "parameter of" not in r.err
+
+
+@pytest.mark.parametrize("device", ["meta", "xpu", "foo"])
+def test_train_and_sweep_refuse_devices_nothing_trains_on(cli, tmp_path, device):
+    one_line_error(cli("train", *TINY, "--device", device), "--device")
+    spec = tmp_path / "d.toml"
+    spec.write_text(SWEEP + "P = [50]\n")
+    one_line_error(cli("sweep", spec, "--device", device, "--store", tmp_path / "s.db"),
+                   "--device")
+    assert not (tmp_path / "s.db").exists()
+
+
+def test_train_creates_the_store_folder_only_after_the_other_checks(cli, tmp_path,
+                                                                    monkeypatch):
+    monkeypatch.chdir(tmp_path)  # under the current directory a missing folder is created
+    one_line_error(cli("train", *TINY, "--device", "foo", "--store", "new/runs.db"), "--device")
+    assert not (tmp_path / "new").exists()

@@ -276,7 +276,9 @@ def torch_device(name: str, flag: str = "--device") -> str:
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise NormscaleError(f"{flag} {name}: this machine has "
                                  f"{torch.cuda.device_count()} CUDA device(s)")
-    elif dev.type != "cpu" and dev.type != "mps":
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise NormscaleError(f"{flag} {name} asked for, but no MPS device is available")
+    elif dev.type not in ("cpu", "mps"):  # meta, xpu, ...: nothing trains there
         raise NormscaleError(f"unsupported {flag} {name!r}: use cpu, cuda, cuda:N or auto")
     return name
 

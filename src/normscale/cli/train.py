@@ -149,17 +149,7 @@ def config_from_args(args: argparse.Namespace):
 
 
 def _device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise NormscaleError(f"unknown --device {name!r}: use cpu, cuda, cuda:N or auto") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise NormscaleError(f"--device {name} asked for, but no CUDA device is available")
-    return name
+    return _common.torch_device(name)  # cpu, cuda, cuda:N or auto; checked before any work
 
 
 def _summary(run_id: str, status: str, error: str | None, records: list, wall: float | None,
@@ -196,14 +186,14 @@ def run(args: argparse.Namespace) -> _common.Result:
     from normscale.store import Store
     from normscale.train import train
 
-    _check_inputs(args)
     config = config_from_args(args)
+    device = _device(args.device)
+    _check_inputs(args)  # last: it may create the folder of --store or --checkpoint
     if args.ensemble or args.seeds is not None:
         from normscale.cli._train_ensemble import run_ensemble
 
-        return run_ensemble(args, config, device=_device(args.device), summary=_summary)
+        return run_ensemble(args, config, device=device, summary=_summary)
     run_id = config.run_id
-    device = _device(args.device)
     store = Store(args.store) if args.store else None
     checkpoint = Path(args.checkpoint) if args.checkpoint else (
         Path(f"{args.store}.ckpt") / f"{run_id}.pt" if args.store else None)
