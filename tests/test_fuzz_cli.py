@@ -42,14 +42,20 @@ from normscale.store import Record, Store
 from normscale.train import TrainConfig
 
 #: seconds one fuzz test may run before it counts as hung (the suite takes about a minute)
-TIME_LIMIT_S = 240
+TIME_LIMIT_S = 240 * max(1.0, float(os.environ.get("NORMSCALE_FUZZ_SCALE", "1")))
 #: a folder outside every working folder that no command may create
 OUTSIDE = Path(tempfile.gettempdir()) / "normscale-fuzz-outside-absent"
 
 
+#: NORMSCALE_FUZZ_SCALE=10 runs ten times the examples, new ones each time (a longer hunt
+#: by hand); the suite itself runs the same fixed examples on every run
+SCALE = float(os.environ.get("NORMSCALE_FUZZ_SCALE", "1"))
+
+
 def fuzz(n: int):
     """Hypothesis settings: ``n`` examples, the same ones on every run, no per-example clock."""
-    return settings(max_examples=n, deadline=None, derandomize=True, database=None,
+    return settings(max_examples=max(1, round(n * SCALE)), deadline=None,
+                    derandomize=SCALE == 1, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                            HealthCheck.function_scoped_fixture])
 
@@ -64,7 +70,7 @@ def time_limit():
         raise Hang(f"the test ran past {TIME_LIMIT_S} s: a command hangs")
 
     old = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(TIME_LIMIT_S)
+    signal.alarm(int(TIME_LIMIT_S))
     yield
     signal.alarm(0)
     signal.signal(signal.SIGALRM, old)
