@@ -442,3 +442,15 @@ def test_train_creates_the_store_folder_only_after_the_other_checks(cli, tmp_pat
     monkeypatch.chdir(tmp_path)  # under the current directory a missing folder is created
     one_line_error(cli("train", *TINY, "--device", "foo", "--store", "new/runs.db"), "--device")
     assert not (tmp_path / "new").exists()
+
+
+def test_a_reader_that_leaves_early_is_no_traceback(tmp_path):
+    """`normscale ... --json | head`: the closed pipe ends the output quietly."""
+    p = subprocess.Popen([sys.executable, "-m", "normscale", "perceptron", "--alpha", "2",
+                          "--n", "10", "--max-iter", "1", "--lam", "0.1:10:300", "--json",
+                          "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         cwd=tmp_path)
+    assert p.stdout.read(10) == b'[{"alpha":'
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=300) == 0 and "Traceback" not in err, err

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import pkgutil
 import re
 import sys
@@ -100,10 +101,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"normscale {args.command}: interrupted", file=sys.stderr)
         return 130
     if isinstance(result, Result):
-        if args.json:
-            json.dump(to_jsonable(result.data), sys.stdout, indent=None, allow_nan=True)
-            sys.stdout.write("\n")
-        elif result.text:
-            print(result.text)
+        try:
+            if args.json:
+                json.dump(to_jsonable(result.data), sys.stdout, indent=None, allow_nan=True)
+                sys.stdout.write("\n")
+            elif result.text:
+                print(result.text)
+            sys.stdout.flush()
+        except BrokenPipeError:  # the reader left early (`| head`): not a failure of ours
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return result.exit_code
     return 0
