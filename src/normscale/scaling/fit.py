@@ -252,8 +252,8 @@ def fit_form(form: str, x: np.ndarray, y: np.ndarray, *, delta: float | None = 1
                      f"(gradient {batch.grad_max[best]:.2g} after {batch.n_iter[best]} "
                      "iterations): its parameters are not a minimum")
     n_best = int(at_best.sum())
-    if n_best <= 1:
-        notes.append(f"the best objective of form '{form}' was reached from {n_best} of "
+    if n_best == 1:
+        notes.append(f"the best objective of form '{form}' was reached from 1 of "
                      f"{len(obj)} starts only: it may be a lucky or spurious minimum "
                      "(widen the start grid, check the data)")
     for n in notes:
