@@ -163,3 +163,17 @@ def test_width_presets_span_width_and_P():
     paper = load_spec("paper/cnn-mnist-width").configs()
     assert {c.width for c in paper} >= {0.25, 1.0, 2.0}
     assert all(c.init_factor == 0.05 and c.epochs == 500 for c in paper)
+
+
+def test_optima_and_width_study_need_both_axes():
+    from normscale.errors import NormscaleError
+    from normscale.scaling import fit_width_study, optima
+
+    long = pd.DataFrame({"run_id": ["a", "a", "b", "b"], "P": [100, 100, 200, 200],
+                         "N": [1e4, 1e4, 1e4, 1e4], "width": [1.0] * 4, "seed": [0] * 4,
+                         "test_error": [0.3, 0.2, 0.25, 0.1], "norm": [1.0, 2.0, 1.0, 3.0],
+                         "step": [1, 2, 1, 2]})
+    runs = optima(long)
+    assert list(runs["eps_opt"]) == [0.2, 0.1] and list(runs["norm_opt"]) == [2.0, 3.0]
+    with pytest.raises(NormscaleError, match="2 model sizes"):
+        fit_width_study(runs)

@@ -27,9 +27,10 @@ from normscale.scaling.fit import (
 )
 from normscale.scaling.forms import FORMS, epoch_grid, get_form
 from normscale.scaling.holdout import Holdout, holdout
-from normscale.scaling.runs import load_runs, optima
+from normscale.scaling.runs import fit_width_study, load_runs, optima
 
 __all__ = ["FORMS", "Allocation", "Bootstrap", "CostModel", "Holdout", "ScalingAnalysis",
            "ScalingFit", "ScalingWarning", "Starts", "analyse", "bootstrap_fit",
-           "compute_optimal", "epoch_grid", "fit_cost", "fit_form", "get_form", "holdout",
+           "compute_optimal", "epoch_grid", "fit_cost", "fit_form", "fit_width_study", "get_form",
+           "holdout",
            "load_runs", "load_table", "optima", "write_figures"]
