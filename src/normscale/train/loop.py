@@ -331,8 +331,11 @@ def train(config: TrainConfig, *, data_root: str | Path | None = None, download:
         records = [Record.from_row(r) for r in state.get("records", [])]
         resumed_from = step
     stop_reason = None
-    for record in records if rule is not None else []:  # replay: stop where the run stopped
-        stop_reason = rule.update(record) or stop_reason
+    for i, record in enumerate(records if rule is not None else []):
+        stop_reason = rule.update(record)  # replay: stop where the uninterrupted run stops
+        if stop_reason is not None:
+            records, step = records[:i + 1], record.step
+            break
     t0 = time.perf_counter()  # wall time counts training and logging, not loading
 
     def elapsed() -> float:
