@@ -570,7 +570,11 @@ def test_fuzz_scaling(columns, data, template):
              "--grid": st.sampled_from(["default", "coarse", "epoch", "x"]),
              "--out": st.sampled_from(PATH_KINDS)}
     with workspace() as root:
-        source = _table_file(data.draw, root, template, columns)
+        if data.draw(st.booleans()):  # a .db file is read as a run store
+            source = make_path(data.draw(st.sampled_from(PATH_KINDS)), root, template,
+                               "runs.db")
+        else:
+            source = _table_file(data.draw, root, template, columns)
         argv = ["scaling", source, "--n-boot", "2", *options(data.draw, table, 3)]
         out = None
         if "--out" in argv:

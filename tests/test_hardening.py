@@ -198,14 +198,15 @@ READERS = [
 ]
 
 
-@pytest.mark.parametrize("reader", READERS, ids=lambda r: r[0])
+@pytest.mark.parametrize("reader", [*READERS, ("scaling",)], ids=lambda r: r[0])
 @pytest.mark.parametrize("kind", ["empty", "foreign"])
 def test_readers_refuse_empty_and_foreign_files_unchanged(cli, tmp_path, request, reader, kind):
     db = request.getfixturevalue(f"{kind}_db")
     before, files = digest(db), listing(tmp_path)
     command, *rest = reader
     rest = [str(tmp_path / a) if a in ("c.csv", "rep") else a for a in rest]
-    one_line_error(cli(command, "--store", db, *rest), str(db))
+    store = [db] if command == "scaling" else ["--store", db]  # scaling reads a .db as a store
+    one_line_error(cli(command, *store, *rest), str(db))
     assert digest(db) == before
     assert listing(tmp_path) == files  # no -wal, -shm, output or folder left behind
 

@@ -67,7 +67,7 @@ def load_runs(path: str | Path, *, norm: str | None = "spectral_complexity") -> 
     p = Path(path)
     if not p.is_file():
         raise DataError(f"no store '{p}'")
-    store = Store(p)
+    store = Store(p, readonly=True)  # a reader: never writes, refuses a file not a store
     try:
         table = long_table(store, norm=norm)
     finally:
