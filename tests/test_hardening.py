@@ -455,3 +455,14 @@ def test_a_reader_that_leaves_early_is_no_traceback(tmp_path):
     p.stdout.close()
     err = p.stderr.read().decode()
     assert p.wait(timeout=300) == 0 and "Traceback" not in err, err
+
+
+def test_a_read_only_store_refuses_writes_by_name(study_db):
+    from normscale.errors import NormscaleError
+
+    before = digest(study_db)
+    with Store(study_db, readonly=True) as store:
+        assert store.runs(status="finished")
+        with pytest.raises(NormscaleError, match="open read-only"):
+            store.start_run("x", {"model": "cnn"})
+    assert digest(study_db) == before

@@ -173,6 +173,8 @@ class Store:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, taken eagerly so concurrent writers queue."""
+        if self.readonly:
+            raise NormscaleError(f"the store '{self.path}' is open read-only")
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             yield self._conn
