@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import os
 import sys
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from normscale.errors import NormscaleError
+from normscale.jsonable import to_jsonable  # noqa: F401  (re-exported: the CLI's JSON)
 from normscale.progress import Progress
 
 
@@ -25,27 +25,6 @@ class Result:
     data: Any
     text: str = ""
     exit_code: int = 0
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Convert numpy scalars/arrays, dataclasses, paths and DataFrames to JSON types."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return to_jsonable(dataclasses.asdict(obj))
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return to_jsonable(obj.item())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "to_dict") and hasattr(obj, "columns"):  # pandas DataFrame
-        return to_jsonable(obj.to_dict(orient="records"))
-    return obj
 
 
 #: most points of one grid: a bound on memory and time, far above any curve worth drawing

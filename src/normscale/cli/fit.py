@@ -101,7 +101,7 @@ def _run_paper(args: argparse.Namespace, table, group_by) -> _common.Result:
     if args.out:
         import json
 
-        out = _common.output_dir(args.out)
+        out = _common.output_dir(args.out, mkdir=args.mkdir)
         (out / "paper.md").write_text(text)
         (out / "paper.json").write_text(json.dumps(
             _common.to_jsonable([f.to_dict() for f in fits]), indent=1))
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> _common.Result:
             _common.log(args, f"{label}: {f.n_edge_minima} seed-averaged curve(s) have their "
                               "minimum at their last point (lambda_opt is a lower bound there)")
     if args.out:
-        paths = write_report(fits, args.out)
+        paths = write_report(fits, _common.output_dir(args.out, mkdir=args.mkdir))
         _common.log(args, f"wrote {len(paths)} files in {args.out}")
     if args.json:  # the closing line goes to stderr beside the JSON
         for f in fits:

@@ -15,12 +15,16 @@ def _stem(fit: LawsFit) -> str:
 
 
 def write_report(fits: list[LawsFit], out_dir: str | os.PathLike) -> list[Path]:
-    """Write one four-panel figure per group (PNG and PDF) and the tables; return the paths."""
-    from normscale.cli._common import output_dir
+    """Write one six-panel figure per group (PNG and PDF) and the tables; return the paths.
+
+    ``out_dir`` is created (with its parents) when missing; the CLI checks
+    where it may create folders before calling this.
+    """
     from normscale.laws.figures import plot_fit
     from normscale.laws.tables import write_tables
 
-    out = output_dir(out_dir)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     paths = []
     for fit in fits:
         paths += plot_fit(fit, out / f"fit_{_stem(fit)}")

@@ -72,7 +72,7 @@ def markdown(fits: list[LawsFit]) -> str:
 
 def write_tables(fits: list[LawsFit], out: Path) -> list[Path]:
     """Write laws.md, laws.csv, laws.tex, laws.json and optima.csv in ``out``."""
-    from normscale.cli._common import to_jsonable
+    from normscale.jsonable import to_jsonable
 
     table = summary_table(fits)
     paths = [out / n for n in ("laws.md", "laws.csv", "laws.tex", "laws.json", "optima.csv")]

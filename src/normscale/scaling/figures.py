@@ -117,7 +117,7 @@ def write_figures(a: ScalingAnalysis, out: str | Path) -> list[Path]:
     """Write the figures (PNG), ``scaling.json`` and ``starts.csv`` into ``out``; return paths."""
     import pandas as pd
 
-    from normscale.cli._common import to_jsonable
+    from normscale.jsonable import to_jsonable
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
