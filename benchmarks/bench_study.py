@@ -18,7 +18,8 @@ for two lengths per run: every run to the 500-epoch cap (the upper bound, and
 the paper's own schedule), and every run stopping at ``--stop-epochs`` (the
 stop rule's typical stop; cpu/cnn-mnist at width 1/4 stopped at 40 to 80
 epochs, docs/example-cnn-mnist). A step is timed at ``--P``; a logged point
-is timed at the smallest and largest P of the row and interpolated in P.
+is timed at the smallest P of the row, split into the norms and the
+evaluation of N_test + P images, and extended to larger P by the images.
 
     .venv/bin/python benchmarks/bench_study.py [--device cpu|cuda] [--P 3000]
         [--seeds 4] [--steps 12] [--width 1] [--data-root ../shared/data/mnist]
@@ -39,7 +40,7 @@ import torch
 from normscale.sweep import load_spec
 from normscale.train import TrainConfig, train
 from normscale.train.ensemble import train_ensemble
-from normscale.train.loop import _measure, _setup
+from normscale.train.loop import _measure, _setup, evaluate
 
 ROW = "paper/cnn-mnist"
 DEFAULT_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
@@ -70,16 +71,19 @@ def time_steps(config: TrainConfig, *, root: Path, device: str, seeds: int) -> f
     return max(once(long) - once(short), 1e-9) / (long - short) / seeds
 
 
-def time_point(config: TrainConfig, *, root: Path, device: str) -> float:
-    """Seconds per logged point of a lone run (test set, training subset, every norm)."""
+def time_point(config: TrainConfig, *, root: Path, device: str) -> tuple[float, float]:
+    """Seconds per logged point of a lone run at ``config.P`` (test set, training subset,
+    every norm), and seconds per evaluated image."""
     s = _setup(config, root, False, torch.device(device))
     _measure(s, epoch=0.0, step=0, wall_time=0.0)  # warm-up: the tracker's first pass
     _sync(device)
     t0 = time.perf_counter()
-    for k in range(3):
-        _measure(s, epoch=0.0, step=k, wall_time=0.0)
+    _measure(s, epoch=0.0, step=1, wall_time=0.0)
     _sync(device)
-    return (time.perf_counter() - t0) / 3
+    t1 = time.perf_counter()
+    evaluate(s.model, s.test_x, s.test_y)
+    _sync(device)
+    return t1 - t0, (time.perf_counter() - t1) / len(s.test_y)
 
 
 def project(configs: list[TrainConfig], t_step: float, t_point, epochs_of) -> float:
@@ -110,16 +114,17 @@ def main() -> None:
     base = next(c for c in configs if c.P == min(configs, key=lambda c: abs(c.P - args.P)).P)
     base = dataclasses.replace(base, P=args.P)
     lo, hi = min(c.P for c in configs), max(c.P for c in configs)
-    t_lo = time_point(dataclasses.replace(base, P=lo), root=args.data_root, device=args.device)
-    t_hi = time_point(dataclasses.replace(base, P=hi), root=args.data_root, device=args.device)
+    t_lo, t_img = time_point(dataclasses.replace(base, P=lo), root=args.data_root,
+                             device=args.device)
 
     def t_point(P: int) -> float:
-        return t_lo + (t_hi - t_lo) * (P - lo) / (hi - lo)
+        return t_lo + (P - lo) * t_img
 
     cap = max(c.epochs for c in configs)
     print(f"{ROW}: {len(configs)} runs, P {lo}..{hi}, width {args.width:g}, device "
           f"{args.device}, {args.threads} threads; step timed at P = {args.P}")
-    print(f"logged point: {t_lo:.3f} s at P = {lo}, {t_hi:.3f} s at P = {hi}")
+    print(f"logged point: {t_lo:.3f} s at P = {lo}, {t_point(hi):.3f} s at P = {hi} "
+          f"({1e6 * t_img:.0f} us per evaluated image)")
     for label, k in (("lone", 1), (f"ensemble of {args.seeds}", args.seeds)):
         t_step = time_steps(base, root=args.data_root, device=args.device, seeds=k)
         at_cap = project(configs, t_step, t_point, lambda c: cap)
