@@ -32,10 +32,10 @@ class Optimum:
     ``lambda_opt_err`` the uncertainty of its log10 (the seeds' spread and
     the basins' half-widths over sqrt(n_seeds)); ``eps_opt`` the minimum of
     the seed-averaged curve; ``basin_lo``, ``basin_hi`` the basin of the
-    seed-averaged curve; ``basin_censored`` whether that basin, or the
-    basins of more than half the seeds, reach the last logged point (or the
-    runs were stopped by a cap), ``still_falling`` whether the
-    seed-averaged curve was still falling there;
+    seed-averaged curve; ``basin_censored`` whether the basins of more than
+    half the seeds (of the curve, with one seed) reach their last logged
+    point (or the runs were stopped by a cap), ``still_falling`` whether
+    more than half were still falling there;
     ``lambda_opt_mean_curve`` the norm at that minimum; ``lambda_opt_seed_sd``
     the standard deviation over seeds of ln lambda_opt; ``at_edge`` whether
     the seed-averaged curve has its minimum at its last point; ``flat_lo``,
@@ -64,10 +64,10 @@ class Optimum:
 
     @property
     def censored(self) -> bool:
-        """Whether lambda_opt is only a lower bound: the seed-averaged curve or a seed's curve
-        has its minimum at its last logged point, or the basin reaches it (training stopped
-        before the minimum, or inside its basin), or the runs were stopped by a cap."""
-        return bool(self.at_edge or self.n_seed_edges > 0 or self.basin_censored)
+        """Whether lambda_opt is only a lower bound: the basins of more than half the seeds reach
+        their last logged point (training stopped before the minimum, or inside its basin), or
+        the runs were stopped by a cap."""
+        return bool(self.basin_censored or (self.n_seeds == 1 and self.at_edge))
 
     @property
     def flat_decades(self) -> float:
@@ -185,8 +185,11 @@ def optimum(cs: CurveSet, *, strict_minimum: bool = False,
         lambda_opt_err=lam_err,
         basin_lo=mean_basin.lo,
         basin_hi=mean_basin.hi,
-        basin_censored=bool(mean_basin.censored or 2 * n_cens > n),
-        still_falling=mean_basin.still_falling,
+        # with seeds, each seed's own basin decides: the seed average stops where its shortest
+        # seed stops, so its basin would reach its end whenever the seeds ran for different times
+        basin_censored=bool(2 * n_cens > n if n > 1 else mean_basin.censored),
+        still_falling=bool(2 * sum(m.basin.still_falling for m in seed_mins) > n if n > 1
+                           else mean_basin.still_falling),
     )
 
 
