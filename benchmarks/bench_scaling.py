@@ -36,7 +36,7 @@ DELTA = 1e-3
 def main() -> None:
     import pandas as pd
     from scipy.optimize import minimize
-    from scipy.special import huber, logsumexp
+    from scipy.special import huber
 
     from normscale.scaling import ScalingWarning, epoch_grid, fit_form
 
@@ -55,8 +55,10 @@ def main() -> None:
     print(f"Chinchilla (Epoch AI): {len(ly)} points, Huber delta {DELTA}, {len(grid)} starts")
 
     def objective(p):
+        # Epoch's objective; np.logaddexp instead of their scipy logsumexp of a list (5x
+        # faster per call here, 14 against 78 us), so the baseline is not slowed by it
         a, b, e, alpha, beta = p
-        pred = logsumexp([a - alpha * lN, b - beta * lD, np.full_like(lN, e)], axis=0)
+        pred = np.logaddexp(np.logaddexp(a - alpha * lN, b - beta * lD), e)
         return float(np.sum(huber(DELTA, pred - ly)))
 
     t0 = time.perf_counter()
