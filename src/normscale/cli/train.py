@@ -4,7 +4,10 @@ At about 50 log-spaced epochs it records the test and training error and
 loss and every norm measure (SCIENCE.md 2.2), into a run store when --store
 is given. A run's identity is a hash of its config: running a finished run
 again does nothing unless --force; --resume continues an interrupted one from
-its last checkpoint without duplicating records.
+its last checkpoint without duplicating records. With --until optimum the run
+stops once its test error is clearly past its minimum against the norm (or on
+its initial plateau, or at --max-epochs), logging at log-spaced steps and on
+norm growth, and records why it stopped.
 
 Example: normscale train --model cnn --dataset mnist --data-root DIR --P 1000
 --seed 0 --epochs 50 --store runs.db
