@@ -72,6 +72,21 @@ def test_jacobian_matches_finite_differences(form):
         np.testing.assert_allclose(J[:, j, :], fd, rtol=1e-5, atol=1e-7)
 
 
+def test_extreme_terms_fall_back_to_the_stable_sum():
+    """Terms beyond exp's range (a start far out) give the log-sum-exp, not inf or -inf."""
+    f = get_form("joint")
+    lx = np.log(design("joint"))
+    theta = np.array([[800.0, 1.0, 0.5, 0.3, 0.2],        # A N^-alpha overflows exp
+                      [-900.0, -900.0, -800.0, 0.0, 0.0],  # every term underflows
+                      [6.0, 7.0, 0.5, 0.3, 0.3]])
+    out, J = f.evaluate(theta, lx)
+    tA = theta[:, 0, None] - theta[:, 3, None] * lx[None, :, 1]
+    tB = theta[:, 1, None] - theta[:, 4, None] * lx[None, :, 0]
+    ref = np.logaddexp(np.logaddexp(tA, tB), theta[:, 2, None])
+    np.testing.assert_allclose(out, ref, rtol=1e-12)
+    np.testing.assert_allclose(J[:, :3].sum(axis=1), 1.0, rtol=1e-12)  # softmax weights
+
+
 @pytest.mark.parametrize("form", ["power", "joint", "broken"])
 def test_predict_is_the_equation(form):
     x = design(form)

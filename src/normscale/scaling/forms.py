@@ -49,6 +49,42 @@ def _lse(*terms: np.ndarray, weights: bool = True) -> tuple[np.ndarray, list]:
     return f, [x * inv for x in e]
 
 
+def _lse_linear(terms: list[np.ndarray], const: np.ndarray,
+                weights: bool = True) -> tuple[np.ndarray, list]:
+    """LSE of (M, n) ``terms`` and an (M, 1) ``const`` term, summed in linear space.
+
+    One exp per (M, n) term and no max pass: 1.5-2x cheaper than :func:`_lse`.
+    Rows where that overflows or underflows (a term beyond about +-700) are
+    redone with :func:`_lse`; the weights of the terms follow ``terms`` and
+    then ``const``.
+    """
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        e = [np.exp(t) for t in terms]
+        ec = np.exp(const)
+        total = e[0] + ec
+        for x in e[1:]:
+            total += x
+        f = np.log(total)
+    bad = ~(np.isfinite(f).all(axis=1) & (total.min(axis=1) > 1e-290))
+    if bad.any():
+        fb, sb = _lse(*(t[bad] for t in terms), np.broadcast_to(const[bad], f[bad].shape),
+                      weights=weights)
+        f[bad] = fb
+    if not weights:
+        return f, [None] * (len(terms) + 1)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        inv = 1.0 / total                              # rows in ``bad`` are redone below
+        out = [x * inv for x in e] + [ec * inv]
+    if bad.any():
+        for w, wb in zip(out[:-1], sb[:-1], strict=True):
+            w[bad] = wb
+        out[-1] = np.broadcast_to(out[-1], f.shape).copy()
+        out[-1][bad] = sb[-1]
+    else:
+        out[-1] = np.broadcast_to(out[-1], f.shape)
+    return f, out
+
+
 def _grid(*axes) -> np.ndarray:
     return np.array(list(itertools.product(*axes)), dtype=float)
 
@@ -109,7 +145,7 @@ class _Power(Form):
         la, alpha, lc = theta[:, 0, None], theta[:, 1, None], theta[:, 2, None]
         lxx = lx[None, :, 0]
         t0 = la - alpha * lxx                                     # (M, n)
-        f, (s0, s1) = _lse(t0, np.broadcast_to(lc, t0.shape), weights=jacobian)
+        f, (s0, s1) = _lse_linear([t0], lc, weights=jacobian)
         if not jacobian:
             return f, None
         J = np.stack([s0, -s0 * lxx, s1], axis=1)                 # (M, 3, n)
@@ -137,7 +173,7 @@ class _Joint(Form):
         lP, lN = lx[None, :, 0], lx[None, :, 1]
         tA = lA - alpha * lN
         tB = lB - beta * lP
-        f, (sA, sB, sE) = _lse(tA, tB, np.broadcast_to(lE, tA.shape), weights=jacobian)
+        f, (sA, sB, sE) = _lse_linear([tA, tB], lE, weights=jacobian)
         if not jacobian:
             return f, None
         J = np.stack([sA, sB, sE, -sA * lN, -sB * lP], axis=1)   # (M, 5, n)
