@@ -176,7 +176,10 @@ class _Joint(Form):
         f, (sA, sB, sE) = _lse_linear([tA, tB], lE, weights=jacobian)
         if not jacobian:
             return f, None
-        J = np.stack([sA, sB, sE, -sA * lN, -sB * lP], axis=1)   # (M, 5, n)
+        J = np.empty((len(theta), 5, lx.shape[0]))                 # (M, 5, n)
+        J[:, 0], J[:, 1], J[:, 2] = sA, sB, sE
+        np.multiply(sA, -lN, out=J[:, 3])
+        np.multiply(sB, -lP, out=J[:, 4])
         return f, J
 
     def to_natural(self, theta):
