@@ -137,6 +137,22 @@ def test_weights_are_counts():
         objective(f, a.theta, np.log(x), np.log(y), 1e-3, w), a.objective, rtol=1e-12)
 
 
+def test_coarse_stage_ends_at_the_full_data_minimum():
+    """On a large table the coarse-to-fine path ends where the direct one does."""
+    P, N = np.meshgrid(np.geomspace(1e3, 1e6, 12), np.geomspace(1e4, 1e7, 12))
+    x = np.column_stack([P.ravel(), N.ravel()])                     # 144 points: coarse on
+    y = get_form("joint").predict(TRUE["joint"], x) * np.exp(
+        np.random.default_rng(0).normal(0, 0.03, len(x)))
+    f = get_form("joint")
+    th = f.starts(np.log(x), np.log(y))[::50]
+    a = fit_batch(f, th, np.log(x), np.log(y), delta=1e-3)
+    b = fit_batch(f, th, np.log(x), np.log(y), delta=1e-3, coarse=False)
+    assert a.converged.all() and b.converged.all()
+    assert a.objective.min() == pytest.approx(b.objective.min(), rel=1e-9)
+    np.testing.assert_allclose(a.theta[np.argmin(a.objective)], b.theta[np.argmin(b.objective)],
+                               rtol=1e-5, atol=1e-6)
+
+
 # ---------------------------------------------------------------- multi-start and warnings
 
 

@@ -22,7 +22,11 @@ counts). All starts move together as one batch of shape (M, p):
   large gradient, a non-finite objective) is reported as not converged.
 
 Starts work in a pool of ``BLOCK`` (small enough for the cache), refilled from
-the waiting starts as others finish.
+the waiting starts as others finish. On large tables the path from a far
+start is first walked on every ``COARSE``-th point (4x cheaper an
+iteration), then the full data takes over: on Epoch's grid and data this
+halves the time, with the same best objective; every start's reported
+outcome is the full-data one.
 """
 
 from __future__ import annotations
@@ -46,6 +50,9 @@ STALL_GTOL = 1e-6
 MU0, MU_MAX = 1e-3, 1e10
 #: iteration cap per start (one Jacobian per iteration)
 MAX_ITER = 400
+#: coarse-to-fine: with at least COARSE_MIN_POINTS points, starts first move on every
+#: COARSE-th point for up to COARSE_ITER iterations, then on all points until converged
+COARSE, COARSE_MIN_POINTS, COARSE_ITER = 4, 100, 60
 #: starts per block: small enough that a block's (block, n) temporaries stay in cache
 #: (256 x 240 points: 0.5 MB; 4096 runs 3x slower per start on the Chinchilla data)
 BLOCK = 256
@@ -196,7 +203,7 @@ def _fit_pool(form, theta0, lx, logy, w, delta, max_iter):
 
 def fit_batch(form: Form, theta0: np.ndarray, lx: np.ndarray, logy: np.ndarray, *,
               delta: float | None, weights: np.ndarray | None = None,
-              max_iter: int = MAX_ITER) -> Batch:
+              max_iter: int = MAX_ITER, coarse: bool = True) -> Batch:
     """Minimise the objective from every row of ``theta0`` at once.
 
     Parameters
@@ -213,7 +220,11 @@ def fit_batch(form: Form, theta0: np.ndarray, lx: np.ndarray, logy: np.ndarray, 
     weights : array of shape (n,) or (M, n), optional
         Data weights, one row per start (bootstrap counts) or shared.
     max_iter : int
-        Iteration cap per start.
+        Iteration cap per start (of the fine stage).
+    coarse : bool
+        Walk first on every ``COARSE``-th point (with at least
+        ``COARSE_MIN_POINTS`` points): for far starts; starts already near a
+        minimum (bootstrap replicates) skip it.
 
     Returns
     -------
@@ -224,4 +235,15 @@ def fit_batch(form: Form, theta0: np.ndarray, lx: np.ndarray, logy: np.ndarray, 
     w = np.ones_like(logy) if weights is None else np.asarray(weights, dtype=float)
     # far trial steps overflow exp(): their objective is inf and the step is refused
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        return _fit_pool(form, theta0, lx, logy, w, delta, max_iter)
+        if not coarse or len(logy) < COARSE_MIN_POINTS:
+            return _fit_pool(form, theta0, lx, logy, w, delta, max_iter)
+        # coarse to fine: the long path from a far start is walked on every COARSE-th
+        # point (COARSE times cheaper), then the full data takes over from where it ended
+        sub = slice(None, None, COARSE)
+        ws = w[sub] if w.ndim == 1 else w[:, sub]
+        first = _fit_pool(form, theta0, lx[sub], logy[sub], ws, delta, COARSE_ITER)
+        ok = np.all(np.isfinite(first.theta), axis=1) & np.isfinite(first.objective)
+        mid = np.where(ok[:, None], first.theta, theta0)
+        out = _fit_pool(form, mid, lx, logy, w, delta, max_iter)
+    return Batch(out.theta, out.objective, out.grad_max, out.converged,
+                 out.n_iter + first.n_iter)

@@ -284,7 +284,7 @@ def _jackknife(f: Form, fit: ScalingFit, lx, logy, g, n_configs) -> np.ndarray |
     w = np.ones((n_configs, len(g)))
     w[g, np.arange(len(g))] = 0.0                  # row j leaves out configuration j
     batch = fit_batch(f, np.tile(fit.theta, (n_configs, 1)), lx, logy, delta=fit.delta,
-                      weights=w)
+                      weights=w, coarse=False)
     if not batch.converged.all():
         return None
     return f.to_natural(batch.theta)
@@ -369,7 +369,7 @@ def bootstrap_fit(fit: ScalingFit, x: np.ndarray, y: np.ndarray, *, n_boot: int 
     theta0 = s.theta[picks]                                               # (K, p)
     K = len(picks)
     batch = fit_batch(f, np.tile(theta0, (n_boot, 1)), lx, logy, delta=fit.delta,
-                      weights=np.repeat(weights, K, axis=0))
+                      weights=np.repeat(weights, K, axis=0), coarse=False)
     obj = np.where(batch.converged, batch.objective, np.inf).reshape(n_boot, K)
     pick = np.argmin(obj, axis=1)
     ok = np.isfinite(obj[np.arange(n_boot), pick])
