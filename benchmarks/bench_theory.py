@@ -18,7 +18,7 @@ def nested_baseline_eps(*, alpha: float, lam: float) -> float:
     """The textbook way, as a baseline: nested bounded scalar minimisers and adaptive quad.
 
     E(R, x) = alpha E_t[M_x(t)] - (1 - R^2) / (2x), min over R of max over x
-    (SCIENCE.md 1.4), with M_x(t) = min_D V(D) + (D - t)^2 / (2x) by a bounded
+    (docs/science.md 1.4), with M_x(t) = min_D V(D) + (D - t)^2 / (2x) by a bounded
     scalar minimiser (D* lies in [t, t + 2x] since -2 < V' < 0) and E_t by
     ``scipy.integrate.quad`` against P_R(t) = 2 phi(t) H(-R t / sqrt(1 - R^2)).
     """

@@ -17,7 +17,7 @@ def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-# -- hand counts of the paper's architectures (SCIENCE.md 2.2), written independently ----
+# -- hand counts of the paper's architectures (docs/science.md 2.2), written independently ----
 
 def count_cnn(c, s, k, convs, pools, hidden):
     total, size = 0, s

@@ -1,4 +1,4 @@
-"""The perceptron lab against closed forms, independent solvers and the limits of SCIENCE.md 1.2."""
+"""The perceptron lab against closed forms, independent solvers and the limits in science.md 1.2."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from normscale.perceptron import (
 )
 from normscale.perceptron.fixed import _grad, _loss
 
-BAYES_ALPHA5 = 0.0839  # SCIENCE.md 1.2
-MAXSTAB_ALPHA5 = 0.094  # SCIENCE.md 1.2
+BAYES_ALPHA5 = 0.0839  # docs/science.md 1.2
+MAXSTAB_ALPHA5 = 0.094  # docs/science.md 1.2
 
 
 def _tol(values) -> float:
@@ -116,7 +116,7 @@ def test_fixed_norm_never_below_bayes_and_converged(alpha5):
     mean = path.eps.mean(0)
     i = int(np.argmin(mean))
     assert mean[i] > BAYES_ALPHA5 - _tol(path.eps[:, i])
-    # the shape of SCIENCE.md 1.5: a minimum near lambda ~ 5 between Hebb and max stability
+    # the shape of docs/science.md 1.5: a minimum near lambda ~ 5 between Hebb and max stability
     assert 1 < path.lams[i] < 30
     assert mean[i] < mean[0] and mean[i] < mean[-1]
 

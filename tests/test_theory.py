@@ -1,4 +1,4 @@
-"""Replica theory of the fixed-norm perceptron (SCIENCE.md 1.2, 1.4)."""
+"""Replica theory of the fixed-norm perceptron (docs/science.md 1.2, 1.4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reference learning curves of the teacher-student perceptron (SCIENCE.md 1.2)."""
+"""Reference learning curves of the teacher-student perceptron (docs/science.md 1.2)."""
 
 from __future__ import annotations
 

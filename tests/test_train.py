@@ -1,5 +1,5 @@
 """Training with norm tracking: schedule, config, optimizers, evaluation, determinism,
-resume after an interrupt, divergence (SCIENCE.md 2.2). Tiny CNN on the bundled digits."""
+resume after an interrupt, divergence (docs/science.md 2.2). Tiny CNN on the bundled digits."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The perceptron lab (SCIENCE.md 1.1-1.5): fixed-norm curves eps(lambda) and free-norm
+"""The perceptron lab (docs/science.md 1.1-1.5): fixed-norm curves eps(lambda) and free-norm
 gradient descent on teacher-student data, with lambda = |w|/sqrt(N) as the norm.
 
 Writes results.csv (long format: alpha, seed, lam, eps, R, train_loss,

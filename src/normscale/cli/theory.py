@@ -1,4 +1,4 @@
-"""The N -> infinity replica theory of the fixed-norm perceptron (SCIENCE.md 1.4, 1.5).
+"""The N -> infinity replica theory of the fixed-norm perceptron (docs/science.md 1.4, 1.5).
 
 Examples::
 

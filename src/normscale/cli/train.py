@@ -1,7 +1,7 @@
 """Train one network on a subset of size P and log its learning curve with norms.
 
 At about 50 log-spaced epochs it records the test and training error and
-loss and every norm measure (SCIENCE.md 2.2), into a run store when --store
+loss and every norm measure (docs/science.md 2.2), into a run store when --store
 is given. A run's identity is a hash of its config: running a finished run
 again does nothing unless --force; --resume continues an interrupted one from
 its last checkpoint without duplicating records. With --until optimum the run

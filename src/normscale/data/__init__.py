@@ -1,6 +1,6 @@
 """Data sets as whole tensors: loaders, class-balanced nested subsets, batch augmentation.
 
-SCIENCE.md 2.2: the paper trains on subsets of size P of MNIST, CIFAR-10 and
+docs/science.md 2.2: the paper trains on subsets of size P of MNIST, CIFAR-10 and
 CIFAR-100. ``normscale.data`` reads the official files (``load_dataset``),
 says what a model needs before loading (``info``), draws nested balanced
 subsets (``subset_indices``) and normalises / augments whole batches on any

@@ -1,7 +1,7 @@
 """Normalisation and augmentation on whole batches of tensors (no per-sample Python).
 
 Augmentations act on raw pixels in [0, 1] before :func:`normalize`, like the
-paper's torchvision pipelines (SCIENCE.md 2.2): padding and areas moved in by
+paper's torchvision pipelines (docs/science.md 2.2): padding and areas moved in by
 an affine map are black (0), as in torchvision's defaults.
 
 - ``"crop_flip"``: random crop of the original size from the image padded by

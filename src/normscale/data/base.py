@@ -18,7 +18,7 @@ class DatasetInfo:
     in_channels, image_size, num_classes : int
         Input shape ``(in_channels, image_size, image_size)`` and number of classes.
     augmentation : str
-        The paper's augmentation for this data set (SCIENCE.md 2.2):
+        The paper's augmentation for this data set (docs/science.md 2.2):
         ``"affine"`` for MNIST-like data, ``"crop_flip"`` for CIFAR.
     mean, std : tuple of float
         Per-channel normalisation constants, on the raw pixel scale [0, 1].

@@ -12,7 +12,7 @@ from normscale.data import cifar, digits, idx, imagefolder
 from normscale.data.base import DatasetInfo, ImageData
 from normscale.errors import DataError
 
-# Normalisation constants of the paper's scripts (SCIENCE.md 2.2): (0.5, 0.5)
+# Normalisation constants of the paper's scripts (docs/science.md 2.2): (0.5, 0.5)
 # for grey images; CIFAR-10's channel statistics for both CIFARs.
 _GREY = {"mean": (0.5,), "std": (0.5,)}
 _CIFAR = {"mean": (0.4914, 0.4822, 0.4465), "std": (0.2023, 0.1994, 0.2010)}

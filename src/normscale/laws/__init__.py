@@ -1,4 +1,4 @@
-"""The dynamical scaling laws from learning curves (SCIENCE.md, introduction and 2.3).
+"""The dynamical scaling laws from learning curves (docs/science.md, introduction and 2.3).
 
 ``load_curves`` reads a table of curves, ``fit_laws`` fits gamma1, gamma2,
 gamma_pred and gamma_meas with their uncertainties, the offset form, the

@@ -1,6 +1,6 @@
 """The whole analysis of one table of curves: :func:`fit_laws` and its :class:`LawsFit`.
 
-SCIENCE.md, introduction (laws 1 to 4) and section 2.3.
+docs/science.md, introduction (laws 1 to 4) and section 2.3.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class LawsFit:
     number of P minus 2 for gamma2 and gamma_meas, the smaller for
     gamma_pred). ``sigma`` is the uncertainty of gamma_pred - gamma_meas,
     sqrt(gamma_pred_err^2 + gamma_meas_err^2): the paper's formula
-    (SCIENCE.md 2.3) with the systematic errors below included.
+    (docs/science.md 2.3) with the systematic errors below included.
 
     Systematic errors (:mod:`normscale.laws.verdict`) are added in
     quadrature to the ``*_err`` of gamma2, gamma_meas and gamma_pred: half
@@ -306,7 +306,7 @@ def fit_laws(df, *, group_by: Sequence[str] = (), error: str = "test_error",
     window : (lo, hi), (lo, hi, P_min) or None
         None: the automatic window, in the units of ``gamma1_method``. A pair
         fixes the gamma1 window by hand in units of lambda/lambda_opt(P), the
-        units of the paper's hand-picked windows (SCIENCE.md 2.3); a third
+        units of the paper's hand-picked windows (docs/science.md 2.3); a third
         value uses only the curves with P >= P_min, the paper's ``min_P``.
     n_boot : int
         Bootstrap replicates over seeds (used when every P has 2 seeds or
@@ -327,7 +327,7 @@ def fit_laws(df, *, group_by: Sequence[str] = (), error: str = "test_error",
         share one power law (law 1 holds in absolute units; the window does
         not depend on the lambda_opt estimates, so ill-defined minima do not
         move it). ``"rescaled"``: lambda/lambda_opt, the paper's method
-        (SCIENCE.md 2.3) with the window found automatically.
+        (docs/science.md 2.3) with the window found automatically.
 
     Returns
     -------
@@ -336,8 +336,8 @@ def fit_laws(df, *, group_by: Sequence[str] = (), error: str = "test_error",
 
     Notes
     -----
-    Laws 1 to 4 of SCIENCE.md (introduction) and the paper's procedure
-    with normscale's changes (SCIENCE.md 2.3).
+    Laws 1 to 4 of docs/science.md (introduction) and the paper's procedure
+    with normscale's changes (docs/science.md 2.3).
     """
     check_param(_OWNER, "n_boot", n_boot, NONNEGATIVE_INT)
     check_param(_OWNER, "seed", seed, Interval(Integral, 0, None, closed="left"))

@@ -1,6 +1,6 @@
 """Back-test: fit on all but the largest P, predict eps_opt at the largest P.
 
-The prediction uses the paper's claim (SCIENCE.md, introduction, law 4):
+The prediction uses the paper's claim (docs/science.md, introduction, law 4):
 eps_opt ~ P^(-gamma_pred) with gamma_pred = gamma1 * gamma2 measured on the
 smaller P only, its prefactor matched to their eps_opt in log space. The
 direct fit eps_opt ~ P^(-gamma_meas) on the same P is reported beside it.

@@ -1,4 +1,4 @@
-"""The master-curve collapse eps/eps_opt = Phi(lambda/lambda_opt) (SCIENCE.md, law 3).
+"""The master-curve collapse eps/eps_opt = Phi(lambda/lambda_opt) (docs/science.md, law 3).
 
 "The curves collapse" becomes a number, as in finite-size-scaling
 analyses: the rescaled curves are interpolated on a common grid of

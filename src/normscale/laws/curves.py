@@ -1,7 +1,7 @@
 """One learning curve per (P, seed), the seed average, and the minimum of each.
 
 The minimum of the test error over training, eps_opt at lambda_opt, is the
-anchor of both dynamical laws (SCIENCE.md, introduction, law 2). It is
+anchor of both dynamical laws (docs/science.md, introduction, law 2). It is
 refined below the logging grid by a least-squares parabola in
 (log norm, log error) through the grid minimum and its neighbours.
 """
@@ -71,7 +71,7 @@ def average_seeds(curves: tuple[Curve, ...]) -> Curve:
     """Seed average of curves of one P.
 
     Curves logged at the same norms are averaged point by point. Otherwise,
-    as in the paper (SCIENCE.md 2.3), each curve is interpolated linearly in
+    as in the paper (docs/science.md 2.3), each curve is interpolated linearly in
     (log norm, log error) on a log grid over the norm range that all seeds
     cover, and the errors are averaged there.
     """

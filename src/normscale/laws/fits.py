@@ -1,6 +1,6 @@
 """Power laws fitted in log-log, and the offset form of the scaling law.
 
-SCIENCE.md, introduction: lambda_opt(P) ~ k2 P^gamma2 (law 2),
+docs/science.md, introduction: lambda_opt(P) ~ k2 P^gamma2 (law 2),
 eps_opt(P) ~ P^(-gamma) (law 4) and the realistic form with offsets
 eps = k1 (k2 P^gamma2 + q2)^(-gamma1) + q1.
 """

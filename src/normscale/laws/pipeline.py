@@ -1,7 +1,7 @@
 """One pass of the analysis on a set of curves: minima, the two laws, gamma_pred, gamma_meas.
 
 This is what the bootstrap repeats on resampled seeds and what the
-back-test runs on all but the largest P (SCIENCE.md, introduction, laws 1,
+back-test runs on all but the largest P (docs/science.md, introduction, laws 1,
 2 and 4).
 """
 
@@ -78,7 +78,7 @@ class Optimum:
 class LawsInP:
     """gamma2 from ``lambda_law`` (lambda_opt ~ P^gamma2), gamma_meas from ``eps_law``
     (eps_opt ~ P^-gamma_meas) and gamma_pred = gamma1 gamma2, for any fit that has those two
-    laws and a ``gamma1`` (SCIENCE.md, introduction)."""
+    laws and a ``gamma1`` (docs/science.md, introduction)."""
 
     @property
     def gamma2(self) -> float:

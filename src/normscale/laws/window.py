@@ -1,9 +1,9 @@
-"""The early-training window where eps ~ k1 lambda^(-gamma1) (SCIENCE.md, law 1).
+"""The early-training window where eps ~ k1 lambda^(-gamma1) (docs/science.md, law 1).
 
 A window is an interval of the norm in one of two units: ``"norm"``
 (absolute, the same interval for every P: law 1 says the early curves of
 all P share one power law there) or ``"lambda/lambda_opt"`` (rescaled, the
-units of the paper's hand-picked windows, SCIENCE.md 2.3: the elbow sits at
+units of the paper's hand-picked windows, docs/science.md 2.3: the elbow sits at
 the same place for every P when the curves collapse).
 
 The automatic window (normscale) is the widest window below the minimum
@@ -204,7 +204,7 @@ def fit_window(curves: list[Curve], lambda_opt: np.ndarray,
 
     ``window`` is ``(lo, hi)``, or ``(lo, hi, P_min)`` to fit only the curves
     with P >= P_min, as the paper's notebooks do (their ``min_P``: the gamma1
-    of CNN/MNIST uses P >= 24000 in [1e-3, 1e-2], SCIENCE.md 2.3).
+    of CNN/MNIST uses P >= 24000 in [1e-3, 1e-2], docs/science.md 2.3).
     """
     lo, hi, *rest = window
     keep = np.array([c.P >= rest[0] for c in curves]) if rest else np.ones(len(curves), bool)

@@ -1,4 +1,4 @@
-"""The paper's networks: CNN, ResNet and ViT (SCIENCE.md 2.2), plain modules, no norm code.
+"""The paper's networks: CNN, ResNet and ViT (docs/science.md 2.2), plain modules, no norm code.
 
 :func:`build` makes a model from the paper's per-data-set preset, scaled by a
 width (and depth) multiplier for small CPU runs, with the paper's "init
@@ -74,7 +74,7 @@ def config_for(
 def scale_init(model: nn.Module, factor: float) -> nn.Module:
     """Multiply the weights of every ``nn.Conv2d`` and ``nn.Linear`` by ``factor``.
 
-    The paper's "init factor" (SCIENCE.md 2.2): PyTorch's default
+    The paper's "init factor" (docs/science.md 2.2): PyTorch's default
     initialisation times a constant; biases, normalisation layers and the
     ViT's class token and positions keep their initial values.
     """
@@ -104,7 +104,7 @@ def build(
     in_channels, image_size, num_classes : int
         Input shape and number of classes (from :func:`normscale.data.info`).
     preset : {"paper"}
-        The architecture sizes of SCIENCE.md 2.2 for the data-set family:
+        The architecture sizes of docs/science.md 2.2 for the data-set family:
         ``dataset`` when given (``"mnist"``, ``"cifar10"``, ``"cifar100"``,
         ``"fashion-mnist"`` and ``"digits"`` count as MNIST), else inferred
         (grey -> MNIST, colour with more than 10 classes -> CIFAR-100,

@@ -1,4 +1,4 @@
-"""The paper's plain CNN (SCIENCE.md 2.2): 3x3 convolutions, ReLU, max-pools, an MLP head."""
+"""The paper's plain CNN (docs/science.md 2.2): 3x3 convolutions, ReLU, max-pools, an MLP head."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""The paper's per-data-set architectures and training settings (SCIENCE.md 2.2).
+"""The paper's per-data-set architectures and training settings (docs/science.md 2.2).
 
 Three families of settings, one per data set of the paper: ``"mnist"``
 (also used for fashion-mnist, digits and any grey data), ``"cifar10"`` and
-``"cifar100"``. Where SCIENCE.md is silent, the values come from the
+``"cifar100"``. Where docs/science.md is silent, the values come from the
 defaults of the paper's released training scripts (noted per value).
 """
 
@@ -18,7 +18,7 @@ FAMILIES = ("mnist", "cifar10", "cifar100")
 _FAMILY_OF = {"mnist": "mnist", "fashion-mnist": "mnist", "digits": "mnist",
               "cifar10": "cifar10", "cifar100": "cifar100"}
 
-# Architecture sizes: SCIENCE.md 2.2.
+# Architecture sizes: docs/science.md 2.2.
 _ARCH: dict[str, dict[str, dict[str, Any]]] = {
     "cnn": {
         "mnist": {"channels": (32, 64, 128), "pool_after": (2,), "hidden": (512,), "dropout": 0.0},
@@ -38,10 +38,10 @@ _ARCH: dict[str, dict[str, dict[str, Any]]] = {
         "cifar100": {"patch_size": 4, "dim": 256, "depth": 6, "heads": 4},
     },
 }
-# Init factor (PyTorch default init times this): SCIENCE.md 2.2.
+# Init factor (PyTorch default init times this): docs/science.md 2.2.
 _INIT = {("cnn", "mnist"): 0.05, ("resnet", "cifar10"): 0.05,
          ("vit", "cifar10"): 0.005, ("vit", "cifar100"): 0.005}
-# Optimiser and epochs: SCIENCE.md 2.2; ResNet epochs (350 / 400) from the released
+# Optimiser and epochs: docs/science.md 2.2; ResNet epochs (350 / 400) from the released
 # script's defaults, as are the augmentations of CNN (none) and ViT (MNIST only).
 _TRAIN = {
     "cnn": {"optimizer": "adam", "lr": 1e-3, "epochs": 500},
@@ -67,7 +67,7 @@ def family_of(*, dataset: str | None = None, in_channels: int | None = None,
 
 
 def paper_preset(model: str, dataset: str) -> dict[str, Any]:
-    """The paper's settings for ``model`` trained on ``dataset`` (SCIENCE.md 2.2).
+    """The paper's settings for ``model`` trained on ``dataset`` (docs/science.md 2.2).
 
     Parameters
     ----------

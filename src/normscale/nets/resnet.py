@@ -1,4 +1,4 @@
-"""The paper's ResNet (SCIENCE.md 2.2): BasicBlocks, a 3x3 stem at stride 1, no max-pool."""
+"""The paper's ResNet (docs/science.md 2.2): BasicBlocks, a 3x3 stem at stride 1, no max-pool."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""The paper's Vision Transformer (SCIENCE.md 2.2): pre-LayerNorm, class token, learned positions.
+"""The paper's Vision Transformer (docs/science.md 2.2): pre-LayerNorm, class token, positions.
 
 Attention is built from four ``nn.Linear`` (query, key, value, output) so
-every weight matrix the norms need (SCIENCE.md 2.1) is its own module.
+every weight matrix the norms need (docs/science.md 2.1) is its own module.
 """
 
 from __future__ import annotations

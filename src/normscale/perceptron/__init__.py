@@ -1,4 +1,4 @@
-"""The perceptron lab (SCIENCE.md 1.1-1.3, 1.5): teacher-student data, the fixed-norm
+"""The perceptron lab (docs/science.md 1.1-1.3, 1.5): teacher-student data, the fixed-norm
 logistic perceptron along a lambda grid, free-norm gradient descent, and the two
 reference rules (Hebb, maximal stability) that bound the fixed-norm curve.
 

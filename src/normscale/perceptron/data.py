@@ -1,4 +1,4 @@
-"""Teacher-student data for the perceptron (SCIENCE.md 1.1), batched over seeds.
+"""Teacher-student data for the perceptron (docs/science.md 1.1), batched over seeds.
 
 A seed fixes the teacher and an endless stream of examples; the data set of
 size P = alpha * N is the first P examples of that stream, so the data sets
@@ -68,7 +68,7 @@ def n_examples(*, n: int, alpha: float) -> int:
 def make_data(*, n: int, alpha: float, seeds, inputs: str = "binary",
               dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu"
               ) -> PerceptronData:
-    """Draw the teacher and P = alpha * N labelled examples for each seed (SCIENCE.md 1.1).
+    """Draw the teacher and P = alpha * N labelled examples for each seed (docs/science.md 1.1).
 
     Parameters
     ----------
@@ -123,7 +123,7 @@ def overlap(w: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
 
 
 def generalization_error(r: torch.Tensor | np.ndarray | float):
-    """eps = arccos(R) / pi (SCIENCE.md 1.1): exact for Gaussian inputs, N -> inf for binary."""
+    """eps = arccos(R) / pi (docs/science.md 1.1): exact for Gaussian inputs, N -> inf if binary."""
     if isinstance(r, torch.Tensor):
         return torch.arccos(r.clamp(-1.0, 1.0)) / np.pi
     return np.arccos(np.clip(r, -1.0, 1.0)) / np.pi

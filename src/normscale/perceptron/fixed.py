@@ -1,4 +1,4 @@
-"""The fixed-norm perceptron: the logistic loss minimised on a sphere (SCIENCE.md 1.1).
+"""The fixed-norm perceptron: the logistic loss minimised on a sphere (docs/science.md 1.1).
 
 For each lambda of a grid and each seed, find
 
@@ -364,10 +364,10 @@ def fixed_norm_path(data: PerceptronData, *, lams, gtol: float = 1e-8, max_iter:
 
     Notes
     -----
-    Implements the fixed-norm problem of SCIENCE.md 1.1 with
+    Implements the fixed-norm problem of docs/science.md 1.1 with
     V_lambda(Delta) = (1/lambda) log(1 + exp(-2 lambda Delta)); eps =
     arccos(R)/pi. As lambda -> 0 the minimiser tends to Hebb's rule, as
-    lambda -> infinity to the maximal-stability perceptron (SCIENCE.md 1.2).
+    lambda -> infinity to the maximal-stability perceptron (docs/science.md 1.2).
     """
     owner = "fixed_norm_path"
     lams = np.sort(check_array(owner, "lams", lams, POSITIVE))

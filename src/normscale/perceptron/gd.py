@@ -1,7 +1,7 @@
-"""Free-norm gradient descent on the logistic loss (SCIENCE.md 1.3), batched over seeds.
+"""Free-norm gradient descent on the logistic loss (docs/science.md 1.3), batched over seeds.
 
 w(t+1) = w(t) - lr * grad L(w(t)),  L(w) = (1/P) sum_mu log(1 + exp(-2 Delta_mu)),
-Delta_mu = z_mu . w, with w = u / sqrt(N) so that the norm of SCIENCE.md 1.1
+Delta_mu = z_mu . w, with w = u / sqrt(N) so that the norm of docs/science.md 1.1
 is lambda(t) = |w(t)| = |u(t)| / sqrt(N), and the stability of the unit
 direction is Delta_mu / lambda. On separable data lambda(t) grows (like
 log t at late times) and the direction tends to maximal stability.
@@ -66,7 +66,7 @@ def record_steps(*, steps: int, n_record: int) -> np.ndarray:
 
 def gradient_descent(data: PerceptronData, *, steps: int = 10_000, lr: float | None = None,
                      init_norm: float = 1e-3, n_record: int = 60) -> GDPath:
-    """Run free-norm gradient descent from a small random start (SCIENCE.md 1.3).
+    """Run free-norm gradient descent from a small random start (docs/science.md 1.3).
 
     Parameters
     ----------

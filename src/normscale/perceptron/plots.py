@@ -1,4 +1,4 @@
-"""Figures of SCIENCE.md 1.5: (a) eps_hat vs lambda per alpha; (d) GD over the fixed-norm curve."""
+"""Figures of docs/science.md 1.5: (a) eps_hat vs lambda per alpha; (d) GD over fixed-norm curve."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reference learning rules: the two limits of the fixed-norm perceptron (SCIENCE.md 1.2).
+"""Reference learning rules: the two limits of the fixed-norm perceptron (docs/science.md 1.2).
 
 - lambda -> 0: Hebb's rule w ~ sum_mu y_mu x_mu, with the closed form
   R_Hebb = sqrt(2 alpha / (2 alpha + pi)) for N -> infinity;
@@ -27,7 +27,7 @@ def hebb_overlap(*, alpha: float) -> float:
 
 
 def hebb_error(*, alpha: float) -> float:
-    """eps_0 = arccos(R_Hebb)/pi (SCIENCE.md 1.2): the lambda -> 0 error for N -> infinity."""
+    """eps_0 = arccos(R_Hebb)/pi (docs/science.md 1.2): the lambda -> 0 error for N -> infinity."""
     return float(generalization_error(hebb_overlap(alpha=alpha)))
 
 
@@ -73,7 +73,7 @@ def max_stability(data: PerceptronData) -> MaxStability:
 
     Notes
     -----
-    The lambda -> infinity limit of SCIENCE.md 1.2. The quadratic programme
+    The lambda -> infinity limit of docs/science.md 1.2. The quadratic programme
     min |w|^2 s.t. z w >= 1 is a least-distance programme; with
     E = [z^T; 1^T] of shape (N+1, P) and f = (0, ..., 0, 1), the
     non-negative least squares solution u of min |E u - f| gives the

@@ -74,7 +74,7 @@ def write_html_report(store: Store, fits: list[LawsFit], failures: list[GroupFai
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>",
              f"<style>{_STYLE}</style><script>{_CHECK_IMAGES}</script></head><body>",
              f"<h1>{e(title)}</h1>",
-             f"<p>Store: <code>{e(str(store.path))}</code>. Exponents as in SCIENCE.md: "
+             f"<p>Store: <code>{e(str(store.path))}</code>. Exponents as in docs/science.md: "
              "eps ~ lambda^-gamma1 early in training, lambda_opt ~ P^gamma2, "
              "gamma_pred = gamma1 gamma2 against gamma_meas from eps_opt ~ P^-gamma.</p>"]
     if fits:

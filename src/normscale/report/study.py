@@ -71,7 +71,7 @@ def fit_store(store: Store, *, group_by: Sequence[str] = GROUP_COLUMNS,
         Columns of the long table (:func:`normscale.store.long_table`); one
         analysis per distinct combination.
     norm : str or None
-        The norm kind that indexes the curves (SCIENCE.md 2.1); None fits every
+        The norm kind that indexes the curves (docs/science.md 2.1); None fits every
         kind (group by ``norm_kind`` then, for the paper's ablation on norms).
     n_boot, seed
         Bootstrap over seeds (:func:`normscale.laws.fit_laws`).

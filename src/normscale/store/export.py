@@ -1,6 +1,6 @@
 """The store as a long-format table: one row per (run, logged point, norm kind).
 
-This is the table ``normscale fit`` reads (SCIENCE.md 2.3): each row carries
+This is the table ``normscale fit`` reads (docs/science.md 2.3): each row carries
 the run's grouping columns (model, dataset, optimizer, weight decay, ...), its
 training-set size ``P`` and ``seed``, the norm kind and value, and the errors
 at that point. Keeping one norm kind per row makes ``--group-by norm_kind``

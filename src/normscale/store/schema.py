@@ -2,7 +2,7 @@
 
 A *run* is one training of one configuration; its identity (``run_id``) is a
 hash of that configuration, so the same configuration is the same run. A
-*record* is one logged point of a run (SCIENCE.md 2.2: test and training
+*record* is one logged point of a run (docs/science.md 2.2: test and training
 error and loss, every norm measure, wall time, at log-spaced epochs), keyed
 by ``(run_id, step)`` so that re-logging a point after a resume replaces it
 instead of duplicating it.
@@ -61,7 +61,7 @@ CREATE TABLE IF NOT EXISTS records (
 
 
 #: the columns of the long table that name a group of runs in the paper's table
-#: (SCIENCE.md 2.3); `normscale table` fits one analysis per distinct combination
+#: (docs/science.md 2.3); `normscale table` fits one analysis per distinct combination
 GROUP_COLUMNS = ("model", "dataset", "optimizer", "weight_decay", "norm_kind")
 
 
@@ -72,7 +72,7 @@ def _float(value: Any) -> float:
 
 @dataclass(frozen=True)
 class Record:
-    """One logged point of a run (SCIENCE.md 2.2).
+    """One logged point of a run (docs/science.md 2.2).
 
     Attributes
     ----------

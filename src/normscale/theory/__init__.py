@@ -1,9 +1,9 @@
 """The N -> infinity replica theory of the fixed-norm teacher-student perceptron.
 
-SCIENCE.md 1.4: the replica-symmetric zero-temperature saddle point for any
+docs/science.md 1.4: the replica-symmetric zero-temperature saddle point for any
 convex loss (:mod:`~normscale.theory.losses`), solved by
 :func:`solve_saddle` / :func:`solve` / :func:`learning_curve`, the optimal
-norm :func:`lambda_opt`, the reference curves of SCIENCE.md 1.2
+norm :func:`lambda_opt`, the reference curves of docs/science.md 1.2
 (:mod:`~normscale.theory.closed_forms`) and the paper's perceptron analysis
 (:func:`perceptron_laws`, imported from :mod:`normscale.theory.analysis`).
 """

@@ -1,4 +1,4 @@
-"""The paper's perceptron analysis in the N -> infinity limit (SCIENCE.md 1.5).
+"""The paper's perceptron analysis in the N -> infinity limit (docs/science.md 1.5).
 
 Learning curves eps_hat(lambda) from the replica theory for several alpha,
 lambda_opt(alpha) from the scalar search, and the laws: gamma1 (early
@@ -53,7 +53,7 @@ class TheoryLaws(Exponents):
 
 
 def perceptron_laws(*, alphas, lams, loss: str = "logistic") -> TheoryLaws:
-    """Run the paper's perceptron analysis on the replica theory (SCIENCE.md 1.5).
+    """Run the paper's perceptron analysis on the replica theory (docs/science.md 1.5).
 
     Parameters
     ----------

@@ -1,6 +1,6 @@
 """Learning curves of the teacher-student perceptron with their own scalar equations.
 
-These are the references of SCIENCE.md 1.2 (Engel & Van den Broeck,
+These are the references of docs/science.md 1.2 (Engel & Van den Broeck,
 "Statistical Mechanics of Learning", ch. 2-4): Hebb's rule (closed form),
 Gardner's maximally stable perceptron, Gibbs learning and the Bayes-optimal
 student. They are solved here independently of the general saddle-point
@@ -37,22 +37,22 @@ def _phi(t: float) -> float:
 
 
 def hebb_overlap(*, alpha: float) -> float:
-    """R of Hebb's rule, R = sqrt(2 alpha / (2 alpha + pi)) (SCIENCE.md 1.2)."""
+    """R of Hebb's rule, R = sqrt(2 alpha / (2 alpha + pi)) (docs/science.md 1.2)."""
     check_param("hebb_overlap", "alpha", alpha, POSITIVE)
     return float(np.sqrt(2.0 * alpha / (2.0 * alpha + np.pi)))
 
 
 def hebb_error(*, alpha: float) -> float:
-    """eps_0 = arccos(R_Hebb)/pi, the lambda -> 0 limit of the logistic loss (SCIENCE.md 1.2)."""
+    """eps_0 = arccos(R_Hebb)/pi, the lambda -> 0 limit of the logistic loss (science.md 1.2)."""
     return float(np.arccos(hebb_overlap(alpha=alpha)) / np.pi)
 
 
 def max_stability(*, alpha: float) -> ReferenceCurvePoint:
-    """Gardner's maximally stable perceptron learning a teacher (SCIENCE.md 1.2).
+    """Gardner's maximally stable perceptron learning a teacher (docs/science.md 1.2).
 
     Notes
     -----
-    The x -> infinity limit of the saddle point of SCIENCE.md 1.4 for the
+    The x -> infinity limit of the saddle point of docs/science.md 1.4 for the
     hinge loss with margin kappa, whose displacement is y(t) = (kappa - t)_+:
 
         1 - R^2 = alpha * int dt P_R(t) (kappa - t)_+^2
@@ -144,7 +144,7 @@ def bayes(*, alpha: float) -> ReferenceCurvePoint:
     """The Bayes-optimal student: R_Bayes = sqrt(R_Gibbs) (the centre of the version space).
 
     alpha * eps -> 0.442 at large alpha. No student, and so no fixed-norm
-    curve, has a lower error (SCIENCE.md 1.2).
+    curve, has a lower error (docs/science.md 1.2).
     """
     check_param("bayes", "alpha", alpha, POSITIVE)
     r_gibbs, _ = _gibbs_overlap_eps(alpha)

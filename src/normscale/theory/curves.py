@@ -2,7 +2,7 @@
 
 A curve is solved by continuation along the lambda grid (each point starts
 from the previous solution); lambda_opt is found by Brent's method on
-log(lambda), bracketed from a coarse curve (SCIENCE.md 1.5).
+log(lambda), bracketed from a coarse curve (docs/science.md 1.5).
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def _march(alpha: float, loss: str, lams: np.ndarray, start: _State | None = Non
 
 
 def learning_curve(*, alpha: float, lams, loss: str = "logistic") -> LearningCurve:
-    """eps(lambda) of the fixed-norm perceptron at one alpha (SCIENCE.md 1.4).
+    """eps(lambda) of the fixed-norm perceptron at one alpha (docs/science.md 1.4).
 
     Parameters
     ----------

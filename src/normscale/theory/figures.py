@@ -1,4 +1,4 @@
-"""Figures (a), (b), (c) of SCIENCE.md 1.5 from the replica theory."""
+"""Figures (a), (b), (c) of docs/science.md 1.5 from the replica theory."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Quadrature over the pre-learning stability t (SCIENCE.md 1.4).
+"""Quadrature over the pre-learning stability t (docs/science.md 1.4).
 
 The integrands of the saddle-point equations have features at several
 scales at once: the teacher-student density P_R(t) = 2 phi(t) H(-R t / s)
@@ -70,7 +70,7 @@ def graded_grid(points: tuple[float, ...] | list[float], scale: float) -> Grid:
 
 
 def teacher_density(t: np.ndarray, theta: float) -> np.ndarray:
-    """P_R(t) = 2 phi(t) H(-R t / s) with R = cos(theta), s = sin(theta) (SCIENCE.md 1.4)."""
+    """P_R(t) = 2 phi(t) H(-R t / s) with R = cos(theta), s = sin(theta) (docs/science.md 1.4)."""
     return 2.0 * _INV_SQRT_2PI * np.exp(-0.5 * t * t) * ndtr(t / np.tan(theta))
 
 

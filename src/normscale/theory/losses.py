@@ -5,7 +5,7 @@ optionally a closed-form (or specialised) proximal map and the positions of
 its sharp features. The saddle-point solver (:mod:`normscale.theory.saddle`)
 only ever calls :meth:`Loss.prox` and :meth:`Loss.features`.
 
-Conventions (SCIENCE.md 1.1 and 1.4)
+Conventions (docs/science.md 1.1 and 1.4)
 ------------------------------------
 The proximal map at "temperature" x > 0 is
 ``D*(t) = argmin_D V(D) + (D - t)^2 / (2 x)``; we work with the displacement
@@ -59,7 +59,7 @@ class Features:
 
 
 class Loss(ABC):
-    """A convex loss V(D) of the stability D (SCIENCE.md 1.4).
+    """A convex loss V(D) of the stability D (docs/science.md 1.4).
 
     Subclasses define :meth:`value`, :meth:`d1`, :meth:`d2`; they may override
     :meth:`prox` (closed forms, extreme regimes) and :meth:`features`.
@@ -100,7 +100,7 @@ class Loss(ABC):
 
 
 class Logistic(Loss):
-    """The paper's pseudo-likelihood V(D) = log(1 + exp(-2 lam D)) / lam (SCIENCE.md 1.1).
+    """The paper's pseudo-likelihood V(D) = log(1 + exp(-2 lam D)) / lam (docs/science.md 1.1).
 
     Its proximal map is solved in the variable ``l = log(D* - t)``, where the
     equation ``l + softplus(2 lam (t + e^l)) = log(2 x)`` is convex and
@@ -222,7 +222,7 @@ class Square(Loss):
 
 
 class Linear(Loss):
-    """V(D) = -D: its minimiser on the sphere is Hebb's rule (SCIENCE.md 1.2)."""
+    """V(D) = -D: its minimiser on the sphere is Hebb's rule (docs/science.md 1.2)."""
 
     name = "linear"
 

@@ -1,6 +1,6 @@
 """A safeguarded, vectorised solver for the proximal map of a convex loss.
 
-The proximal map of SCIENCE.md 1.4, ``D*(t) = argmin_D V(D) + (D - t)^2/(2x)``,
+The proximal map of docs/science.md 1.4, ``D*(t) = argmin_D V(D) + (D - t)^2/(2x)``,
 is the root of ``g(D) = D - t + x V'(D)``, which is increasing in D. The root
 lies between t and t - x V'(t) (g changes sign there because V' is
 non-decreasing), so Newton steps are accepted only inside a shrinking

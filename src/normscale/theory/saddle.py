@@ -1,13 +1,13 @@
 """The replica-symmetric zero-temperature saddle point of the fixed-norm perceptron.
 
-SCIENCE.md 1.4: E/N = extr over (R, x) of alpha E_t[M_x(t)] - (1 - R^2)/(2x).
+docs/science.md 1.4: E/N = extr over (R, x) of alpha E_t[M_x(t)] - (1 - R^2)/(2x).
 With y(t) = D*(t) - t the proximal displacement of the loss, the two
 stationarity conditions read
 
     1 - R^2 = alpha * E_{t ~ P_R}[ y(t)^2 ]                       (x equation)
     R       = alpha * sqrt(2/pi) * E_{g ~ N(0, 1 - R^2)}[ y(g) ]  (R equation)
 
-The second is SCIENCE.md's ``R/x = -alpha int dP_R/dR M_x`` after an
+The second is docs/science.md's ``R/x = -alpha int dP_R/dR M_x`` after an
 integration by parts in t: int_{-inf}^t dP_R/dR = -exp(-t^2/(2 s^2))/(pi s)
 with s^2 = 1 - R^2, and dM_x/dt = -y/x. It needs neither V nor x itself, only
 y, which stays moderate when x overflows (x ~ exp(2 lambda kappa) for large
@@ -245,7 +245,7 @@ def _observables(alpha: float, loss: Loss, z: _State, residual: float, n_eval: i
 
 
 def variational_energy(*, alpha: float, loss: Loss, R: float, log_x: float) -> float:
-    """E/N(R, x) = alpha E_t[M_x(t)] - (1 - R^2)/(2x), before extremisation (SCIENCE.md 1.4).
+    """E/N(R, x) = alpha E_t[M_x(t)] - (1 - R^2)/(2x), before extremisation (docs/science.md 1.4).
 
     M_x(t) = V(D*) + (D* - t)^2/(2x) is the Moreau envelope. The solution of
     :func:`solve_saddle` is a stationary point of this function (used as an
@@ -269,7 +269,7 @@ def hebb_state(alpha: float) -> _State:
 
 def solve_saddle(*, alpha: float, loss: Loss, start: _State | None = None,
                  lam: float = float("nan")) -> SaddlePoint:
-    """Solve the saddle point of SCIENCE.md 1.4 for one alpha and one loss.
+    """Solve the saddle point of docs/science.md 1.4 for one alpha and one loss.
 
     Parameters
     ----------
@@ -291,7 +291,7 @@ def solve_saddle(*, alpha: float, loss: Loss, start: _State | None = None,
 
     Notes
     -----
-    Equations: SCIENCE.md 1.4, in the form given in this module's docstring.
+    Equations: docs/science.md 1.4, in the form given in this module's docstring.
     """
     check_param("solve_saddle", "alpha", alpha, POSITIVE)
     if not isinstance(loss, Loss):

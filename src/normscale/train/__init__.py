@@ -1,4 +1,4 @@
-"""Training with norm tracking (SCIENCE.md 2.2).
+"""Training with norm tracking (docs/science.md 2.2).
 
 ``TrainConfig`` defines a run (its hash is the run's identity), ``train``
 runs it and returns its logged points (``Record``), handing each to a

@@ -1,6 +1,6 @@
 """The configuration of one training run, typed and checked, and its identity.
 
-Defaults follow the paper's experiments (SCIENCE.md 2.2): cross-entropy,
+Defaults follow the paper's experiments (docs/science.md 2.2): cross-entropy,
 batch 128, no weight decay, about 50 log-spaced logging points from epoch 1
 to T. The model's learning rate, optimizer, T and init factor come from
 ``normscale.nets.paper_preset`` when the CLI is not told otherwise.

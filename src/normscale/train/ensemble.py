@@ -125,7 +125,7 @@ def train_ensemble(configs: Sequence[TrainConfig], *, data_root: str | Path | No
 
     Notes
     -----
-    The training of SCIENCE.md 2.2 (see :func:`~normscale.train.train`) for
+    The training of docs/science.md 2.2 (see :func:`~normscale.train.train`) for
     each member. Checkpoints are not written: an interrupted ensemble starts
     over. Evaluation runs the members side by side on ``1024 // K`` images
     at a time, so memory stays that of one model's evaluation.

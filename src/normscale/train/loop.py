@@ -1,4 +1,4 @@
-"""Training with norm tracking: the loop of SCIENCE.md 2.2.
+"""Training with norm tracking: the loop of docs/science.md 2.2.
 
 The training subset and the test set sit on the device as whole tensors; a
 batch is a slice of a per-epoch permutation of indices, augmented and
@@ -252,7 +252,7 @@ def train(config: TrainConfig, *, data_root: str | Path | None = None, download:
           checkpoint: str | Path | None = None, resume: bool = False,
           checkpoint_every_s: float = 600.0,
           progress: Callable[[], None] | None = None) -> TrainResult:
-    """Train one run and log its learning curve against time and norms (SCIENCE.md 2.2).
+    """Train one run and log its learning curve against time and norms (docs/science.md 2.2).
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Log-spaced logging points (SCIENCE.md 2.2: about 50 log-spaced epochs from 1 to T)."""
+"""Log-spaced logging points (docs/science.md 2.2: about 50 log-spaced epochs from 1 to T)."""
 
 from __future__ import annotations
 
