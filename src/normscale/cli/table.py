@@ -64,10 +64,6 @@ def run(args: argparse.Namespace) -> Result:
     from normscale.report.study import stop_line, stop_reasons
 
     store, fits, failures = fit_from_args(args)
-    if not fits:
-        store.close()
-        raise NormscaleError("no group of the store could be fitted: "
-                             + "; ".join(f.error for f in failures))
     with store:  # why the runs stopped is in the store, not in the curves
         reasons = [stop_reasons(store, f.group) for f in fits]
     data = [{**f.to_dict(), "stop_reasons": r} for f, r in zip(fits, reasons, strict=True)] + [
