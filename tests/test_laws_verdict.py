@@ -212,3 +212,15 @@ def test_bootstrap_over_seeds_with_the_profile():
     assert all(o.n_seeds == 4 for o in f.optima)
     # the basin's uncertainty combines the seeds' spread of log10 lambda_opt
     assert all(0 < o.lambda_opt_err < 0.5 for o in f.optima)
+
+
+def test_a_flat_basin_seen_past_by_the_stop_rule_is_not_censored():
+    """A run whose stop rule saw it past its optimum (stop_reason past_optimum) ends inside a
+    flat basin: the basin reaches its last point, but the minimum was passed."""
+    lam = np.geomspace(1, 100, 30)
+    err = np.where(lam < 30, 0.5 * lam ** -0.5, 0.5 * 30 ** -0.5)  # flat after its minimum
+    from normscale.laws.basin import find_basin
+
+    assert find_basin(Curve(1.0, lam, err)).censored
+    assert not find_basin(Curve(1.0, lam, err, past_optimum=True)).censored
+    assert find_basin(Curve(1.0, lam, err, stopped_early=True, past_optimum=False)).censored

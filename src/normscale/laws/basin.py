@@ -11,7 +11,11 @@ uncertainty of log10 lambda_opt.
 
 A basin that reaches the last logged point is *censored*: training ended
 inside it, so the true minimum may lie further right, and lambda_opt is a
-lower bound. A censored curve whose error still falls over its last
+lower bound; unless the run's stop rule saw it past its optimum (the error
+stopped improving over a stretch of norm growth after its best point: a
+``stop_reason`` of ``past_optimum``), in which case the basin is only flat.
+A run stopped by a cap (``max_epochs``) is censored whatever its shape.
+A censored curve whose error still falls over its last
 ``FALLING_DECADES`` decades by more than the noise, at a local slope above
 ``FALLING_FRACTION`` of its steepest, is *still falling*: it never reached
 its minimum at all (a curve that flattened into its last point is only
@@ -107,8 +111,9 @@ def find_basin(curve: Curve, *, noise: float | None = None) -> Basin:
     step = float(np.median(np.diff(u))) if u.size > 1 else 0.0
     half = max(0.5 * (u[hi] - u[lo]), MIN_HALF_WIDTH_STEPS * step)
     # a run stopped by a cap (epochs, time) before it passed its optimum is censored even
-    # when its last points rise: the stop rule did not see the optimum
-    censored = hi == u.size - 1 or curve.stopped_early
+    # when its last points rise: the stop rule did not see the optimum; one its stop rule saw
+    # past its optimum is not, even when its basin reaches its end: the error was flat there
+    censored = (hi == u.size - 1 and not curve.past_optimum) or curve.stopped_early
     falling = False
     if censored:
         tail = u >= u[-1] - FALLING_DECADES

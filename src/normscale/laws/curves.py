@@ -28,13 +28,17 @@ class Curve:
 
     ``stopped_early``: the run was stopped by a cap (its ``stop_reason`` is
     one of :data:`CAPPED_STOP_REASONS`) before its stop rule saw the
-    optimum, so its minimum counts as censored.
+    optimum, so its minimum counts as censored. ``past_optimum``: its stop
+    rule saw the error stop improving over a stretch of norm growth after
+    its best point (``stop_reason`` ``past_optimum``), so a basin that
+    reaches its last point is flat there, not cut.
     """
 
     P: float
     norm: np.ndarray   # (n,) increasing
     error: np.ndarray  # (n,)
     stopped_early: bool = False
+    past_optimum: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,9 +66,10 @@ class CurveSet:
 
 
 def _sorted_curve(P: float, norm: np.ndarray, error: np.ndarray,
-                  stopped_early: bool = False) -> Curve:
+                  stopped_early: bool = False, past_optimum: bool = False) -> Curve:
     frame = pd.DataFrame({"norm": norm, "error": error}).groupby("norm", sort=True).mean()
-    return Curve(P, frame.index.to_numpy(float), frame["error"].to_numpy(float), stopped_early)
+    return Curve(P, frame.index.to_numpy(float), frame["error"].to_numpy(float), stopped_early,
+                 past_optimum)
 
 
 def average_seeds(curves: tuple[Curve, ...]) -> Curve:
@@ -77,8 +82,10 @@ def average_seeds(curves: tuple[Curve, ...]) -> Curve:
     """
     first = curves[0]
     stopped = 2 * sum(c.stopped_early for c in curves) > len(curves)
+    past = 2 * sum(c.past_optimum for c in curves) > len(curves)
     if all(c.norm.shape == first.norm.shape and np.allclose(c.norm, first.norm) for c in curves):
-        return Curve(first.P, first.norm, np.mean([c.error for c in curves], axis=0), stopped)
+        return Curve(first.P, first.norm, np.mean([c.error for c in curves], axis=0), stopped,
+                     past)
     lo = max(c.norm[0] for c in curves)
     hi = min(c.norm[-1] for c in curves)
     if not hi > lo:
@@ -87,7 +94,7 @@ def average_seeds(curves: tuple[Curve, ...]) -> Curve:
     n = int(np.median([c.norm.size for c in curves]))
     grid = np.geomspace(lo, hi, max(n, 3))
     logs = [np.interp(np.log(grid), np.log(c.norm), np.log(c.error)) for c in curves]
-    return Curve(first.P, grid, np.mean(np.exp(logs), axis=0), stopped)
+    return Curve(first.P, grid, np.mean(np.exp(logs), axis=0), stopped, past)
 
 
 def _overlapping(P: float, names: list, seeds: list[Curve]) -> tuple[Curve, ...]:
@@ -112,17 +119,19 @@ def build_curves(df: pd.DataFrame, error: str) -> list[CurveSet]:
 
     Seeds whose norm range does not overlap the other seeds' of the same P are
     left out with a warning (see :func:`_overlapping`). A ``stop_reason``
-    column marks the runs stopped by a cap (:data:`CAPPED_STOP_REASONS`).
+    column marks the runs stopped by a cap (:data:`CAPPED_STOP_REASONS`) and
+    those a stop rule saw past their optimum (``past_optimum``).
     """
     sets = []
     has_seed = "seed" in df.columns
-    capped = (df["stop_reason"].isin(CAPPED_STOP_REASONS) if "stop_reason" in df.columns
-              else pd.Series(False, index=df.index))
+    reason = df["stop_reason"] if "stop_reason" in df.columns else pd.Series("", index=df.index)
+    capped = reason.isin(CAPPED_STOP_REASONS)
+    past = reason == "past_optimum"
     for P, sub in df.groupby("P", sort=True):
         parts = list(sub.groupby("seed", sort=True)) if has_seed else [(0, sub)]
         seeds = _overlapping(float(P), [name for name, _ in parts], [
             _sorted_curve(float(P), g["norm"].to_numpy(float), g[error].to_numpy(float),
-                          bool(capped.loc[g.index].any()))
+                          bool(capped.loc[g.index].any()), bool(past.loc[g.index].all()))
             for _, g in parts])
         short = [c for c in seeds if c.norm.size < 3]
         if short:
