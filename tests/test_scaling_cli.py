@@ -152,6 +152,13 @@ def test_width_store_gives_eps_opt_on_N_and_P(cli, tmp_path):
     for k in ("alpha", "beta"):
         lo, hi = fit["bootstrap"]["intervals"][k]
         assert lo <= true[k] <= hi, (k, lo, hi)
+    # `table` on the same store: the dynamical laws per width, and the joint law below them
+    t = cli("table", "--store", db, "--n-boot", "0")
+    assert t.code == 0, t.err
+    assert "eps_opt(N, P)" in t.out and t.out.count("Verdict (") == 4
+    joint = [d for d in cli("table", "--store", db, "--n-boot", "20", "--json").json()
+             if "joint_eps_opt_N_P" in d][0]["joint_eps_opt_N_P"]["fit"]["params"]
+    assert abs(joint["alpha"] - true["alpha"]) < 0.15 and abs(joint["beta"] - true["beta"]) < 0.15
 
 
 def test_width_presets_span_width_and_P():

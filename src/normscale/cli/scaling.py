@@ -79,7 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="folder for figures, JSON and starts.csv")
 
 
-def _text(a) -> str:
+def analysis_text(a) -> str:
     fit = a.fit
     b = fit.bootstrap
     lines = [f"{fit.form}: {fit.equation}   ({fit.y_name} on {', '.join(fit.x_names)}; "
@@ -137,4 +137,4 @@ def run(args: argparse.Namespace) -> _common.Result:
     if args.out:
         paths = write_figures(a, args.out)
         _common.log(args, f"wrote {len(paths)} files in {args.out}")
-    return _common.Result(data=a.to_dict(), text=_text(a))
+    return _common.Result(data=a.to_dict(), text=analysis_text(a))

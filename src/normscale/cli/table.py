@@ -66,9 +66,33 @@ def run(args: argparse.Namespace) -> Result:
     store, fits, failures = fit_from_args(args)
     with store:  # why the runs stopped is in the store, not in the curves
         reasons = [stop_reasons(store, f.group) for f in fits]
+        joint = _width_study(args, store)
     data = [{**f.to_dict(), "stop_reasons": r} for f, r in zip(fits, reasons, strict=True)] + [
         {"group": f.group, "error": f.error} for f in failures]
     lines = [f"Stopped ({', '.join(f'{k}={v}' for k, v in f.group.items())}): {stop_line(r)}; "
              f"minimum at the last logged point on {f.n_edge_minima} of {len(f.P)} P"
              for f, r in zip(fits, reasons, strict=True)]
-    return Result(data, markdown(fits) + "\n" + "\n".join(lines))
+    text = markdown(fits) + "\n" + "\n".join(lines)
+    if joint is not None:
+        from normscale.cli.scaling import analysis_text
+
+        data.append({"joint_eps_opt_N_P": joint.to_dict()})
+        text += "\n\nModel size and data, eps_opt(N, P) per run:\n" + analysis_text(joint)
+    return Result(data, text)
+
+
+def _width_study(args: argparse.Namespace, store):
+    """The joint law eps_opt(N, P) when the store's runs span several widths (a width x P
+    sweep); None otherwise or when it cannot be fitted (said in the log)."""
+    from normscale.scaling.runs import fit_width_study, optima
+    from normscale.store import long_table
+
+    table = long_table(store, norm=None if args.norm == "all" else args.norm)
+    if "width" not in table.columns or table["width"].nunique() < 2:
+        return None
+    try:
+        # its bootstrap needs replicates even when the laws' is off (--n-boot 0)
+        return fit_width_study(optima(table), n_boot=max(args.n_boot, 20), seed=args.seed)
+    except NormscaleError as exc:
+        log(args, f"joint law eps_opt(N, P) not fitted: {exc}")
+        return None

@@ -69,7 +69,8 @@ def fit_store(store: Store, *, group_by: Sequence[str] = GROUP_COLUMNS,
     store : Store
     group_by : sequence of str
         Columns of the long table (:func:`normscale.store.long_table`); one
-        analysis per distinct combination.
+        analysis per distinct combination. ``width`` is added when the runs
+        span several widths (a width sweep: the dynamical laws per width).
     norm : str or None
         The norm kind that indexes the curves (docs/science.md 2.1); None fits every
         kind (group by ``norm_kind`` then, for the paper's ablation on norms).
@@ -89,6 +90,9 @@ def fit_store(store: Store, *, group_by: Sequence[str] = GROUP_COLUMNS,
     table = long_table(store, norm=norm)
     if table.empty:
         raise NormscaleError(f"the store '{store.path}' holds no finished run with records")
+    if ("width" in table.columns and "width" not in group_by
+            and table["width"].nunique(dropna=True) > 1):
+        group_by = (*group_by, "width")  # a width sweep: the dynamical laws per width
     missing = [c for c in group_by if c not in table.columns]
     if missing:
         raise NormscaleError(f"cannot group by {missing}: the columns are "
