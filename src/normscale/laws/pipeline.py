@@ -13,13 +13,10 @@ import numpy as np
 
 from normscale.errors import NormscaleError
 from normscale.laws.basin import Basin, find_basin
-from normscale.laws.curves import CurveMinimum, CurveSet, curve_minimum, flat_range
+from normscale.laws.curves import CurveMinimum, CurveSet, curve_minimum
 from normscale.laws.fits import PowerLaw, fit_power_law
 from normscale.laws.profile import Gamma1, profile_gamma1
-from normscale.laws.window import Window, find_window, fit_window, noise_level
-
-#: the flat range of a minimum: within this many noise levels of ln eps_opt
-FLAT_NOISE_LEVELS = 2.0
+from normscale.laws.window import Window, find_window, fit_window
 
 
 @dataclass(frozen=True)
@@ -40,7 +37,7 @@ class Optimum:
     the standard deviation over seeds of ln lambda_opt; ``at_edge`` whether
     the seed-averaged curve has its minimum at its last point; ``flat_lo``,
     ``flat_hi`` the norms around the minimum of the seed-averaged curve where
-    its error stays within ``FLAT_NOISE_LEVELS`` noise levels of the minimum
+    its error stays within 2 noise levels of the minimum (its basin)
     (:func:`normscale.laws.curves.flat_range`): a wide range, or one that
     reaches the end of the curve, means lambda_opt is ill-defined.
     """
@@ -168,8 +165,6 @@ def optimum(cs: CurveSet, *, strict_minimum: bool = False,
     lam_err = (float(np.sqrt(sd ** 2 + np.mean(halves ** 2)) / np.sqrt(n)) if n > 1
                else mean_basin.log10_err)
     n_cens = sum(m.basin.censored for m in seed_mins)
-    flat = flat_range(cs.mean, int(np.argmin(cs.mean.error)),
-                      FLAT_NOISE_LEVELS * noise_level([cs.mean]))
     return Optimum(
         P=cs.P,
         lambda_opt=float(10 ** log10_lam.mean()) if n > 1 else mean_basin.lambda_opt,
@@ -180,8 +175,8 @@ def optimum(cs: CurveSet, *, strict_minimum: bool = False,
         n_seeds=n,
         at_edge=mean_min.at_edge,
         n_seed_edges=sum(m.minimum.at_edge for m in seed_mins),
-        flat_lo=flat[0],
-        flat_hi=flat[1],
+        flat_lo=mean_basin.lo,  # the flat range is the basin of the seed-averaged curve
+        flat_hi=mean_basin.hi,
         lambda_opt_err=lam_err,
         basin_lo=mean_basin.lo,
         basin_hi=mean_basin.hi,

@@ -268,13 +268,12 @@ def profile_gamma1(curves: list[Curve], lambda_opt: np.ndarray) -> Gamma1:
     return Gamma1(win, "", stretch, prof, step)
 
 
-def window_variants(curves: list[Curve], lambda_opt: np.ndarray, g: Gamma1) -> list[float]:
+def window_variants(curves: list[Curve], lambda_opt: np.ndarray, window: Window) -> list[float]:
     """gamma1 in the window moved by one logging step: shifted left and right, widened and
-    narrowed on both sides (those that still hold 3 points on 2 curves)."""
-    if g.window is None:
-        return []
-    a, b = np.log10(g.window.lo), np.log10(g.window.hi)
-    d = max(g.step, GRID_STEP)
+    narrowed on both sides (those that still hold 3 points on 2 curves); ``window`` in
+    lambda/lambda_opt."""
+    a, b = np.log10(window.lo), np.log10(window.hi)
+    d = max(logging_step(curves), GRID_STEP)
     out = []
     for lo, hi in ((a - d, b - d), (a + d, b + d), (a - d, b + d), (a + d, b - d)):
         if hi - lo < d:

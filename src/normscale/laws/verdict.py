@@ -43,7 +43,7 @@ from normscale.errors import NormscaleError
 from normscale.laws.curves import CurveSet
 from normscale.laws.fits import PowerLaw, fit_power_law
 from normscale.laws.pipeline import LawsInP, gamma1_in
-from normscale.laws.profile import Gamma1, logging_step, window_variants
+from normscale.laws.profile import window_variants
 
 #: nested ranges: name and the fraction of the P (the largest ones) they keep
 RANGES = (("all", 1.0), ("upper 2/3", 2 / 3), ("upper 1/2", 1 / 2))
@@ -197,8 +197,7 @@ def _range_fit(name: str, sets: list[CurveSet], optima, *, window, gamma1_method
         win, reason = None, str(exc)
     variants: list[float] = []
     if win is not None and win.units == "lambda/lambda_opt":
-        means = [cs.mean for cs in sets]
-        variants = window_variants(means, lam, Gamma1(win, "", None, None, logging_step(means)))
+        variants = window_variants([cs.mean for cs in sets], lam, win)
     try:
         direct = fit_power_law(lam, eps, what="eps_opt(lambda_opt)")
     except NormscaleError:
