@@ -9,7 +9,7 @@ from normscale.store import Store
 from normscale.sweep import driver
 from normscale.sweep.spec import parse_spec
 from normscale.train import TrainConfig, train
-from normscale.train.cells import cells, ensemble_id
+from normscale.train.seed_groups import ensemble_id, seed_groups
 
 TINY = dict(model="cnn", dataset="digits", steps=3, batch_size=25, n_log=2, width=0.125)
 ARGS = ["--model", "cnn", "--dataset", "digits", "--P", "60", "--steps", "3", "--n-log", "2",
@@ -56,13 +56,13 @@ def test_cli_rejects_a_bad_seed_range(cli):
     assert r.code == 2 and "--seeds" in r.err
 
 
-def test_sweep_switch_groups_cells_and_stays_idempotent(tmp_path):
+def test_sweep_switch_groups_seeds_and_stays_idempotent(tmp_path):
     spec = parse_spec({"ensemble": True, "base": TINY, "grid": {"P": [40, 60], "seed": [0, 1]}},
                       name="ens")
     assert spec.ensemble
     assert parse_spec({"base": {**TINY, "ensemble": True}, "grid": {"P": [40]}},
                       name="b").ensemble
-    assert [[c.seed for c in g] for g in cells(spec.configs())] == [[0, 1], [0, 1]]
+    assert [[c.seed for c in g] for g in seed_groups(spec.configs())] == [[0, 1], [0, 1]]
     with Store(tmp_path / "s.db") as store:
         summary = driver.run_sweep(spec, store=store, workers=1)
         assert (summary.total, summary.finished, summary.failed) == (4, 4, 0)

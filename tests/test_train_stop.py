@@ -161,11 +161,11 @@ def test_a_run_capped_before_its_optimum_says_max_epochs():
 
 
 def test_a_small_init_run_on_its_plateau_is_stopped_there(monkeypatch):
-    import normscale.train.loop as loop
+    import normscale.train.curve as curve
     import normscale.train.stop as stop
 
     monkeypatch.setattr(stop, "PLATEAU_STEPS", 40)
-    monkeypatch.setattr(loop, "StopRule", lambda n_test: stop.StopRule(n_test=n_test,
+    monkeypatch.setattr(curve, "StopRule", lambda n_test: stop.StopRule(n_test=n_test,
                                                                         plateau_steps=40))
     r = train(tiny(init_factor=1e-4, lr=1e-6, epochs=100))
     assert r.stop_reason == "plateau" and 40 <= r.step < 60

@@ -12,8 +12,8 @@ from normscale._validation import POSITIVE_INT, Options, check_param
 from normscale.store import Record, Store
 from normscale.sweep.executors import run_local, run_ray
 from normscale.sweep.spec import SweepSpec
-from normscale.train.cells import cells, ensemble_id
 from normscale.train.config import TrainConfig
+from normscale.train.seed_groups import ensemble_id, seed_groups
 
 EXECUTORS = ("local", "ray")
 TERMINAL = ("finished", "diverged")  # a run in one of these states is never run again
@@ -127,7 +127,7 @@ def run_sweep(spec: SweepSpec | Sequence[TrainConfig], *, store: Store,
     total = len(seen)
     if ensemble is None:
         ensemble = isinstance(spec, SweepSpec) and spec.ensemble
-    groups = cells(todo) if ensemble else [[cfg] for cfg in todo]
+    groups = seed_groups(todo) if ensemble else [[cfg] for cfg in todo]
     for group in groups:
         eid = ensemble_id(group) if len(group) > 1 else None
         for cfg in group:

@@ -18,7 +18,7 @@ from normscale.store.schema import Record
 from normscale.train.config import AUGMENTATIONS, MODELS, OPTIMIZERS, TrainConfig
 from normscale.train.schedule import log_points
 
-_LAZY = {"TrainResult": "loop", "evaluate": "loop", "train": "loop",
+_LAZY = {"TrainResult": "curve", "evaluate": "loop", "train": "loop",
          "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint"}
 
 __all__ = ["AUGMENTATIONS", "MODELS", "OPTIMIZERS", "Record", "TrainConfig", "TrainResult",

@@ -1,4 +1,5 @@
-"""Training with norm tracking: the loop of docs/science.md 2.2.
+"""Training with norm tracking: the one loop of docs/science.md 2.2 (:func:`run_curves`),
+for a lone run (:func:`train`) and, batched, for a seed ensemble (:mod:`.ensemble`).
 
 The training subset and the test set sit on the device as whole tensors; a
 batch is a slice of a per-epoch permutation of indices, augmented and
@@ -19,12 +20,11 @@ exactly as an uninterrupted one.
 from __future__ import annotations
 
 import hashlib
-import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -33,9 +33,12 @@ from normscale.errors import NormscaleError, ParameterError
 from normscale.store.schema import Record
 from normscale.train.checkpoint import load_checkpoint, save_checkpoint
 from normscale.train.config import TrainConfig
+from normscale.train.curve import DIVERGED_LOSS, Curve, TrainResult
 from normscale.train.optim import make_optimizer
-from normscale.train.schedule import log_points
-from normscale.train.stop import PLATEAU_RTOL, StopRule, watched_norm
+from normscale.train.schedule import Schedule
+
+__all__ = ["DIVERGED_LOSS", "Engine", "TrainResult", "augment_generator", "derive_seed",
+           "epoch_order", "evaluate", "init_run", "load_data", "run_curves", "train"]
 
 #: images per forward pass when evaluating (speed, not statistics): on 2 CPU threads the
 #: width-1/4 CNN on MNIST evaluates 5,600 images/s in batches of 256, 3,600 in batches of 1024
@@ -44,66 +47,25 @@ _EVAL_BATCH = 256
 _EVAL_BATCH_CUDA = 4096
 
 
-#: a logged training loss above this (nats) counts as diverged, as NaN and inf do: chance
-#: level is ln(classes) <= 4.6, so 1e3 means logits of order 1e3 (an lr of 1e6 reaches 6e34)
-DIVERGED_LOSS = 1e3
+class Engine(Protocol):
+    """What the loop needs from the networks it trains: K members, K = 1 for a lone run
+    (:class:`_Lone`), K seeds vectorised for an ensemble
+    (:class:`normscale.train.ensemble._Batched`)."""
 
+    device: torch.device
 
-@dataclass(frozen=True)
-class TrainResult:
-    """The outcome of :func:`train`.
+    def step(self, step: int, alive: list[bool]) -> torch.Tensor:
+        """Optimizer step ``step`` (0-based) of every member; the (K,) detached losses.
+        Members not ``alive`` keep their weights."""
 
-    Attributes
-    ----------
-    run_id : str
-        ``config.run_id``.
-    config : TrainConfig
-    status : str
-        ``"finished"`` or ``"diverged"`` (a NaN or infinite loss ended the run).
-    stop_reason : str or None
-        Why the run ended, one of :data:`normscale.train.stop.STOP_REASONS`:
-        ``"past_optimum"``, ``"max_epochs"`` (the cap of an ``until="optimum"``
-        run ran out), ``"plateau"``, ``"diverged"`` or ``"end"`` (a fixed-length
-        run trained its length).
-    error : str or None
-        Why the run diverged.
-    records : tuple of Record
-        Every logged point, the ones before a resume included, in step order.
-    step : int
-        Optimizer steps taken.
-    epoch : float
-        Passes over the training subset taken.
-    wall_time : float
-        Seconds of training, summed over resumes.
-    resumed_from : int or None
-        The step of the checkpoint the run continued from.
-    """
+    def finite(self, members: list[int]) -> list[bool]:
+        """Whether each member's weights are all finite."""
 
-    run_id: str
-    config: TrainConfig
-    status: str
-    error: str | None
-    records: tuple[Record, ...]
-    step: int
-    epoch: float
-    wall_time: float
-    resumed_from: int | None = None
-    stop_reason: str | None = None
+    def norms(self, members: list[int]) -> list[dict[str, float]]:
+        """Every norm measure of each member."""
 
-    @property
-    def stayed_on_plateau(self) -> bool:
-        """True when the training loss never moved off its first logged value.
-
-        At 3 logged points or more, every training loss within
-        ``PLATEAU_RTOL`` of the first: the network still predicts (close to)
-        the same distribution for every input, as on the initial plateau of a
-        small initialisation (the paper's init factor 0.05 for CNN-MNIST can
-        hold a run there for hundreds to thousands of steps, docs/train.md).
-        """
-        losses = [r.train_loss for r in self.records]
-        return len(losses) >= 3 and all(
-            abs(v - losses[0]) <= PLATEAU_RTOL * abs(losses[0]) for v in losses)
-
+    def evaluate(self, members: list[int]) -> tuple[list[float], ...]:
+        """Test error, test loss, training error, training loss of each member."""
 
 
 @dataclass(frozen=True)
@@ -217,26 +179,146 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor
     return wrong / n, loss / n
 
 
-def _norms(s: _Setup) -> dict[str, float]:
-    device = s.train_x.device
-    # norm tracking must not move the training's random stream
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
-            torch.no_grad():
-        return {k: float(v) for k, v in s.tracker.measure().items()}
+def _forked(device: torch.device):
+    """Evaluation and norm tracking must not move the training's random stream."""
+    return torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
 
 
-def _measure(s: _Setup, *, epoch: float, step: int, wall_time: float,
-             norms: dict[str, float] | None = None) -> Record:
-    device = s.train_x.device
-    # evaluation and norm tracking must not move the training's random stream
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        test_error, test_loss = evaluate(s.model, s.test_x, s.test_y)
-        train_error, train_loss = evaluate(s.model, s.train_x, s.train_y)
-    if norms is None:
-        norms = _norms(s)
-    return Record(epoch=epoch, step=step, test_error=test_error, test_loss=test_loss,
-                  train_error=train_error, train_loss=train_loss, wall_time=wall_time,
-                  norms=norms)
+class _Lone:
+    """The engine of a lone run: one model, its optimizer and norm tracker (K = 1)."""
+
+    def __init__(self, config: TrainConfig, s: _Setup, schedule: Schedule) -> None:
+        self.config, self.s, self.schedule = config, s, schedule
+        self.device = s.train_x.device
+        self.perm: torch.Tensor | None = None
+
+    def step(self, step: int, alive: list[bool]) -> torch.Tensor:
+        s, c, B = self.s, self.config, self.config.batch_size
+        epoch_index, batch = divmod(step, self.schedule.n_batches)
+        if self.perm is None or batch == 0:
+            self.perm = epoch_order(c.seed, epoch_index, c.P).to(self.device)
+        idx = self.perm[batch * B:(batch + 1) * B]
+        x = s.train_raw[idx]  # (B, C, H, W) in [0, 1]
+        if c.augment != "none":
+            x = s.augment(x, c.augment, generator=augment_generator(c.seed, step, self.device))
+        logits = s.model(s.normalize(x, s.info))  # (B, classes)
+        loss = F.cross_entropy(logits, s.train_y[idx])
+        s.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        s.optimizer.step()
+        return loss.detach().reshape(1)
+
+    def finite(self, members: list[int]) -> list[bool]:
+        tensors = [t for t in (*self.s.model.parameters(), *self.s.model.buffers())
+                   if t.is_floating_point()]
+        return [bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())]
+
+    def norms(self, members: list[int]) -> list[dict[str, float]]:
+        with _forked(self.device), torch.no_grad():
+            return [{k: float(v) for k, v in self.s.tracker.measure().items()}]
+
+    def evaluate(self, members: list[int]) -> tuple[list[float], ...]:
+        s = self.s
+        with _forked(self.device):
+            test_error, test_loss = evaluate(s.model, s.test_x, s.test_y)
+            train_error, train_loss = evaluate(s.model, s.train_x, s.train_y)
+        return [test_error], [test_loss], [train_error], [train_loss]
+
+
+def _measure_norms(engine: Engine, curves: Sequence[Curve], members: list[int], step: int,
+                   schedule: Schedule) -> dict[int, dict[str, float]]:
+    """The norms of ``members``; a member whose weights are no longer finite diverged (its
+    norms are undefined: an SVD of inf fails)."""
+    finite = engine.finite(members) if members else []
+    for k, ok in zip(members, finite, strict=True):
+        if not ok:
+            curves[k].diverge(f"the weights became non-finite by step {step} "
+                              f"(epoch {schedule.epoch(step):g})", step)
+    ok = [k for k, f in zip(members, finite, strict=True) if f]
+    return dict(zip(ok, engine.norms(ok), strict=True)) if ok else {}
+
+
+def _log_points(engine: Engine, curves: Sequence[Curve], members: list[int],
+                norms: dict[int, dict[str, float]], step: int, schedule: Schedule,
+                wall_time: float) -> None:
+    """Measure and take a logged point of each of ``members`` (norms already measured for
+    the norm-growth decision are the point's norms)."""
+    epoch = schedule.epoch(step)
+    test_error, test_loss, train_error, train_loss = engine.evaluate(members)
+    by_member = {k: j for j, k in enumerate(members)}
+    members = [k for j, k in enumerate(members)
+               if curves[k].check_point_loss(train_loss[j], step, epoch)]
+    norms = {**_measure_norms(engine, curves, [k for k in members if k not in norms], step,
+                              schedule), **norms}
+    for k in members:
+        if not curves[k].alive:
+            continue
+        j = by_member[k]
+        curves[k].take(Record(epoch=epoch, step=step, test_error=test_error[j],
+                              test_loss=test_loss[j], train_error=train_error[j],
+                              train_loss=train_loss[j], wall_time=wall_time, norms=norms[k]))
+
+
+def run_curves(engine: Engine, curves: Sequence[Curve], schedule: Schedule, *, step: int = 0,
+               clock: Callable[[], float], progress: Callable[[], None] | None = None,
+               save: Callable[[int, bool], None] | None = None) -> int:
+    """The training loop of docs/science.md 2.2, for a lone run or a seed ensemble.
+
+    Each step trains every member (``engine.step``); then, per member, the
+    log-spaced points and the norm-growth decision (``Curve.grown``) say
+    whether it logs a point, the divergence check runs at logged points and
+    epoch ends, and a logged point goes to its :class:`Curve` and stop rule.
+    Members log at their own points, so each logs where it would alone.
+
+    Parameters
+    ----------
+    engine : Engine
+        The K members.
+    curves : sequence of Curve
+        One per member.
+    schedule : Schedule
+        Shared by the members.
+    step : int
+        Steps already taken (a resume).
+    clock : callable
+        Seconds of training so far (the records' wall time).
+    progress : callable, optional
+        Called once per unit of T (epoch or step).
+    save : callable, optional
+        ``save(step, logged)`` after each step that no member diverged in (a checkpoint).
+
+    Returns
+    -------
+    int
+        The step training ended at (the cap, or where the last member stopped).
+    """
+    loss_sum = torch.zeros(len(curves), device=engine.device)  # since each member's last check
+    while step < schedule.total and any(c.alive for c in curves):
+        loss_sum += engine.step(step, [c.alive for c in curves])
+        step += 1
+        alive = [k for k, c in enumerate(curves) if c.alive]
+        scheduled = step in schedule.log_steps
+        logged = dict.fromkeys(alive, scheduled)
+        norms: dict[int, dict[str, float]] = {}
+        if not scheduled and schedule.norm_check(step):
+            norms = _measure_norms(engine, curves, alive, step, schedule)
+            for k, measured in norms.items():
+                logged[k] = curves[k].grown(measured, schedule.growth)
+        if progress is not None and step % schedule.per_unit == 0:
+            progress()
+        checked = [k for k in alive if curves[k].alive and schedule.loss_check(step, logged[k])]
+        if checked:
+            sums = loss_sum.tolist()
+            for k in checked:
+                curves[k].check_loss(sums[k], step, schedule.epoch(step))
+            loss_sum[checked] = 0.0
+        points = [k for k in alive if logged[k] and curves[k].alive]
+        if points:
+            _log_points(engine, curves, points, {k: norms[k] for k in points if k in norms},
+                        step, schedule, clock())
+        if save is not None and not any(curves[k].status == "diverged" for k in alive):
+            save(step, bool(points))
+    return step
 
 
 def _rng_state(device: torch.device) -> dict[str, Any]:
@@ -304,17 +386,7 @@ def train(config: TrainConfig, *, data_root: str | Path | None = None, download:
             f"The 'config' parameter of train must be a TrainConfig. Got {config!r} instead.")
     device = torch.device(device)
     s = _setup(config, data_root, download, device)
-
-    P, B = int(s.train_y.shape[0]), config.batch_size
-    n_batches = math.ceil(P / B)
-    per_unit = n_batches if config.unit == "epoch" else 1  # steps per unit of T
-    total = config.length * per_unit
-    if config.until == "optimum":  # log-spaced in steps: the early descent of large P is seen
-        log_steps = set(log_points(total, config.n_log))
-    else:
-        log_steps = {p * per_unit for p in log_points(config.length, config.n_log)}
-    growth = config.norm_log_factor
-    rule = StopRule(n_test=int(s.test_y.shape[0])) if config.until == "optimum" else None
+    schedule = Schedule.of(config)
 
     step, wall_before, records, resumed_from = 0, 0.0, [], None
     if resume and checkpoint is not None and Path(checkpoint).is_file():
@@ -330,83 +402,28 @@ def train(config: TrainConfig, *, data_root: str | Path | None = None, download:
         step, wall_before = int(state["step"]), float(state.get("wall_time", 0.0))
         records = [Record.from_row(r) for r in state.get("records", [])]
         resumed_from = step
-    stop_reason = None
-    for i, record in enumerate(records if rule is not None else []):
-        stop_reason = rule.update(record)  # replay: stop where the uninterrupted run stops
-        if stop_reason is not None:
-            records, step = records[:i + 1], record.step
-            break
+    curve = Curve(config, n_test=int(s.test_y.shape[0]), records=records, callback=callback)
+    curve.replay()  # a resumed run stops where the uninterrupted run stopped
     t0 = time.perf_counter()  # wall time counts training and logging, not loading
 
     def elapsed() -> float:
         return wall_before + time.perf_counter() - t0
 
-    def save() -> None:
+    last_save = time.perf_counter()
+
+    def save(at: int, logged: bool) -> None:
+        nonlocal last_save
+        if not logged and time.perf_counter() - last_save <= checkpoint_every_s:
+            return
         save_checkpoint(checkpoint, {
             "model_state": s.model.state_dict(), "optimizer_state": s.optimizer.state_dict(),
             "rng_state": _rng_state(device), "config": {**config.to_dict(), **s.shape},
-            "epoch": step / n_batches, "step": step, "wall_time": elapsed(),
-            "run_id": config.run_id, "records": [r.to_row() for r in records]})
+            "epoch": schedule.epoch(at), "step": at, "wall_time": elapsed(),
+            "run_id": config.run_id, "records": [r.to_row() for r in curve.records]})
+        last_save = time.perf_counter()
 
-    def result(status: str, error: str | None = None,
-               reason: str | None = None) -> TrainResult:
-        return TrainResult(config.run_id, config, status, error, tuple(records), step,
-                           step / n_batches, elapsed(), resumed_from,
-                           reason or ("diverged" if status == "diverged" else None))
-
-    if stop_reason is not None:
-        return result("finished", reason=stop_reason)
-    kind = watched_norm(dict(records[-1].norms)) if records else None
-    last_norm = records[-1].norms.get(kind, math.nan) if kind else math.nan
     s.model.train()
-    last_save = time.perf_counter()
-    loss_sum = torch.zeros((), device=device)  # since the last divergence check
-    perm = None
-    while step < total:
-        epoch_index, batch = divmod(step, n_batches)
-        if perm is None or batch == 0:
-            perm = epoch_order(config.seed, epoch_index, P).to(device)
-        idx = perm[batch * B:(batch + 1) * B]
-        x = s.train_raw[idx]  # (B, C, H, W) in [0, 1]
-        if config.augment != "none":
-            x = s.augment(x, config.augment, generator=augment_generator(config.seed, step, device))
-        logits = s.model(s.normalize(x, s.info))  # (B, classes)
-        loss = F.cross_entropy(logits, s.train_y[idx])
-        s.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        s.optimizer.step()
-        step += 1
-        loss_sum += loss.detach()
-
-        logged, norms = step in log_steps, None
-        if not logged and growth is not None and step % max(1, step // 32) == 0:
-            norms = _norms(s)
-            kind = kind or watched_norm(norms)
-            logged = kind is not None and norms[kind] >= growth * last_norm
-        if progress is not None and step % per_unit == 0:
-            progress()
-        if logged or step % n_batches == 0:
-            if not torch.isfinite(loss_sum):
-                return result("diverged", f"the training loss became {float(loss_sum)} "
-                                          f"before step {step} (epoch {step / n_batches:g})")
-            loss_sum.zero_()
-        if logged:
-            record = _measure(s, epoch=step / n_batches, step=step, wall_time=elapsed(),
-                              norms=norms)
-            if not record.train_loss <= DIVERGED_LOSS:  # NaN, inf, or exploded
-                return result("diverged", f"the training loss is {record.train_loss:.3g} at "
-                                          f"step {step} (epoch {step / n_batches:g}), above "
-                                          f"{DIVERGED_LOSS:g}")
-            records.append(record)
-            kind = kind or watched_norm(dict(record.norms))
-            last_norm = record.norms.get(kind, math.nan) if kind else math.nan
-            if callback is not None:
-                callback(record)
-            stop_reason = rule.update(record) if rule is not None else None
-        if checkpoint is not None and (
-                logged or time.perf_counter() - last_save > checkpoint_every_s):
-            save()
-            last_save = time.perf_counter()
-        if stop_reason is not None:
-            return result("finished", reason=stop_reason)
-    return result("finished", reason="max_epochs" if rule is not None else "end")
+    step = run_curves(_Lone(config, s, schedule), [curve], schedule, step=step, clock=elapsed,
+                      progress=progress, save=save if checkpoint is not None else None)
+    return curve.result(step=step, n_batches=schedule.n_batches, wall_time=elapsed(),
+                        resumed_from=resumed_from)

@@ -1,9 +1,10 @@
-"""Which runs train together as a seed ensemble, and the id they share (torch-free).
+"""Seed groups: which runs train together as a seed ensemble, and the id they share
+(torch-free).
 
-A *cell* is a set of runs equal but for their seed (one model, data set, P,
-optimizer, ...); its seeds can train as one ensemble
+A *seed group* is a set of runs equal but for their seed (one model, data
+set, P, optimizer, ...); its seeds can train as one ensemble
 (:func:`normscale.train.ensemble.train_ensemble`). The sweep driver groups
-its runs with :func:`cells` without importing torch.
+its runs with :func:`seed_groups` without importing torch.
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ def check_ensemble(configs: Sequence[TrainConfig]) -> tuple[TrainConfig, ...]:
     return configs
 
 
-def cells(configs: Sequence[TrainConfig]) -> list[list[TrainConfig]]:
-    """``configs`` grouped into cells (equal but for the seed), in first-seen order."""
+def seed_groups(configs: Sequence[TrainConfig]) -> list[list[TrainConfig]]:
+    """``configs`` grouped into seed groups (equal but for the seed), in first-seen order."""
     groups: dict[str, list[TrainConfig]] = {}
     for cfg in configs:
         groups.setdefault(TrainConfig.from_dict({**cfg.to_dict(), "seed": 0}).run_id,
