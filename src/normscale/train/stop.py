@@ -113,7 +113,6 @@ class StopRule:
     first: Record | None = None
     best: Record | None = None  # the last point that improved by more than the noise
     raw_min: float = math.inf
-    after_raw_min: int = 0
     after_best: int = 0
     left_plateau: bool = False
     kind: str | None = None
@@ -134,9 +133,7 @@ class StopRule:
             self.best = record
         new_raw_min = err < self.raw_min
         if new_raw_min:
-            self.raw_min, self.after_raw_min = err, 0
-        else:
-            self.after_raw_min += 1
+            self.raw_min = err
         self.after_best = 0 if record is self.best else self.after_best + 1
 
         if not self.left_plateau:
