@@ -25,7 +25,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from normscale import __version__
+from normscale import __version__, safeio
 from normscale.cli._common import Result, to_jsonable
 from normscale.errors import NormscaleError
 
@@ -92,7 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     warnings.showwarning = one_line_warning
     try:
-        result = args._run(args)
+        with safeio.command():  # no output of a command overwrites one of its inputs
+            result = args._run(args)
     except NormscaleError as exc:
         msg = _name_the_flag(str(exc).replace("\n", " "), args._flags)
         print(f"normscale {args.command}: error: {msg}", file=sys.stderr)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from normscale import safeio
 from normscale.errors import NormscaleError
 from normscale.jsonable import to_jsonable  # noqa: F401  (re-exported: the CLI's JSON)
 from normscale.progress import Progress
@@ -26,6 +27,13 @@ class Result:
     text: str = ""
     exit_code: int = 0
 
+
+#: most bootstrap replicates a command runs: 1e4 resolves a 95% interval's ends to about
+#: 0.5%, and each replicate refits every curve (a larger count is a typo, not a need)
+MAX_BOOT = 10_000
+#: most CPU threads or workers one option may ask for (far above any node's cores; a
+#: larger count exhausts the process limit instead of running)
+MAX_THREADS = 1024
 
 #: most points of one grid: a bound on memory and time, far above any curve worth drawing
 MAX_GRID_POINTS = 100_000
@@ -114,9 +122,9 @@ def positive_int(name: str, *, maximum: int | None = None):
     return _int_type(name, minimum=1, maximum=maximum)
 
 
-def nonnegative_int(name: str):
-    """An argparse ``type=`` for an int >= 0 with a message naming the value."""
-    return _int_type(name, minimum=0)
+def nonnegative_int(name: str, *, maximum: int | None = None):
+    """An argparse ``type=`` for an int >= 0 (and <= ``maximum``) with a message naming it."""
+    return _int_type(name, minimum=0, maximum=maximum)
 
 
 def _float_type(name: str, *, allow_zero: bool, maximum: float | None = None):
@@ -143,25 +151,20 @@ def positive_float(name: str, *, maximum: float | None = None):
     return _float_type(name, allow_zero=False, maximum=maximum)
 
 
-def nonnegative_float(name: str):
-    """An argparse ``type=`` for a float >= 0 with a message naming the value."""
-    return _float_type(name, allow_zero=True)
+def nonnegative_float(name: str, *, maximum: float | None = None):
+    """An argparse ``type=`` for a float >= 0 (and <= ``maximum``) with a message naming it."""
+    return _float_type(name, allow_zero=True, maximum=maximum)
 
 
 def input_file(path: str | os.PathLike, flag: str) -> Path:
-    """``path`` as a Path when it is a file; else a one-line error naming ``flag``.
+    """``path`` as a Path when it is a readable regular file; else a one-line error naming
+    ``flag``.
 
-    A missing path and a folder get different messages (a folder given for a
-    file is a common slip).
+    A missing path, a folder, a named pipe and a device get their own messages
+    (:func:`normscale.safeio.check_input`); the file is remembered as an input
+    of the command, so that no output of the command overwrites it.
     """
-    p = Path(path)
-    if p.is_dir():
-        raise NormscaleError(f"{flag} '{p}' is a folder, not a file")
-    if not p.exists():
-        raise NormscaleError(f"{flag} '{p}' does not exist")
-    if not p.is_file():
-        raise NormscaleError(f"{flag} '{p}' is not a regular file")
-    return p
+    return safeio.check_input(path, flag)
 
 
 def _under_cwd(p: Path) -> bool:
@@ -226,10 +229,14 @@ def output_dir(path: str | os.PathLike, flag: str = "--out", *, mkdir: bool = Fa
 
 def writable_file(path: str | os.PathLike, flag: str, *, mkdir: bool = False) -> Path:
     """Check before any work that the file ``path`` can be written (creating its folder
-    if allowed, as :func:`make_parent`); nothing is left behind by the check."""
+    if allowed, as :func:`make_parent`); nothing is left behind by the check.
+
+    The path must be missing or a regular file that is no input of the command
+    (:func:`normscale.safeio.check_output`: no device, pipe, socket or symbolic
+    link); write it with :func:`normscale.safeio.atomic_write`.
+    """
     p = make_parent(path, flag, mkdir=mkdir)
-    if p.exists() and not os.access(p, os.W_OK):
-        raise NormscaleError(f"{flag} '{p}' is not writable")
+    safeio.check_output(p, flag)  # a regular file or nothing, and none of the inputs
     try:
         with tempfile.NamedTemporaryFile(dir=p.parent, prefix=".write-test-"):
             pass

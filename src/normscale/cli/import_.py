@@ -22,8 +22,8 @@ Examples:
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from normscale import safeio
 from normscale.cli import _common
 from normscale.errors import NormscaleError
 
@@ -89,6 +89,8 @@ def _common_options(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> _common.Result:
     from normscale.store import write_table
 
+    if args.source == "csv":  # an input first: --out naming it is refused before any work
+        safeio.check_input(args.file, "the file")
     out = _common.writable_file(args.out, "--out", mkdir=getattr(args, "mkdir", False))
     if args.source == "tensorboard":
         from normscale.integrations.tensorboard import read_curves
@@ -104,13 +106,12 @@ def run(args: argparse.Namespace) -> _common.Result:
 
         from normscale.integrations.tables import from_columns, parse_column_map
 
-        path = Path(args.file)
-        if not path.is_file():
-            raise NormscaleError(f"the file '{path}' does not exist")
+        path = safeio.check_input(args.file, "the file")  # a regular file, and an input
         try:
-            raw = pd.read_csv(path)
-        except (OSError, ValueError) as exc:
-            raise NormscaleError(f"cannot read '{path}' as CSV ({exc})") from None
+            raw = pd.read_csv(path, low_memory=False)
+        except (OSError, ValueError, OverflowError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise NormscaleError(f"cannot read '{path}' as CSV ({first})") from None
         columns = parse_column_map(args.column)
         constants = {k: v for k, v in (("P", args.P), ("seed", args.seed), ("model", args.model),
                                        ("dataset", args.dataset)) if v is not None}

@@ -23,16 +23,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--list", action="store_true", help="list the shipped presets and exit")
     p.add_argument("--store", default="runs.db", help="the run store (SQLite file)")
     p.add_argument("--executor", choices=("local", "ray"), default="local")
-    p.add_argument("--workers", type=positive_int("--workers"), default=None,
+    p.add_argument("--workers", type=positive_int("--workers", maximum=_common.MAX_THREADS),
+                   default=None,
                    help="runs at a time (default: CPU cores)")
     p.add_argument("--address", default=None,
                    help="Ray cluster to join ('auto' or HOST:PORT); default: a local instance")
     p.add_argument("--data-root", default=None, help="folder with the data set files")
     p.add_argument("--download", action="store_true", help="fetch missing data set files")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
-    p.add_argument("--threads-per-run", type=positive_int("--threads-per-run"), default=1,
+    p.add_argument("--threads-per-run",
+                   type=positive_int("--threads-per-run", maximum=_common.MAX_THREADS), default=1,
                    help="CPU threads (and Ray CPUs) per run")
-    p.add_argument("--gpus-per-run", type=_common.nonnegative_float("--gpus-per-run"),
+    p.add_argument("--gpus-per-run", type=_common.nonnegative_float("--gpus-per-run", maximum=1024),
                    default=0.0,
                    help="GPUs per run on Ray (fractions share a GPU)")
     p.add_argument("--checkpoint-dir", default=None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from normscale.cli._common import Result, input_file, log, nonnegative_int
+from normscale.cli._common import MAX_BOOT, Result, input_file, log, nonnegative_int
 from normscale.errors import NormscaleError
 
 HELP = "the paper's table of exponents for every group of runs in a store"
@@ -20,9 +20,10 @@ def add_store_fit_arguments(p: argparse.ArgumentParser) -> None:
                    help="comma-separated columns; one analysis per group")
     p.add_argument("--norm", default="spectral_complexity",
                    help="the norm kind indexing the curves, or 'all' (then group by norm_kind)")
-    p.add_argument("--n-boot", type=nonnegative_int("--n-boot"), default=200,
+    p.add_argument("--n-boot", type=nonnegative_int("--n-boot", maximum=MAX_BOOT), default=200,
                    help="bootstrap replicates over seeds (0: off)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    p.add_argument("--seed", type=nonnegative_int("--seed"), default=0,
+                   help="seed of the bootstrap")
 
 
 def fit_from_args(args: argparse.Namespace):

@@ -92,13 +92,18 @@ def from_columns(table: pd.DataFrame, columns: Mapping[str, str], *,
             df[name] = pd.to_numeric(df[name], errors="coerce")
     df = df.dropna(subset=["norm", "test_error"]).reset_index(drop=True)
     if log10:
-        df["norm"] = np.power(10.0, df["norm"].to_numpy(dtype=float))
+        with np.errstate(over="ignore"):
+            df["norm"] = np.power(10.0, df["norm"].to_numpy(dtype=float))
+    df = df[np.isfinite(df["norm"].to_numpy(dtype=float))].reset_index(drop=True)
     bad = df[df["P"].isna() | ~(df["P"] > 0)]
     if len(bad):
         raise NormscaleError(f"{where}: P must be a number > 0 in every row; got "
                              f"{bad['P'].iloc[0]!r}")
     if df["seed"].isna().any():
         raise NormscaleError(f"{where}: the seed column holds empty values")
+    for name, low in (("P", 1), ("seed", 0), ("step", 0)):
+        if name in df.columns:
+            df[name] = _integers(df[name], name, low, where)
     df["P"] = df["P"].astype(int)
     df["seed"] = df["seed"].astype(int)
     df["norm_kind"] = norm_kind
@@ -109,6 +114,23 @@ def from_columns(table: pd.DataFrame, columns: Mapping[str, str], *,
     out = df[[*COLUMNS, *extra]]
     return out.sort_values(["model", "dataset", "norm_kind", "P", "seed", "step"],
                            kind="stable", ignore_index=True, na_position="first")
+
+
+#: largest step, P or seed read from a log: 2**53, where float64 (every logger's number
+#: type) stops holding every integer; a larger value is a logging error, not a step
+MAX_INTEGER = 2**53
+
+
+def _integers(values: pd.Series, name: str, low: int, where: str) -> pd.Series:
+    """``values`` as integers (NaN kept where a step is absent); a fraction, inf or a value
+    past :data:`MAX_INTEGER` is one line naming the column."""
+    x = values.to_numpy(dtype=float)
+    present = ~np.isnan(x) if name == "step" else np.ones(len(x), dtype=bool)
+    bad = present & ~(np.isfinite(x) & (x >= low) & (x <= MAX_INTEGER) & (x == np.round(x)))
+    if bad.any():
+        raise NormscaleError(f"{where}: {name} must be an integer from {low} to 2**53 in every "
+                             f"row; got {x[bad][0]!r}")
+    return values if name == "step" else values.astype("int64")
 
 
 def parse_column_map(items: Sequence[str]) -> dict[str, str]:

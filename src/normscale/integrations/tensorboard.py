@@ -27,6 +27,7 @@ from typing import Any
 
 import pandas as pd
 
+from normscale import safeio
 from normscale.errors import NormscaleError
 from normscale.integrations._optional import require
 from normscale.integrations.tables import COLUMNS, from_columns
@@ -51,11 +52,18 @@ def read_scalars(folder: str | Path) -> pd.DataFrame:
 
     A (tag, step) logged more than once keeps the value with the latest wall time.
     """
+    for event_file in Path(folder).glob("*tfevents*"):
+        safeio.check_input(event_file, "the event file")  # a regular, readable file
     acc = _ea.EventAccumulator(str(folder), size_guidance={_ea.SCALARS: 0},
                                purge_orphaned_data=False)
-    acc.Reload()
-    rows = [(tag, e.step, e.value, e.wall_time)
-            for tag in acc.Tags().get("scalars", []) for e in acc.Scalars(tag)]
+    try:
+        acc.Reload()
+        rows = [(tag, e.step, e.value, e.wall_time)
+                for tag in acc.Tags().get("scalars", []) for e in acc.Scalars(tag)]
+    except Exception as exc:  # noqa: BLE001 -- the reader raises many types on a bad file
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise NormscaleError(f"cannot read the TensorBoard events in '{folder}' ({first})"
+                             ) from None
     table = pd.DataFrame(rows, columns=["tag", "step", "value", "wall_time"])
     table = table.sort_values(["tag", "step", "wall_time"], kind="stable")
     return table.drop_duplicates(["tag", "step"], keep="last").reset_index(drop=True)
@@ -109,6 +117,12 @@ def read_curves(logdir: str | Path, *, norm_tags: Sequence[str], error_tag: str,
                              "--P-from")
     if seed is not None and seed_from is not None:
         raise NormscaleError("give the seed with at most one of --seed and --seed-from")
+    norm_tags = list(dict.fromkeys(norm_tags))  # a tag given twice is read once
+    kinds = [t.rsplit("/", 1)[-1] for t in norm_tags]
+    twice = next((k for k in kinds if kinds.count(k) > 1), None)
+    if twice is not None:
+        raise NormscaleError(f"--norm-tag: two tags end in {twice!r}, so their rows would share "
+                             "one norm_kind; import them one at a time")
     root = Path(logdir)
     parts = []
     for folder in run_folders(root):
@@ -161,9 +175,7 @@ def _from(spec: str | None, folder: Path, name: str, what: str) -> int:
         path = folder / "hparams.yaml"
         if not path.is_file():
             raise NormscaleError(f"--{what}-from {spec}: the run '{name}' has no hparams.yaml")
-        import yaml  # PyYAML: a dependency of Lightning, whose logger writes the file
-
-        hparams = yaml.safe_load(path.read_text()) or {}
+        hparams = safeio.load_yaml(path, f"--{what}-from {spec}: the file") or {}
         value: Any = hparams
         for part in key.split("."):
             value = value.get(part) if isinstance(value, dict) else None

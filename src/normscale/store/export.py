@@ -9,11 +9,13 @@ give the paper's ablation on other norms.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import pandas as pd
 
+from normscale import safeio
 from normscale._validation import Options, check_param
 from normscale.errors import NormscaleError
 from normscale.store.schema import STATUSES
@@ -64,10 +66,11 @@ def long_table(store: Store, *, norm: str | None = None,
         if run is None:
             continue
         cfg = run.config
-        base = {c: cfg.get(c) for c in CONFIG_COLUMNS}
-        base["until"] = cfg.get("until", "end")  # runs stored before the stop rule
+        base = {c: _cell(cfg.get(c)) for c in CONFIG_COLUMNS}
+        base["until"] = _cell(cfg.get("until", "end"))  # runs stored before the stop rule
         base["N"] = _parameter_count(cfg, n_cache)
-        base.update(P=cfg.get("P"), seed=cfg.get("seed"), epoch=rec.epoch, step=rec.step,
+        base.update(P=_cell(cfg.get("P")), seed=_cell(cfg.get("seed")), epoch=rec.epoch,
+                    step=rec.step,
                     test_error=rec.test_error, test_loss=rec.test_loss,
                     train_error=rec.train_error, train_loss=rec.train_loss,
                     wall_time=rec.wall_time, run_id=run_id, ensemble_id=run.ensemble_id,
@@ -92,10 +95,18 @@ def long_table(store: Store, *, norm: str | None = None,
                              kind="stable", ignore_index=True)
 
 
+def _cell(value):
+    """A config value as a table cell: lists and tables (a tracker's config may hold them)
+    become their canonical JSON text, so that every cell can be grouped and compared."""
+    if isinstance(value, list | dict | tuple):
+        return json.dumps(value, sort_keys=True, default=str)
+    return value
+
+
 def _parameter_count(cfg, cache: dict[tuple, float]) -> float:
     """N, the run's trainable parameters (:func:`normscale.nets.parameter_count`), NaN when
     its model cannot be built here (a data set whose shape needs its files)."""
-    key = tuple(cfg.get(k) for k in ("model", "dataset", "preset", "width", "depth"))
+    key = tuple(_cell(cfg.get(k)) for k in ("model", "dataset", "preset", "width", "depth"))
     if key not in cache:
         from normscale import data, nets
 
@@ -111,24 +122,49 @@ def _parameter_count(cfg, cache: dict[tuple, float]) -> float:
     return cache[key]
 
 
+#: first characters that make a spreadsheet read a text cell as a formula (OWASP's list)
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def defuse_formulas(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``table`` whose text cells cannot run as spreadsheet formulas.
+
+    A text cell (never a number) that starts with ``=``, ``+``, ``-``, ``@``,
+    a tab or a carriage return gets a leading ``'``, the mitigation that
+    spreadsheets themselves apply (OWASP, "CSV injection"): Excel, LibreOffice
+    and Google Sheets then show the text instead of evaluating it. Numbers,
+    negative ones included, are left as they are, so ``normscale fit``
+    reads the table back unchanged; text values such as model names never
+    start with these characters in normscale's own runs.
+    """
+    out = table.copy()
+    for col in out.columns:
+        if out[col].dtype != object and not pd.api.types.is_string_dtype(out[col]):
+            continue
+        out[col] = out[col].map(lambda v: "'" + v if isinstance(v, str)
+                                and v.startswith(FORMULA_PREFIXES) else v)
+    return out
+
+
 def write_table(table: pd.DataFrame, path: str | Path, *, fmt: str | None = None) -> Path:
     """Write ``table`` as CSV or Parquet (``fmt``, default from the file suffix).
 
-    The file is written to a temporary name and renamed, so a reader never
-    sees half a table.
+    The file is written through :func:`normscale.safeio.atomic_write`: to a
+    temporary name that is renamed, so a reader never sees half a table;
+    only over a regular file or a missing path that is no input of the
+    running command; nothing left behind on a full disk. Text cells that a
+    spreadsheet would run as formulas are defused first
+    (:func:`defuse_formulas`, CSV only: Parquet has types).
     """
     path = Path(path)
     if fmt is None:
         fmt = path.suffix.lstrip(".").lower() or "csv"
     check_param("write_table", "fmt", fmt, Options(FORMATS))
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        if fmt == "csv":
-            table.to_csv(tmp, index=False)
-        else:
-            table.to_parquet(tmp, index=False)
-        tmp.replace(path)
     except OSError as exc:
         raise NormscaleError(f"cannot write '{path}': {exc.strerror or exc}") from None
-    return path
+    if fmt == "csv":
+        safe = defuse_formulas(table)
+        return safeio.write_with(path, lambda tmp: safe.to_csv(tmp, index=False), "the table")
+    return safeio.write_with(path, lambda tmp: table.to_parquet(tmp, index=False), "the table")

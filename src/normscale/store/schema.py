@@ -42,7 +42,9 @@ CREATE TABLE IF NOT EXISTS runs (
     wall_time   REAL,                    -- seconds of training, summed over resumes
     versions    TEXT NOT NULL,           -- JSON: normscale, python, torch, ...
     host        TEXT NOT NULL,
-    stop_reason TEXT                     -- why it ended (STOP_REASONS), NULL while running
+    stop_reason TEXT,                    -- why it ended (STOP_REASONS), NULL while running
+    owner       TEXT                     -- the writer that claims it while it runs
+                                         -- (host:pid:claim, RunTracker), NULL otherwise
 );
 CREATE INDEX IF NOT EXISTS runs_ensemble ON runs (ensemble_id);
 CREATE TABLE IF NOT EXISTS records (

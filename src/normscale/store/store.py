@@ -5,15 +5,35 @@ Several processes may write one store at once: every write is one short
 instead of failing, so no row is lost. A sweep driver that receives finished
 records from workers can be the single writer through the same API
 (:meth:`Store.add_records`).
+
+Only an empty file or a normscale store is ever written: a file with other
+tables, or with a ``meta`` table that lacks normscale's ``schema_version``
+row and the ``runs`` and ``records`` tables, is refused before any write
+(no table, no WAL switch). A store that cannot be written (its file or its
+folder) is refused as read-only, and a failed open removes the ``-wal`` and
+``-shm`` files it created. Columns that are not what the schema says (a
+config or norms value that is not a JSON object, a step that is not a
+number) are reported in one line naming the store, the run and the column.
+
+A writer may *claim* a run (``start_run(..., owner=...)``, as
+:class:`~normscale.integrations.RunTracker` does): a second writer of a run
+claimed by a live owner is refused by name, until the owner finishes it.
+An owner on this host is live while its process is (and, in this process,
+until it releases the claim); one on another host until its run has not
+been updated for :data:`CLAIM_STALE_S` seconds. A killed writer's claim
+thus never blocks its resume on the same host.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import platform
 import socket
 import sqlite3
+import stat
 import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -21,7 +41,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from normscale import __version__
+from normscale import __version__, safeio
 from normscale._validation import Options, check_param
 from normscale.errors import NormscaleError
 from normscale.store.schema import (
@@ -34,6 +54,43 @@ from normscale.store.schema import (
 )
 
 _BUSY_TIMEOUT_MS = 120_000  # writers queue behind each other for up to two minutes
+#: the tables of a normscale store, and those SQLite adds by itself
+_OUR_TABLES = frozenset({"meta", "runs", "records"})
+_SQLITE_TABLES = frozenset({"sqlite_sequence", "sqlite_stat1", "sqlite_stat4"})
+#: seconds without an update after which another host's claim on a run counts as abandoned
+#: (an hour: longer than any evaluation interval between two logged points)
+CLAIM_STALE_S = 3600.0
+#: claims held by trackers of this process (owner strings), released when they finish
+_LIVE_CLAIMS: set[str] = set()
+
+
+def new_owner() -> str:
+    """A fresh owner name for :meth:`Store.start_run`: ``host:pid:nonce``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
+
+
+def _owner_alive(owner: str, updated_at: float) -> bool:
+    parts = owner.rsplit(":", 2)
+    if len(parts) != 3:
+        return False
+    host, pid_text, _ = parts
+    if host != socket.gethostname():
+        return time.time() - updated_at < CLAIM_STALE_S
+    try:
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return owner in _LIVE_CLAIMS
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def _versions() -> dict[str, str]:
@@ -87,7 +144,11 @@ class Store:
             self._conn = _open_readonly(self.path)
             self._conn.row_factory = sqlite3.Row
             self._check_schema(self._normscale_tables())
+            safeio.register_input(self.path)
             return
+        _check_writable(self.path)
+        sidecars = [Path(f"{self.path}{s}") for s in ("-wal", "-shm", "-journal")]
+        existed = {p for p in sidecars if p.exists()}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(
@@ -97,7 +158,9 @@ class Store:
         self._conn.row_factory = sqlite3.Row
         try:
             self._conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-            self._normscale_tables()  # a foreign SQLite file is refused before any write
+            found = self._normscale_tables()  # a foreign file is refused before any write
+            if found is not None and str(found) != str(SCHEMA_VERSION):
+                self._check_schema(found)  # another version's store: not written either
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA foreign_keys = ON")
             with self._write():
@@ -105,40 +168,58 @@ class Store:
                     if statement.strip():
                         self._conn.execute(statement)
                 columns = {r[1] for r in self._conn.execute("PRAGMA table_info(runs)")}
-                if "stop_reason" not in columns:  # a store written before stop reasons
-                    self._conn.execute("ALTER TABLE runs ADD COLUMN stop_reason TEXT")
+                for column in ("stop_reason", "owner"):  # a store written before them
+                    if column not in columns:
+                        self._conn.execute(f"ALTER TABLE runs ADD COLUMN {column} TEXT")
                 self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                                    (str(SCHEMA_VERSION),))
             version = self._conn.execute(
                 "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            self._conn.close()
+        except (sqlite3.DatabaseError, NormscaleError) as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+            for p in set(sidecars) - existed:  # leave no -wal/-shm of a failed open behind
+                with contextlib.suppress(OSError):
+                    p.unlink()
+            if isinstance(exc, NormscaleError):
+                raise
+            if "readonly" in str(exc).replace(" ", "").lower():
+                raise NormscaleError(f"the store '{self.path}' is read-only ({exc})") from None
             raise NormscaleError(
                 f"the store '{self.path}' is not a normscale run store or is corrupt ({exc})"
             ) from None
         self._check_schema(version)
+        safeio.register_input(self.path)
 
     def _normscale_tables(self) -> str | None:
         """The schema version of a normscale store, None for a new (table-less) file.
 
         Raises :class:`NormscaleError` naming the file when it is not SQLite,
-        or is an SQLite file with other tables (nothing is written to it).
+        or is an SQLite file that is not a normscale store: other tables, or
+        a ``meta`` table without normscale's ``schema_version`` row or without
+        the ``runs`` and ``records`` tables (nothing is written to it).
         """
         try:
             tables = {r[0] for r in self._conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+                "SELECT name FROM sqlite_master WHERE type = 'table'")} - _SQLITE_TABLES
             if not tables:
                 return None
             foreign = NormscaleError(
                 f"the file '{self.path}' is an SQLite database but not a normscale run "
-                f"store (its tables: {', '.join(sorted(tables))}); give a new or empty path")
+                f"store (its tables: {', '.join(sorted(tables)[:8])}"
+                f"{', ...' if len(tables) > 8 else ''}); give a new or empty path")
             if "meta" not in tables:
+                raise foreign
+            columns = {r[1] for r in self._conn.execute("PRAGMA table_info(meta)")}
+            if columns != {"key", "value"}:
                 raise foreign
             row = self._conn.execute(
                 "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            current = row is not None and str(row[0]) == str(SCHEMA_VERSION)
-            if self.readonly and current and not {"runs", "records"} <= tables:
+            if row is None:
                 raise foreign
+            if str(row[0]) == str(SCHEMA_VERSION) and not (
+                    {"runs", "records"} <= tables <= _OUR_TABLES):
+                raise foreign  # another version may have other tables: said by its number
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             raise NormscaleError(
@@ -147,7 +228,7 @@ class Store:
         except NormscaleError:
             self._conn.close()
             raise
-        return "?" if row is None else row[0]
+        return row[0]
 
     def _check_schema(self, version: str | None) -> None:
         if version is None:  # only read-only: a writer has just created the tables
@@ -185,30 +266,52 @@ class Store:
 
     # -- runs -----------------------------------------------------------------------
     def start_run(self, run_id: str, config: Mapping[str, Any], *,
-                  ensemble_id: str | None = None, fresh: bool = False) -> None:
+                  ensemble_id: str | None = None, fresh: bool = False,
+                  owner: str | None = None) -> None:
         """Mark ``run_id`` running, creating it if new.
 
-        With ``fresh=True`` its old records are deleted (a forced re-run);
-        otherwise they are kept (a resume), and records logged again replace
-        those with the same step.
+        With ``fresh=True`` its old records are deleted (a forced re-run) in
+        the same transaction; otherwise they are kept (a resume), and records
+        logged again replace those with the same step.
+
+        ``owner`` (from :func:`new_owner`) claims the run until
+        :meth:`finish_run`: a run claimed by another live owner is refused
+        (:class:`NormscaleError` naming the run and the owner), so two
+        writers of one run never mix their points.
         """
         now = time.time()
         with self._write() as conn:
+            if owner is not None:
+                row = conn.execute("SELECT status, owner, updated_at FROM runs WHERE run_id = ?",
+                                   (run_id,)).fetchone()
+                if row is not None and row["status"] == "running" and row["owner"] \
+                        and row["owner"] != owner \
+                        and _owner_alive(row["owner"], float(row["updated_at"])):
+                    raise NormscaleError(
+                        f"the run {run_id} in the store '{self.path}' is being written by "
+                        f"{row['owner']} (host:pid:claim); a second writer of one run would mix "
+                        "their points: wait until it finishes, or give this run another config")
+                _LIVE_CLAIMS.add(owner)
             if fresh:
                 conn.execute("DELETE FROM records WHERE run_id = ?", (run_id,))
             conn.execute(
                 """INSERT INTO runs (run_id, config, status, error, ensemble_id, created_at,
-                                     updated_at, finished_at, wall_time, versions, host)
-                   VALUES (?, ?, 'running', NULL, ?, ?, ?, NULL, NULL, ?, ?)
+                                     updated_at, finished_at, wall_time, versions, host, owner)
+                   VALUES (?, ?, 'running', NULL, ?, ?, ?, NULL, NULL, ?, ?, ?)
                    ON CONFLICT (run_id) DO UPDATE SET
                        status = 'running', error = NULL, finished_at = NULL,
-                       stop_reason = NULL,
+                       stop_reason = NULL, owner = excluded.owner,
                        updated_at = excluded.updated_at, versions = excluded.versions,
                        host = excluded.host,
                        ensemble_id = COALESCE(excluded.ensemble_id, runs.ensemble_id)""",
                 (run_id, _dumps(dict(config)), ensemble_id, now, now,
-                 _dumps(_versions()), socket.gethostname()),
+                 _dumps(_versions()), socket.gethostname(), owner),
             )
+
+    @staticmethod
+    def release(owner: str) -> None:
+        """Forget this process's claim ``owner`` (a tracker that closes without finishing)."""
+        _LIVE_CLAIMS.discard(owner)
 
     def finish_run(self, run_id: str, *, status: str, error: str | None = None,
                    wall_time: float | None = None, stop_reason: str | None = None) -> None:
@@ -221,7 +324,7 @@ class Store:
         with self._write() as conn:
             cur = conn.execute(
                 "UPDATE runs SET status = ?, error = ?, wall_time = ?, updated_at = ?, "
-                "finished_at = ?, stop_reason = ? WHERE run_id = ?",
+                "finished_at = ?, stop_reason = ?, owner = NULL WHERE run_id = ?",
                 (status, error, wall_time, now, now, stop_reason, run_id))
             if cur.rowcount == 0:
                 raise NormscaleError(f"no run '{run_id}' in the store '{self.path}'")
@@ -248,13 +351,24 @@ class Store:
         rows = self._conn.execute(
             f"""SELECT r.*, (SELECT COUNT(*) FROM records c WHERE c.run_id = r.run_id) AS n
                 FROM runs r {where} ORDER BY r.created_at, r.run_id""", params).fetchall()
-        return [RunInfo(run_id=r["run_id"], config=json.loads(r["config"]), status=r["status"],
-                        error=r["error"], ensemble_id=r["ensemble_id"],
-                        created_at=r["created_at"], updated_at=r["updated_at"],
-                        finished_at=r["finished_at"], wall_time=r["wall_time"],
-                        versions=json.loads(r["versions"]), host=r["host"], n_records=r["n"],
-                        stop_reason=r["stop_reason"] if "stop_reason" in r.keys() else None)
-                for r in rows]
+        return [self._run_info(r) for r in rows]
+
+    def _run_info(self, r: sqlite3.Row) -> RunInfo:
+        """One row of ``runs`` as a RunInfo; a malformed column is one line naming it."""
+        run_id = r["run_id"]
+        config = _json_object(r["config"], self.path, run_id, "config")
+        versions = _json_object(r["versions"], self.path, run_id, "versions")
+        try:
+            return RunInfo(run_id=str(run_id), config=config, status=str(r["status"]),
+                           error=r["error"], ensemble_id=r["ensemble_id"],
+                           created_at=float(r["created_at"]), updated_at=float(r["updated_at"]),
+                           finished_at=_opt_float(r["finished_at"]),
+                           wall_time=_opt_float(r["wall_time"]), versions=versions,
+                           host=str(r["host"]), n_records=int(r["n"]),
+                           stop_reason=r["stop_reason"] if "stop_reason" in r.keys() else None)
+        except (TypeError, ValueError):
+            raise NormscaleError(f"the store '{self.path}' is damaged: the run {run_id!r} has "
+                                 "a time column that is not a number") from None
 
     # -- records ------------------------------------------------------------------
     def add_records(self, run_id: str, records: Iterable[Record]) -> int:
@@ -272,18 +386,41 @@ class Store:
                     f"no run '{run_id}' in the store '{self.path}': call start_run first")
             conn.executemany("INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                              rows)
+            conn.execute("UPDATE runs SET updated_at = ? WHERE run_id = ?",  # a live writer
+                         (time.time(), run_id))
         return len(rows)
 
     def records(self, run_id: str) -> list[Record]:
         """The logged points of ``run_id`` in step order."""
         rows = self._conn.execute(
             "SELECT * FROM records WHERE run_id = ? ORDER BY step", (run_id,)).fetchall()
-        return [_record(r) for r in rows]
+        return [_record(r, self.path) for r in rows]
 
     def iter_records(self) -> Iterator[tuple[str, Record]]:
         """Every ``(run_id, record)`` of the store, by run then step."""
         for r in self._conn.execute("SELECT * FROM records ORDER BY run_id, step"):
-            yield r["run_id"], _record(r)
+            yield r["run_id"], _record(r, self.path)
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse, before SQLite touches anything, a store path that is not a regular file or
+    cannot be written (its file, or its folder, where SQLite keeps the -wal file)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise NormscaleError(f"cannot open the store '{path}': {exc.strerror or exc}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise NormscaleError(f"the store '{path}' is not a regular file (a device, pipe or "
+                             "socket): give the path of a store file")
+    if not os.access(path, os.W_OK):
+        raise NormscaleError(f"the store '{path}' is read-only: a writer needs to write it "
+                             "(readers such as export, table and report read it as it is)")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise NormscaleError(f"the store '{path}' is in a read-only folder: a writer needs to "
+                             "create its -wal file beside it (readers such as export, table and "
+                             "report read it as it is)")
 
 
 def _open_readonly(path: Path) -> sqlite3.Connection:
@@ -310,8 +447,48 @@ def _sql(x: float) -> float | None:
     return None if math.isnan(x) else x
 
 
-def _record(r: sqlite3.Row) -> Record:
+def _record(r: sqlite3.Row, path: Path) -> Record:
+    """One row of ``records``; a column that is not what the schema says is one line."""
+    run_id = r["run_id"]
     row = {k: r[k] for k in ("epoch", "step", "test_error", "test_loss", "train_error",
                              "train_loss", "wall_time")}
-    row.update(json.loads(r["norms"]))
-    return Record.from_row(row)
+    norms = _json_object(r["norms"], path, run_id, "norms")
+    bad = next((k for k, v in norms.items()
+                if v is not None and (isinstance(v, bool) or not isinstance(v, int | float))),
+               None)
+    if bad is not None:
+        raise NormscaleError(f"the store '{path}' is damaged: the norms of run {run_id!r} hold "
+                             f"{bad!r} = {_short(norms[bad])}, not a number")
+    clash = set(norms) & set(row)
+    if clash:
+        raise NormscaleError(f"the store '{path}' is damaged: the norms of run {run_id!r} name "
+                             f"a fixed column ({sorted(clash)[0]})")
+    row.update(norms)
+    try:
+        if isinstance(row["step"], float) or not isinstance(row["step"], int):
+            raise ValueError
+        return Record.from_row(row)
+    except (TypeError, ValueError, OverflowError):
+        raise NormscaleError(f"the store '{path}' is damaged: a record of run {run_id!r} "
+                             "has a step or an error column that is not a number") from None
+
+
+def _json_object(text: Any, path: Path, run_id: Any, column: str) -> dict[str, Any]:
+    """A column that holds a JSON object, as a dict; anything else is one line naming it."""
+    try:
+        value = json.loads(text) if isinstance(text, str | bytes) else None
+    except (ValueError, RecursionError):
+        value = None
+    if not isinstance(value, dict):
+        raise NormscaleError(f"the store '{path}' is damaged: the {column} of run {run_id!r} "
+                             f"is not a JSON object ({_short(text)})")
+    return value
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
