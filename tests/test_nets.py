@@ -148,3 +148,25 @@ def test_bad_inputs_name_the_parameter():
         nets.build("cnn", in_channels=1, image_size=28, num_classes=10, width=0)
     with pytest.raises(ParameterError, match="'num_classes'"):
         nets.build("cnn", in_channels=1, image_size=28, num_classes=1)
+
+
+def test_model_and_augmentation_names_are_defined_once_and_work():
+    """train.config takes MODELS from nets and AUGMENTATIONS from data (one definition each),
+    torch-free; every name builds a model or augments a batch."""
+    import subprocess
+    import sys
+
+    from normscale import data
+    from normscale.train import config
+
+    assert config.MODELS is nets.MODELS and config.AUGMENTATIONS is data.AUGMENTATIONS
+    for name in nets.MODELS:
+        model = nets.build(name, in_channels=1, image_size=8, num_classes=10, width=0.125)
+        assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
+    g = torch.Generator().manual_seed(0)
+    for kind in data.AUGMENTATIONS:
+        assert data.augment(torch.rand(3, 1, 8, 8), kind, generator=g).shape == (3, 1, 8, 8)
+    code = ("import sys, normscale.train, normscale.train.config, normscale.train.schedule, "
+            "normscale.train.curve, normscale.sweep.driver; sys.exit('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr or "importing the configs imported torch"

@@ -10,7 +10,7 @@ error has one shape::
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any
@@ -86,12 +86,6 @@ def check_param(owner: str, name: str, value: Any, constraint: Interval | Option
     return value
 
 
-def check_params(owner: str, values: Mapping[str, Any], constraints: Mapping[str, Any]) -> None:
-    """Check every ``values[name]`` against ``constraints[name]``."""
-    for name, constraint in constraints.items():
-        check_param(owner, name, values[name], constraint)
-
-
 def check_array(
     owner: str, name: str, values: Iterable[float], constraint: Interval, *, nonempty: bool = True
 ) -> np.ndarray:
@@ -113,4 +107,3 @@ POSITIVE = Interval(Real, 0, None, closed="neither")
 POSITIVE_INT = Interval(Integral, 1, None, closed="left")
 NONNEGATIVE = Interval(Real, 0, None, closed="left")
 NONNEGATIVE_INT = Interval(Integral, 0, None, closed="left")
-PROBABILITY = Interval(Real, 0, 1, closed="both")

@@ -21,9 +21,8 @@ import torch
 import torch.nn.functional as F
 
 from normscale._validation import Options, check_param
-from normscale.data.base import DatasetInfo
+from normscale.data.base import AUGMENTATIONS, DatasetInfo
 
-AUGMENTATIONS = ("none", "crop_flip", "affine")
 MAX_DEGREES = 10.0  # the paper's RandomAffine(10, ...)
 MAX_TRANSLATE = 0.1  # fraction of the image size, translate=(0.1, 0.1)
 

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # the records are torch-free, so configs can name an augmentation
+    import torch
+
+#: the augmentations of :func:`normscale.data.augment` (the paper's, docs/science.md 2.2)
+AUGMENTATIONS = ("none", "crop_flip", "affine")
 
 
 @dataclass(frozen=True)
@@ -18,7 +23,7 @@ class DatasetInfo:
     in_channels, image_size, num_classes : int
         Input shape ``(in_channels, image_size, image_size)`` and number of classes.
     augmentation : str
-        The paper's augmentation for this data set (docs/science.md 2.2):
+        The paper's augmentation for this data set, one of ``AUGMENTATIONS`` (docs/science.md 2.2):
         ``"affine"`` for MNIST-like data, ``"crop_flip"`` for CIFAR.
     mean, std : tuple of float
         Per-channel normalisation constants, on the raw pixel scale [0, 1].
@@ -67,8 +72,3 @@ class ImageData:
     def to(self, device: torch.device | str) -> ImageData:
         """The same data on ``device`` (e.g. ``"cuda"``): the whole set moves once."""
         return replace(self, images=self.images.to(device), labels=self.labels.to(device))
-
-    def take(self, indices: torch.Tensor) -> ImageData:
-        """The rows ``indices`` (e.g. from :func:`subset_indices`)."""
-        idx = indices.to(self.labels.device)
-        return replace(self, images=self.images[idx], labels=self.labels[idx])

@@ -23,11 +23,11 @@ from normscale._validation import (
     Options,
     check_param,
 )
+from normscale.data.base import AUGMENTATIONS  # torch-free: the kinds of data.augment
 from normscale.errors import ParameterError
+from normscale.nets.presets import MODELS  # torch-free: the names nets.build knows
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
-MODELS = ("cnn", "resnet", "vit")
-AUGMENTATIONS = ("none", "crop_flip", "affine")  # the kinds of normscale.data.augment
 #: largest width or depth multiplier: width 16 is 256x the paper's weights per layer, and a
 #: multiplier of 1e300 would allocate until the memory runs out instead of failing at once
 MAX_MULTIPLIER = 16.0
