@@ -4,8 +4,9 @@ Input: a CSV or Parquet table with columns P (or alpha), norm (or lam),
 test_error (or eps), optional seed, stop_reason and grouping columns.
 
 Two methods. ``auto`` (default): gamma1 from the local-slope profile, the
-laws refitted on nested ranges of P, systematic errors, and a verdict per
-group (consistent, tension or untestable, with its reasons), printed as the
+optima with their own errors, one test of gamma_pred = gamma_meas on the P
+whose curves reached their minimum, and a verdict per group (consistent,
+tension, inconclusive or untestable, with its reasons), printed as the
 closing line. ``paper``: the paper's own analysis with its hand choices
 (--window lo,hi,P_min, --gamma2-p-min, --optima), to reproduce its numbers.
 With --out, figures (PNG, PDF) and tables (md, csv, tex, json).
@@ -57,25 +58,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated grouping columns, e.g. model,dataset")
     parser.add_argument("--error", default="test_error",
                         help="error column to fit (default test_error)")
-    parser.add_argument("--gamma1-method", choices=("profile", "common", "rescaled"),
-                        default="profile",
-                        help="auto mode: how gamma1 is found: 'profile' (default; the local-slope "
-                             "profile in lambda/lambda_opt, undefined when the curves show no "
-                             "early law), or a window search in absolute norm ('common') or "
-                             "lambda/lambda_opt ('rescaled')")
     parser.add_argument("--window", type=_window, default=None,
                         help="the gamma1 window by hand: 'lo,hi' in lambda/lambda_opt, or "
                              "'lo,hi,P_min' to fit only P >= P_min (the paper's CNN/MNIST: "
                              "1e-3,1e-2,24000); with --method paper lo may be 0 (no lower cut)")
     parser.add_argument("--optima", default=None,
-                        help="paper mode: table P,lambda_opt[,n_seeds] of the mean over seeds of "
-                             "each seed's argmin norm (default: from a seed column)")
+                        help="table P,lambda_opt[,n_seeds] of the mean over seeds of each seed's "
+                             "own optimum (the paper's released rows come with one); both modes "
+                             "use it for lambda_opt (default: from the curves)")
     parser.add_argument("--gamma2-p-min", type=_p_min("--gamma2-p-min"), default=0.0,
                         help="paper mode: fit gamma2 on P >= this (default: all P)")
     parser.add_argument("--gamma-meas-p-min", type=_p_min("--gamma-meas-p-min"), default=0.0,
                         help="paper mode: fit gamma_meas on P >= this (default: all P)")
-    parser.add_argument("--n-boot", type=_common.nonnegative_int("--n-boot"), default=200,
-                        help="bootstrap replicates over seeds (0: off)")
+    parser.add_argument("--n-boot", type=_common.nonnegative_int("--n-boot"), default=0,
+                        help="auto mode: bootstrap replicates over seeds, reported beside the "
+                             "analytic errors as a check (default 0: off)")
     parser.add_argument("--seed", type=_common.nonnegative_int("--seed"), default=0,
                         help="seed of the bootstrap")
     parser.add_argument("--level", type=float, default=0.95,
@@ -126,15 +123,13 @@ def run(args: argparse.Namespace) -> _common.Result:
     if args.window is not None and args.window[0] == 0:
         raise NormscaleError("--window lo = 0 (no lower cut) is for --method paper; "
                              "give lo > 0")
-    if args.optima is not None:
-        raise NormscaleError("--optima is for --method paper")
     n_groups = table.groupby(group_by).ngroups if group_by else 1
     total = args.n_boot * n_groups if "seed" in table.columns else 0
     with _common.progress(args, total, "bootstrap") as bar:
         fits = fit_laws(table, group_by=group_by, error=args.error, window=args.window,
                         n_boot=args.n_boot, seed=args.seed, level=args.level,
-                        strict_minimum=args.strict_minimum,
-                        gamma1_method=args.gamma1_method, on_step=bar.update)
+                        strict_minimum=args.strict_minimum, optima=args.optima,
+                        on_step=bar.update)
     for f in fits:
         if f.n_edge_minima:
             label = ", ".join(f"{k}={v}" for k, v in f.group.items()) or "curves"

@@ -5,8 +5,6 @@ docs/science.md, introduction (laws 1 to 4) and section 2.3.
 
 from __future__ import annotations
 
-import math
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from numbers import Integral, Real
@@ -15,17 +13,18 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from normscale._validation import NONNEGATIVE_INT, POSITIVE, Interval, Options, check_param
+from normscale._validation import NONNEGATIVE_INT, POSITIVE, Interval, check_param
 from normscale.errors import NormscaleError, ParameterError
 from normscale.laws.backtest import Backtest, backtest
 from normscale.laws.bootstrap import Bootstrap, bootstrap
 from normscale.laws.collapse import Collapse, collapse_quality, houdayer_hartmann_S
 from normscale.laws.curves import CurveSet, build_curves
 from normscale.laws.fits import OffsetFit, PowerLaw, fit_offset_form
-from normscale.laws.pipeline import GAMMA1_METHODS, Optimum, estimate
+from normscale.laws.paper import read_optima
+from normscale.laws.pipeline import Optimum, estimate
 from normscale.laws.profile import Gamma1
 from normscale.laws.table import check_error_column, iter_groups, load_curves
-from normscale.laws.verdict import Assessment, assess
+from normscale.laws.verdict import Assessment, RangeFit, assess
 from normscale.laws.window import Window
 
 _OWNER = "fit_laws"
@@ -34,80 +33,159 @@ _LEVEL = Interval(Real, 0, 1, closed="neither")
 
 @dataclass(frozen=True)
 class LawsFit:
-    """The dynamical scaling laws of one group of curves.
+    """The dynamical scaling laws of one group of curves, and their verdict.
 
     Exponents: eps ~ k1 lambda^(-gamma1) early in training,
     lambda_opt ~ k2 P^gamma2, eps_opt ~ k_meas P^(-gamma_meas),
-    gamma_pred = gamma1 * gamma2.
+    gamma_pred = gamma1 * gamma2. Every number below comes from the one fit
+    the verdict rests on (``assessment.range``: the P whose curves reached
+    their minimum); the diagnostic refits on other ranges of P are in
+    ``assessment.ranges``.
 
-    ``*_err`` are standard errors. The analytic one is always computed: the
-    standard error over P of the per-P slopes for gamma1, the least-squares
-    standard errors for gamma2 and gamma_meas, propagated for gamma_pred; it
-    sees the scatter between P (including a lack of fit of the power law)
-    but not the noise common to all P. When every P has 2 seeds or more
-    (``err_method == "bootstrap"``) the error is the larger of the analytic
-    one and the bootstrap standard error over seeds (:meth:`Bootstrap.se`,
-    small-sample corrected), which sees the seed noise and the choice of
-    the window but not the lack of fit. ``*_ci`` is the reported interval
-    at level ``level``: value +- t * err with t the Student quantile for the
-    analytic error's degrees of freedom (per-P slopes minus 1 for gamma1,
-    number of P minus 2 for gamma2 and gamma_meas, the smaller for
-    gamma_pred). ``sigma`` is the uncertainty of gamma_pred - gamma_meas,
-    sqrt(gamma_pred_err^2 + gamma_meas_err^2): the paper's formula
-    (docs/science.md 2.3) with the systematic errors below included.
-
-    Systematic errors (:mod:`normscale.laws.verdict`) are added in
-    quadrature to the ``*_err`` of gamma2, gamma_meas and gamma_pred: half
-    the spread over nested ranges of P, and for gamma_pred at least half
-    its spread over a one-step change of the gamma1 window.
-
-    ``window`` is None when gamma1 is undefined (``gamma1_reason`` says
-    why; gamma1, gamma_pred and their errors are then NaN).
-    ``assessment`` holds the nested-range fits and the verdict
-    (``verdict``, ``verdict_reasons``, ``z``); ``collapse_S`` is the
-    Houdayer-Hartmann quality of the collapse (about 1 within the noise).
+    Attributes
+    ----------
+    group : dict
+        The group's column values.
+    error : str
+        The error column fitted.
+    P : tuple of float
+        Every P of the group (the verdict's are ``P_range``).
+    optima : tuple of Optimum
+        lambda_opt and eps_opt per P with their errors and censoring.
+    assessment : Assessment
+        The verdict, its reasons, the fit it rests on and the diagnostic ranges.
+    level : float
+        Level of the ``*_ci`` intervals.
+    offset : OffsetFit or None
+        The offset form eps_opt = k1 (k2 P^gamma2 + q2)^-gamma1 + q1.
+    collapse : Collapse
+        The collapse quality of eps/eps_opt against lambda/lambda_opt.
+    collapse_S : float
+        Houdayer-Hartmann S of the collapse (about 1 within the noise).
+    backtest : Backtest or None
+        eps_opt at the largest P predicted from the smaller ones.
+    bootstrap : Bootstrap or None
+        A bootstrap over seeds of the same fit, reported beside the
+        analytic errors (a check; the verdict uses the analytic errors,
+        whose coverage is measured in docs/laws.md).
+    profile : Gamma1 or None
+        The local-slope profile and its stretch.
+    curves : tuple of CurveSet
+        The curves (not serialised).
     """
 
     group: dict
     error: str
     P: tuple[float, ...]
-    gamma1: float
-    gamma1_err: float
-    k1: float
-    gamma2: float
-    gamma2_err: float
-    k2: float
-    gamma_pred: float
-    gamma_pred_err: float
-    gamma_meas: float
-    gamma_meas_err: float
-    k_meas: float
-    sigma: float
-    err_method: str
-    level: float
-    gamma1_ci: tuple[float, float]
-    gamma2_ci: tuple[float, float]
-    gamma_pred_ci: tuple[float, float]
-    gamma_meas_ci: tuple[float, float]
-    gamma1_method: str
-    window: Window | None
-    lambda_law: PowerLaw
-    eps_law: PowerLaw
-    offset: OffsetFit | None
     optima: tuple[Optimum, ...]
+    assessment: Assessment
+    level: float
+    offset: OffsetFit | None
     collapse: Collapse
+    collapse_S: float
     backtest: Backtest | None
     bootstrap: Bootstrap | None
-    n_edge_minima: int
-    assessment: Assessment
-    collapse_S: float
-    gamma1_reason: str = ""
     profile: Gamma1 | None = field(default=None, repr=False, compare=False)
     curves: tuple[CurveSet, ...] = field(repr=False, compare=False, default=())
 
+    # the verdict's fit, attribute by attribute
     @property
-    def collapse_quality(self) -> float:
-        return self.collapse.quality
+    def range(self) -> RangeFit:
+        """The fit the verdict rests on."""
+        return self.assessment.range
+
+    @property
+    def P_range(self) -> tuple[float, float]:
+        """Smallest and largest P of the verdict's fit."""
+        return self.range.P_range
+
+    @property
+    def gamma1(self) -> float:
+        return self.range.gamma1
+
+    @property
+    def gamma1_err(self) -> float:
+        return self.range.gamma1_err
+
+    @property
+    def gamma2(self) -> float:
+        return self.range.gamma2
+
+    @property
+    def gamma2_err(self) -> float:
+        return self.range.gamma2_err
+
+    @property
+    def gamma_pred(self) -> float:
+        return self.range.gamma_pred
+
+    @property
+    def gamma_pred_err(self) -> float:
+        return self.range.gamma_pred_err
+
+    @property
+    def gamma_meas(self) -> float:
+        return self.range.gamma_meas
+
+    @property
+    def gamma_meas_err(self) -> float:
+        return self.range.gamma_meas_err
+
+    @property
+    def sigma(self) -> float:
+        return self.range.sigma
+
+    @property
+    def window(self) -> Window | None:
+        return self.range.window
+
+    @property
+    def gamma1_reason(self) -> str:
+        return self.range.gamma1_reason
+
+    @property
+    def lambda_law(self) -> PowerLaw:
+        return self.range.lambda_law
+
+    @property
+    def eps_law(self) -> PowerLaw:
+        return self.range.eps_law
+
+    @property
+    def k1(self) -> float:
+        return self.window.k1 if self.window is not None else float("nan")
+
+    @property
+    def k2(self) -> float:
+        return self.lambda_law.prefactor
+
+    @property
+    def k_meas(self) -> float:
+        return self.eps_law.prefactor
+
+    def _ci(self, quantity: str) -> tuple[float, float]:
+        """value +- q err, q the Student quantile of the error's dof (normal when None)."""
+        value, err = getattr(self, quantity), getattr(self, f"{quantity}_err")
+        dof = self.range.dof(quantity)
+        q = (float(stats.t.ppf(0.5 + self.level / 2, max(dof, 1))) if dof is not None
+             else float(stats.norm.ppf(0.5 + self.level / 2)))
+        return value - q * err, value + q * err
+
+    @property
+    def gamma1_ci(self) -> tuple[float, float]:
+        return self._ci("gamma1")
+
+    @property
+    def gamma2_ci(self) -> tuple[float, float]:
+        return self._ci("gamma2")
+
+    @property
+    def gamma_pred_ci(self) -> tuple[float, float]:
+        return self._ci("gamma_pred")
+
+    @property
+    def gamma_meas_ci(self) -> tuple[float, float]:
+        return self._ci("gamma_meas")
 
     @property
     def verdict(self) -> str:
@@ -122,41 +200,53 @@ class LawsFit:
         return self.assessment.z
 
     @property
+    def collapse_quality(self) -> float:
+        return self.collapse.quality
+
+    @property
     def n_censored(self) -> int:
         """Sizes whose lambda_opt is censored (a lower bound)."""
         return sum(o.censored for o in self.optima)
 
     @property
-    def gamma1_direct(self) -> float:
-        """-(slope of ln eps_opt against ln lambda_opt across all P): gamma1 with no window."""
-        return self.assessment.ranges[0].gamma1_direct
+    def n_edge_minima(self) -> int:
+        """Seed-averaged curves whose smallest error is their last logged point."""
+        return sum(o.at_edge for o in self.optima)
 
-    def verdict_line(self) -> str:
-        """One line: the verdict, its z, the P range it rests on and its first reason."""
-        r = self.assessment.range
-        label = ", ".join(f"{k}={v}" for k, v in self.group.items())
-        head = f"{label}: " if label else ""
-        z = f", z = {r.z:+.1f}" if np.isfinite(r.z) else ""
-        why = f": {self.verdict_reasons[0]}" if self.verdict_reasons else ""
-        return (f"{head}{self.verdict} on P = {r.P_range[0]:g}..{r.P_range[1]:g} "
-                f"({r.name}{z}){why}")
+    @property
+    def gamma1_direct(self) -> float:
+        """-(slope of ln eps_opt against ln lambda_opt across P): gamma1 with no window."""
+        return self.range.gamma1_direct
 
     @property
     def backtest_rel_error(self) -> float:
         return self.backtest.rel_error if self.backtest is not None else float("nan")
 
+    def verdict_line(self) -> str:
+        """One line: the verdict, its z, the P range it rests on and its first reason."""
+        r = self.range
+        label = ", ".join(f"{k}={v}" for k, v in self.group.items())
+        head = f"{label}: " if label else ""
+        z = f", z = {r.z:+.1f}" if np.isfinite(r.z) else ""
+        pred = (f", gamma_pred = {r.gamma_pred:.3f} +- {r.gamma_pred_err:.3f}, gamma_meas = "
+                f"{r.gamma_meas:.3f} +- {r.gamma_meas_err:.3f}"
+                if np.isfinite(r.gamma_pred) else "")
+        why = f": {self.verdict_reasons[0]}" if self.verdict_reasons else ""
+        return (f"{head}{self.verdict} on P = {r.P_range[0]:g}..{r.P_range[1]:g} "
+                f"({r.name}{z}{pred}){why}")
+
     def optima_table(self) -> pd.DataFrame:
         """The per-P optimum table."""
-        return pd.DataFrame([asdict(o) | {"flat_decades": o.flat_decades} for o in self.optima])
+        return pd.DataFrame([asdict(o) | {"basin_decades": o.basin_decades}
+                             for o in self.optima])
 
     def to_dict(self) -> dict:
         """JSON-able summary (no curves); non-finite floats become None in the CLI."""
         out = {"group": dict(self.group), "error": self.error, "P": list(self.P)}
         for name in ("gamma1", "gamma1_err", "k1", "gamma2", "gamma2_err", "k2", "gamma_pred",
                      "gamma_pred_err", "gamma_meas", "gamma_meas_err", "k_meas", "sigma",
-                     "err_method", "level", "gamma1_method", "collapse_quality",
-                     "collapse_S", "backtest_rel_error", "n_edge_minima", "n_censored",
-                     "gamma1_reason", "gamma1_direct"):
+                     "level", "collapse_quality", "collapse_S", "backtest_rel_error",
+                     "n_edge_minima", "n_censored", "gamma1_reason", "gamma1_direct"):
             out[name] = getattr(self, name)
         out["censored_fraction"] = self.n_censored / len(self.P)
         out.update(self.assessment.to_dict())
@@ -200,12 +290,6 @@ def _check_window(window) -> tuple[float, ...] | None:
     return values
 
 
-def _interval(value: float, err: float, dof: int, level: float) -> tuple[float, float]:
-    """value +- t_{dof}((1 + level)/2) err: the reported interval."""
-    half = float(stats.t.ppf(0.5 + level / 2, max(dof, 1))) * err
-    return value - half, value + half
-
-
 def _point_errors(sets: list[CurveSet]) -> list[np.ndarray] | None:
     """Standard error of ln eps of each seed-averaged point, where every P has 2+ seeds logged
     at the same norms; None otherwise."""
@@ -221,79 +305,46 @@ def _point_errors(sets: list[CurveSet]) -> list[np.ndarray] | None:
 
 def fit_group(sets: list[CurveSet], *, group: dict, error: str,
               window: tuple[float, ...] | None, n_boot: int, seed: int, level: float,
-              strict_minimum: bool, gamma1_method: str = "profile",
+              strict_minimum: bool, optima: dict[float, float] | None = None,
               on_step: Callable[[], None] | None = None) -> LawsFit:
     """Analyse the curves of one group (see :func:`fit_laws`)."""
-    est = estimate(sets, window=window, strict_minimum=strict_minimum, gamma1_method=gamma1_method)
-    win = est.window
-    if win is not None and win.P_censored:
-        names = ", ".join(f"{p:g}" for p in win.P_censored)
-        warnings.warn(
-            f"{len(win.P_censored)} curve(s) (P={names}) have a censored lambda_opt (minimum at "
-            "their last point): " + ("too few uncensored curves, so all were used for the "
-                                     "rescaled gamma1 window" if win.censored_kept else
-                                     "left out of the rescaled gamma1 window"), stacklevel=3)
-    has_seeds = all(len(cs.seeds) >= 2 for cs in sets)
-    boot = (bootstrap(sets, n_boot=n_boot, seed=seed, level=level, window=window,
-                      strict_minimum=strict_minimum, gamma1_method=gamma1_method, on_step=on_step)
-            if has_seeds and n_boot > 0 else None)
-    g1, g2, gm = est.gamma1, est.gamma2, est.gamma_meas
-    nan = float("nan")
-    s1 = win.gamma1_err if win is not None else nan
-    s2, sm = est.lambda_law.exponent_err, est.eps_law.exponent_err
-    method = "analytic"
-    if boot is not None:
-        # neither error sees everything (see LawsFit): keep the larger
-        s1, s2, sm = (max(boot.se(q), s) if np.isfinite(boot.se(q)) else s
-                      for q, s in (("gamma1", s1), ("gamma2", s2), ("gamma_meas", sm)))
-        method = "bootstrap"
-    lam, eps = est.lambda_opt, est.eps_opt
-    S = houdayer_hartmann_S([cs.mean for cs in sets], lam, eps, _point_errors(sets))
-    judged = assess(sets, est.optima, window=window, gamma1_method=gamma1_method,
-                    errors={"gamma1": s1, "gamma2": s2, "gamma_meas": sm})
-    syst = judged.systematic
-    s2_tot, sm_tot = math.hypot(s2, syst["gamma2"]), math.hypot(sm, syst["gamma_meas"])
-    sp = judged.ranges[0].gamma_pred_err
-    if boot is not None and np.isfinite(boot.se("gamma_pred")):
-        sp = max(sp, boot.se("gamma_pred"))
-    dof_P = len(est.P) - 2
-    dof_1 = win.dof if win is not None else 1
+    est = estimate(sets, window=window, strict_minimum=strict_minimum, given=optima)
+    judged = assess(sets, est.optima, window=window)
+    r = judged.range
+    keep = {float(p) for p in r.P}
+    used = [cs for cs in sets if cs.P in keep]
+    used_opt = tuple(o for o in est.optima if o.P in keep)
+    has_seeds = all(len(cs.seeds) >= 2 for cs in used)
+    boot = (bootstrap(used, n_boot=n_boot, seed=seed, level=level, window=window,
+                      strict_minimum=strict_minimum, on_step=on_step)
+            if has_seeds and n_boot > 0 and optima is None else None)
+    lam = np.array([o.lambda_opt for o in used_opt])
+    eps = np.array([o.eps_opt for o in used_opt])
+    P = np.array([o.P for o in used_opt])
+    S = houdayer_hartmann_S([cs.mean for cs in used], lam, eps, _point_errors(used))
+    win = r.window
     try:
-        offset = (fit_offset_form(est.P, eps, gamma1=g1, k1=win.k1)
-                  if win is not None and g1 > 0 else None)
+        offset = (fit_offset_form(P, eps, gamma1=r.gamma1, k1=win.k1)
+                  if win is not None and r.gamma1 > 0 else None)
     except (ValueError, NormscaleError):
         offset = None
     try:
-        bt = backtest(sets, eps[-1], window=window, strict_minimum=strict_minimum,
-                      gamma1_method=gamma1_method)
+        bt = backtest(used, eps[-1], window=window, strict_minimum=strict_minimum)
         bt = bt if np.isfinite(bt.gamma_pred) else None
     except NormscaleError:
         bt = None  # fewer than 3 P left, or no window on the smaller P
     return LawsFit(
-        group=group, error=error, P=tuple(float(p) for p in est.P),
-        gamma1=g1, gamma1_err=s1, k1=win.k1 if win is not None else nan,
-        gamma2=g2, gamma2_err=s2_tot, k2=est.lambda_law.prefactor,
-        gamma_pred=est.gamma_pred, gamma_pred_err=sp,
-        gamma_meas=gm, gamma_meas_err=sm_tot, k_meas=est.eps_law.prefactor,
-        sigma=math.hypot(sp, sm_tot),
-        err_method=method, level=level,
-        gamma1_ci=_interval(g1, s1, dof_1, level), gamma2_ci=_interval(g2, s2_tot, dof_P, level),
-        gamma_pred_ci=_interval(est.gamma_pred, sp, min(dof_1, dof_P), level),
-        gamma_meas_ci=_interval(gm, sm_tot, dof_P, level), gamma1_method=gamma1_method,
-        window=win, lambda_law=est.lambda_law, eps_law=est.eps_law,
-        offset=offset, optima=est.optima,
-        collapse=collapse_quality([cs.mean for cs in sets], lam, eps),
-        backtest=bt, bootstrap=boot, n_edge_minima=sum(o.at_edge for o in est.optima),
-        assessment=judged, collapse_S=S, gamma1_reason=est.gamma1_reason, profile=est.profile,
-        curves=tuple(sets),
-    )
+        group=group, error=error, P=tuple(float(cs.P) for cs in sets), optima=est.optima,
+        assessment=judged, level=level, offset=offset,
+        collapse=collapse_quality([cs.mean for cs in used], lam, eps), collapse_S=S,
+        backtest=bt, bootstrap=boot, profile=est.profile, curves=tuple(sets))
 
 
 def fit_laws(df, *, group_by: Sequence[str] = (), error: str = "test_error",
-             window: tuple[float, ...] | None = None, n_boot: int = 200, seed: int = 0,
-             level: float = 0.95, strict_minimum: bool = False, gamma1_method: str = "profile",
+             window: tuple[float, ...] | None = None, n_boot: int = 0, seed: int = 0,
+             level: float = 0.95, strict_minimum: bool = False, optima=None,
              on_step: Callable[[], None] | None = None) -> list[LawsFit]:
-    """Fit the dynamical scaling laws on a table of learning curves, one analysis per group.
+    """Fit the dynamical scaling laws on a table of learning curves and test them, per group.
 
     Parameters
     ----------
@@ -304,30 +355,27 @@ def fit_laws(df, *, group_by: Sequence[str] = (), error: str = "test_error",
     error : str
         The error column to fit (``test_error``, or e.g. the perceptron's ``eps_hat``).
     window : (lo, hi), (lo, hi, P_min) or None
-        None: the automatic window, in the units of ``gamma1_method``. A pair
-        fixes the gamma1 window by hand in units of lambda/lambda_opt(P), the
-        units of the paper's hand-picked windows (docs/science.md 2.3); a third
-        value uses only the curves with P >= P_min, the paper's ``min_P``.
+        None: gamma1's window from the local-slope profile. A pair fixes it
+        by hand in units of lambda/lambda_opt(P), the units of the paper's
+        hand-picked windows (docs/science.md 2.3); a third value uses only
+        the curves with P >= P_min, the paper's ``min_P``.
     n_boot : int
-        Bootstrap replicates over seeds (used when every P has 2 seeds or
-        more; 0 switches the bootstrap off).
+        Bootstrap replicates over seeds, reported beside the analytic errors
+        as a check (used when every P has 2 seeds or more; 0, the default,
+        switches it off).
     seed : int
         Seed of the bootstrap's random generator.
     level : float
-        Level of the bootstrap percentile intervals.
+        Level of the reported intervals (``*_ci``).
     strict_minimum : bool
-        Refuse curves whose minimum is their last point (default: keep the
-        last point as lambda_opt and count it in ``n_edge_minima``).
-    gamma1_method : {"profile", "common", "rescaled"}
-        How gamma1 is found automatically. ``"profile"`` (default): from the
-        local-slope profile of the curves in lambda/lambda_opt, averaged
-        over P (:mod:`normscale.laws.profile`); undefined, with its reason,
-        when the curves show no early law. The others search a window of one
-        power law: ``"common"``: absolute norm, one window where the early curves of all P
-        share one power law (law 1 holds in absolute units; the window does
-        not depend on the lambda_opt estimates, so ill-defined minima do not
-        move it). ``"rescaled"``: lambda/lambda_opt, the paper's method
-        (docs/science.md 2.3) with the window found automatically.
+        Refuse curves whose minimum is their last point (default: keep
+        them; their optima are flagged censored).
+    optima : path, DataFrame or dict, optional
+        lambda_opt per P given by the user (columns ``P``, ``lambda_opt``;
+        for seed-averaged curves, the mean over seeds of each seed's own
+        optimum, as the paper's released rows have). Its P must be those of
+        the curves; its errors are unknown, so the fit of law 2 takes its
+        error from the scatter of the optima.
 
     Returns
     -------
@@ -336,26 +384,32 @@ def fit_laws(df, *, group_by: Sequence[str] = (), error: str = "test_error",
 
     Notes
     -----
-    Laws 1 to 4 of docs/science.md (introduction) and the paper's procedure
-    with normscale's changes (docs/science.md 2.3).
+    Laws 1 to 4 of docs/science.md (introduction); the test and its
+    calibration are in docs/laws.md.
     """
     check_param(_OWNER, "n_boot", n_boot, NONNEGATIVE_INT)
     check_param(_OWNER, "seed", seed, Interval(Integral, 0, None, closed="left"))
     check_param(_OWNER, "level", float(level), _LEVEL)
-    check_param(_OWNER, "gamma1_method", gamma1_method, Options(tuple(GAMMA1_METHODS)))
     if isinstance(group_by, str):
         group_by = [g for g in group_by.split(",") if g]
     win = _check_window(window)
     table = load_curves(df)
     col = check_error_column(table, error)
+    given = read_optima(optima) if optima is not None else None
     fits = []
     for group, sub in iter_groups(table, group_by):
         label = ", ".join(f"{k}={v}" for k, v in group.items())
         sets = build_curves(sub, col)
         try:
+            if given is not None:
+                missing = [cs.P for cs in sets if cs.P not in given]
+                if missing:
+                    raise NormscaleError(
+                        f"the optima table has no lambda_opt for P = "
+                        f"{', '.join(f'{p:g}' for p in missing)}")
             fits.append(fit_group(sets, group=group, error=col, window=win, n_boot=n_boot,
                                   seed=seed, level=level, strict_minimum=strict_minimum,
-                                  gamma1_method=gamma1_method, on_step=on_step))
+                                  optima=given, on_step=on_step))
         except NormscaleError as exc:
             raise NormscaleError(f"{label}: {exc}" if label else str(exc)) from None
     if not fits:

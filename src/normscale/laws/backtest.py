@@ -30,11 +30,9 @@ class Backtest:
 
 
 def backtest(sets: list[CurveSet], eps_opt_held_out: float, *,
-             window: tuple[float, ...] | None = None, strict_minimum: bool = False,
-             gamma1_method: str = "profile") -> Backtest:
+             window: tuple[float, ...] | None = None, strict_minimum: bool = False) -> Backtest:
     """Refit on ``sets[:-1]`` (sorted by P) and predict eps_opt at ``sets[-1].P``."""
-    est = estimate(sets[:-1], window=window, strict_minimum=strict_minimum,
-                   gamma1_method=gamma1_method)
+    est = estimate(sets[:-1], window=window, strict_minimum=strict_minimum)
     P, eps = est.P, est.eps_opt
     P_out = sets[-1].P
     eps_opt_held_out = float(eps_opt_held_out)

@@ -16,7 +16,7 @@ stopped improving over a stretch of norm growth after its best point: a
 ``stop_reason`` of ``past_optimum``), in which case the basin is only flat.
 A run stopped by a cap (``max_epochs``) is censored whatever its shape.
 A censored curve whose error still falls over its last
-``FALLING_DECADES`` decades by more than the noise, at a local slope above
+``FALLING_STEPS`` logging steps by more than the noise, at a local slope above
 ``FALLING_FRACTION`` of its steepest, is *still falling*: it never reached
 its minimum at all (a curve that flattened into its last point is only
 censored).
@@ -36,8 +36,9 @@ BASIN_NOISE_LEVELS = 2.0
 #: floor of the lambda_opt uncertainty, in grid steps: a one-point basin is known to half a step
 MIN_HALF_WIDTH_STEPS = 0.5
 #: a censored curve is "still falling" when its error drops by more than the basin tolerance
-#: over this last stretch (decades of the norm) ...
-FALLING_DECADES = 0.3
+#: over this last stretch, in logging steps (the curve's median step in log10 norm: the same
+#: points in any units of the norm) ...
+FALLING_STEPS = 3.0
 #: ... at a local slope above this fraction of the curve's steepest: the end of training cut a
 #: descent, rather than a curve that had flattened into its minimum
 FALLING_FRACTION = 0.25
@@ -116,7 +117,7 @@ def find_basin(curve: Curve, *, noise: float | None = None) -> Basin:
     censored = (hi == u.size - 1 and not curve.past_optimum) or curve.stopped_early
     falling = False
     if censored:
-        tail = u >= u[-1] - FALLING_DECADES
+        tail = u >= u[-1] - FALLING_STEPS * step * (1 + 1e-9)
         if tail.sum() >= 2:
             drop = ln_eps[tail][0] - ln_eps[-1]
             end_slope = drop / (u[-1] - u[tail][0]) / np.log(10)

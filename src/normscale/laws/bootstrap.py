@@ -64,7 +64,7 @@ def resample(sets: list[CurveSet], minima: list[tuple[SeedMinimum, ...]],
 
 def bootstrap(sets: list[CurveSet], *, n_boot: int, seed: int, level: float = 0.95,
               window: tuple[float, ...] | None = None, strict_minimum: bool = False,
-              gamma1_method: str = "profile", on_step=None) -> Bootstrap:
+              on_step=None) -> Bootstrap:
     """Run ``n_boot`` replicates; replicates the pipeline refuses are skipped and counted.
 
     A replicate whose gamma1 is undefined still counts for gamma2 and
@@ -77,7 +77,7 @@ def bootstrap(sets: list[CurveSet], *, n_boot: int, seed: int, level: float = 0.
         try:
             replicate, rep_minima = resample(sets, minima, rng)
             est = estimate(replicate, window=window, strict_minimum=strict_minimum,
-                           gamma1_method=gamma1_method, seed_minima=rep_minima)
+                           seed_minima=rep_minima)
         except NormscaleError:
             continue
         finally:

@@ -20,9 +20,16 @@ from normscale.errors import NormscaleError
 class PowerLaw:
     """y = prefactor * x**exponent fitted by least squares on (ln x, ln y).
 
-    ``exponent_err`` is the ordinary-least-squares standard error of the
-    slope; ``rms`` the root-mean-square residual in ln y; ``r2`` the
-    coefficient of determination in log-log.
+    ``exponent_err`` is the standard error of the slope: with per-point
+    errors of ln y, the weighted least-squares one, multiplied by the Birge
+    ratio sqrt(chi2 / (n - 2)) when the points scatter more than their
+    errors say (``birge`` > 1: a lack of fit, or errors that are too small);
+    without them, the ordinary least-squares one. ``dof`` is the degrees of
+    freedom of the interval's Student quantile: n - 2 when the scale of the
+    error was estimated from the scatter, ``None`` (a normal quantile) when
+    the per-point errors set it. ``rms`` is the root-mean-square residual
+    in ln y, ``r2`` the coefficient of determination in log-log, ``chi2``
+    the weighted sum of squared residuals (NaN without errors).
     """
 
     exponent: float
@@ -31,27 +38,45 @@ class PowerLaw:
     r2: float
     rms: float
     n: int
+    chi2: float = float("nan")
+    birge: float = float("nan")
+    dof: int | None = None
 
     def __call__(self, x: np.ndarray | float) -> np.ndarray:
         return self.prefactor * np.asarray(x, dtype=float) ** self.exponent
 
 
-def fit_power_law(x: np.ndarray, y: np.ndarray, *, what: str = "power law") -> PowerLaw:
-    """Fit ``y = prefactor * x**exponent`` in log-log; needs 3 points or more."""
+def fit_power_law(x: np.ndarray, y: np.ndarray, *, what: str = "power law",
+                  log_err: np.ndarray | None = None) -> PowerLaw:
+    """Fit ``y = prefactor * x**exponent`` in log-log; needs 3 points or more.
+
+    ``log_err`` (standard errors of ln y, all finite and positive) weighs the
+    points by 1 / err^2; otherwise every point weighs the same.
+    """
     lx, ly = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
     n = lx.size
     if n < 3 or np.ptp(lx) == 0:
         raise NormscaleError(
             f"the {what} fit needs at least 3 distinct x values; got {np.unique(lx).size}")
-    xm, ym = lx.mean(), ly.mean()
-    sxx = np.sum((lx - xm) ** 2)
-    slope = np.sum((lx - xm) * (ly - ym)) / sxx
+    err = None if log_err is None else np.asarray(log_err, float)
+    weighted = err is not None and bool(np.all(np.isfinite(err)) and np.all(err > 0))
+    w = 1.0 / err ** 2 if weighted else np.ones(n)
+    xm, ym = np.average(lx, weights=w), np.average(ly, weights=w)
+    sxx = float(np.sum(w * (lx - xm) ** 2))
+    slope = float(np.sum(w * (lx - xm) * (ly - ym)) / sxx)
     resid = ly - ym - slope * (lx - xm)
     sse = float(resid @ resid)
     syy = float(np.sum((ly - ym) ** 2))
-    err = np.sqrt(sse / (n - 2) / sxx)
-    return PowerLaw(float(slope), float(err), float(np.exp(ym - slope * xm)),
-                    1.0 - sse / syy if syy > 0 else 1.0, float(np.sqrt(sse / n)), n)
+    r2 = 1.0 - sse / syy if syy > 0 else 1.0
+    pref = float(np.exp(ym - slope * xm))
+    if weighted:
+        chi2 = float(np.sum(w * resid ** 2))
+        birge = float(np.sqrt(chi2 / (n - 2))) if n > 2 else 1.0
+        scale = max(1.0, birge)
+        return PowerLaw(slope, float(scale / np.sqrt(sxx)), pref, r2, float(np.sqrt(sse / n)), n,
+                        chi2, birge, n - 2 if birge > 1.0 else None)
+    e = np.sqrt(sse / (n - 2) / sxx) if n > 2 else float("inf")
+    return PowerLaw(slope, float(e), pref, r2, float(np.sqrt(sse / n)), n, dof=n - 2)
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,33 @@ def parabola_fit(curve: Curve, noise: float | None = None, *,
     return float(u[i] + vertex), float(err), float(c - b * b / (4 * a)), True
 
 
+def parabola_value_error(curve: Curve, noise: float | None = None, *,
+                         half_width: int = PARABOLA_HALF_WIDTH) -> float:
+    """Standard error of ln eps at the vertex of the local parabola (:func:`parabola_fit`).
+
+    Notes
+    -----
+    f = c - b^2 / (4a); Var f = g^T C g with g = (b^2 / (4 a^2), -b / (2a), 1)
+    and C = s^2 (X^T X)^-1. Without a convex parabola, the noise level s of
+    one point.
+    """
+    u = np.log10(curve.norm)
+    y = np.log(curve.error)
+    i = int(np.argmin(y))
+    lo, hi = max(0, i - half_width), min(u.size, i + half_width + 1)
+    s = curve_noise(curve) if noise is None else float(noise)
+    if hi - lo < 4:
+        return s
+    v = u[lo:hi] - u[i]
+    X = np.stack([v * v, v, np.ones_like(v)], axis=1)
+    XtX_inv = np.linalg.inv(X.T @ X)
+    a, b, _ = XtX_inv @ X.T @ y[lo:hi]
+    if not a > 0 or not v[0] <= -b / (2 * a) <= v[-1]:
+        return s
+    g = np.array([b * b / (4 * a * a), -b / (2 * a), 1.0])
+    return float(np.sqrt(max(float(g @ (s * s * XtX_inv) @ g), 0.0)))
+
+
 def parabola_estimate(curve: Curve, noise: float | None = None) -> tuple[float, float]:
     """The vertex of the local parabola (:func:`parabola_fit`) and its delta-method error."""
     u, err, _, _ = parabola_fit(curve, noise)

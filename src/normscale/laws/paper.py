@@ -124,7 +124,12 @@ class PaperFit(LawsInP):
 
 
 def read_optima(source: str | os.PathLike | pd.DataFrame) -> dict[float, float]:
-    """Read a table ``P, lambda_opt[, n_seeds]``; returns {P: lambda_opt}."""
+    """Read a table ``P, lambda_opt[, n_seeds]``; returns {P: lambda_opt}.
+
+    A dict {P: lambda_opt} is checked and returned; a P given twice is refused.
+    """
+    if isinstance(source, dict):
+        source = pd.DataFrame({"P": list(source), "lambda_opt": list(source.values())})
     where = "the optima table" if isinstance(source, pd.DataFrame) else f"'{source}'"
     if isinstance(source, pd.DataFrame):
         df = source
@@ -147,6 +152,10 @@ def read_optima(source: str | os.PathLike | pd.DataFrame) -> dict[float, float]:
     if not (np.all(np.isfinite(P)) and np.all(np.isfinite(lam))) or np.any(P <= 0) or np.any(
             lam <= 0):
         raise NormscaleError(f"{where} must hold finite P > 0 and lambda_opt > 0")
+    values, counts = np.unique(P, return_counts=True)
+    if np.any(counts > 1):
+        raise NormscaleError(f"{where} gives P = {values[counts > 1][0]:g} more than once; "
+                             "give one lambda_opt per P")
     return dict(zip(P.tolist(), lam.tolist(), strict=True))
 
 

@@ -13,63 +13,56 @@ import numpy as np
 
 from normscale.errors import NormscaleError
 from normscale.laws.basin import Basin, find_basin
-from normscale.laws.curves import CurveMinimum, CurveSet, curve_minimum
+from normscale.laws.curves import Curve, CurveSet
 from normscale.laws.fits import PowerLaw, fit_power_law
+from normscale.laws.optimum import ESTIMATORS, parabola_fit, parabola_value_error
 from normscale.laws.profile import Gamma1, profile_gamma1
-from normscale.laws.window import Window, find_window, fit_window
+from normscale.laws.window import Window, fit_window
 
 
 @dataclass(frozen=True)
 class Optimum:
-    """The minimum over training at one P.
+    """The minimum over training at one P (law 2's lambda_opt and law 4's eps_opt).
 
-    ``lambda_opt`` is the geometric mean over seeds of each seed's basin
-    centre (:func:`normscale.laws.basin.find_basin`: the centre, in log
-    norm, of the points within the noise of the minimum), and
-    ``lambda_opt_err`` the uncertainty of its log10 (the seeds' spread and
-    the basins' half-widths over sqrt(n_seeds)); ``eps_opt`` the minimum of
-    the seed-averaged curve; ``basin_lo``, ``basin_hi`` the basin of the
-    seed-averaged curve; ``basin_censored`` whether the basins of more than
-    half the seeds (of the curve, with one seed) reach their last logged
-    point (or the runs were stopped by a cap), ``still_falling`` whether
-    more than half were still falling there;
-    ``lambda_opt_mean_curve`` the norm at that minimum; ``lambda_opt_seed_sd``
-    the standard deviation over seeds of ln lambda_opt; ``at_edge`` whether
-    the seed-averaged curve has its minimum at its last point; ``flat_lo``,
-    ``flat_hi`` the norms around the minimum of the seed-averaged curve where
-    its error stays within 2 noise levels of the minimum (its basin)
-    (:func:`normscale.laws.curves.flat_range`): a wide range, or one that
-    reaches the end of the curve, means lambda_opt is ill-defined.
+    ``lambda_opt`` comes from :data:`OPTIMUM_ESTIMATOR` applied to each seed's
+    curve (geometric mean over seeds) or to the curve when there is one
+    seed, or from a table of optima given by the user (``source``);
+    ``lambda_opt_err`` is the standard error of its log10: the spread of
+    the seeds' estimates over sqrt(n_seeds) (never below the estimator's
+    own error over sqrt(n_seeds)), or the estimator's own error with one
+    seed, NaN for a given table (the fit of law 2 then weighs the P alike
+    and takes its error from the scatter). ``eps_opt`` is the error at the
+    minimum of the seed-averaged curve (the vertex of its local parabola,
+    :func:`normscale.laws.optimum.parabola_fit`, the smallest logged error
+    when there is none), ``eps_opt_err`` the standard error of its ln.
+    ``basin_lo``, ``basin_hi`` bound the basin of the seed-averaged curve
+    (points within two noise levels of its minimum);
+    ``censored``: the basins of more than half the seeds (with one seed:
+    the curve's) reach their last logged point, or the runs were stopped by
+    a cap, so lambda_opt is a lower bound; ``still_falling``: more than half
+    still fell there (lambda_opt unknown); ``at_edge``: the seed-averaged
+    curve's smallest error is its last point; ``n_seed_edges`` how many
+    seeds have theirs there.
     """
 
     P: float
     lambda_opt: float
+    lambda_opt_err: float
     eps_opt: float
-    lambda_opt_mean_curve: float
-    lambda_opt_seed_sd: float
-    eps_opt_seed_mean: float
+    eps_opt_err: float
     n_seeds: int
     at_edge: bool
     n_seed_edges: int
-    flat_lo: float
-    flat_hi: float
-    lambda_opt_err: float = float("nan")
-    basin_lo: float = float("nan")
-    basin_hi: float = float("nan")
-    basin_censored: bool = False
-    still_falling: bool = False
+    basin_lo: float
+    basin_hi: float
+    censored: bool
+    still_falling: bool
+    source: str = "curves"
 
     @property
-    def censored(self) -> bool:
-        """Whether lambda_opt is only a lower bound: the basins of more than half the seeds reach
-        their last logged point (training stopped before the minimum, or inside its basin), or
-        the runs were stopped by a cap."""
-        return bool(self.basin_censored or (self.n_seeds == 1 and self.at_edge))
-
-    @property
-    def flat_decades(self) -> float:
-        """Width of the flat range in decades of the norm."""
-        return float(np.log10(self.flat_hi / self.flat_lo))
+    def basin_decades(self) -> float:
+        """Width of the basin in decades of the norm."""
+        return float(np.log10(self.basin_hi / self.basin_lo))
 
 
 class LawsInP:
@@ -123,116 +116,132 @@ class Estimates(Exponents):
         return np.array([o.P for o in self.optima])
 
 
-#: gamma1 method -> units of its automatic window: "profile" (default) reads gamma1 off the
-#: local-slope profile (:mod:`normscale.laws.profile`), the others search a window of one power
-#: law (:mod:`normscale.laws.window`)
-GAMMA1_METHODS = {"profile": "lambda/lambda_opt", "common": "norm",
-                  "rescaled": "lambda/lambda_opt"}
+#: the estimator of lambda_opt (:data:`normscale.laws.optimum.ESTIMATORS`), chosen by its bias
+#: and coverage on ground truth with asymmetric minima (docs/laws.md, "The optimum")
+OPTIMUM_ESTIMATOR = "parabola3"
 
 
 @dataclass(frozen=True)
 class SeedMinimum:
-    """One seed's minimum: its grid/parabola minimum and its basin."""
+    """One seed's minimum: (log10 lambda_opt, its error) from the estimator, and its basin."""
 
-    minimum: CurveMinimum
+    log10_lambda: float
+    log10_err: float
+    ln_eps: float
+    at_edge: bool
     basin: Basin
 
 
-def seed_minimum(curve) -> SeedMinimum:
+def seed_minimum(curve: Curve) -> SeedMinimum:
     """The minimum and the basin of one seed's curve."""
-    return SeedMinimum(curve_minimum(curve), find_basin(curve))
+    u, err = ESTIMATORS[OPTIMUM_ESTIMATOR](curve)
+    i = int(np.argmin(curve.error))
+    return SeedMinimum(u, err, float(np.log(curve.error[i])), i == curve.error.size - 1,
+                       find_basin(curve))
 
 
 def optimum(cs: CurveSet, *, strict_minimum: bool = False,
-            seed_minima: tuple[SeedMinimum, ...] | None = None) -> Optimum:
+            seed_minima: tuple[SeedMinimum, ...] | None = None,
+            given_lambda_opt: float | None = None) -> Optimum:
     """The :class:`Optimum` of one P from its seeds and their average.
 
     ``seed_minima`` (the minima of ``cs.seeds``, in order) skips their
-    search when they are known already, as in the bootstrap.
+    search when they are known already, as in the bootstrap;
+    ``given_lambda_opt`` takes lambda_opt from the user's table of optima.
     """
-    mean_min = curve_minimum(cs.mean)
+    i_mean = int(np.argmin(cs.mean.error))
+    if i_mean == 0:
+        raise NormscaleError(
+            f"the curve for P={cs.P:g} has its minimum at its smallest norm "
+            f"({cs.mean.norm[0]:g}): no minimum inside its range")
+    at_edge = i_mean == cs.mean.error.size - 1
     seed_mins = (list(seed_minima) if seed_minima is not None
                  else [seed_minimum(c) for c in cs.seeds])
-    mean_basin = find_basin(cs.mean)
-    if strict_minimum and (mean_min.at_edge or any(m.minimum.at_edge for m in seed_mins)):
+    if strict_minimum and (at_edge or any(m.at_edge for m in seed_mins)):
         raise NormscaleError(
             f"the curve for P={cs.P:g} has its minimum at its largest norm: no minimum inside its "
             "range (train longer, or drop --strict-minimum to use the last point)")
-    log10_lam = np.log10([m.basin.lambda_opt for m in seed_mins])
-    halves = np.array([m.basin.log10_err for m in seed_mins])
-    n = log10_lam.size
-    sd = float(log10_lam.std(ddof=1)) if n > 1 else 0.0
-    lam_err = (float(np.sqrt(sd ** 2 + np.mean(halves ** 2)) / np.sqrt(n)) if n > 1
-               else mean_basin.log10_err)
-    n_cens = sum(m.basin.censored for m in seed_mins)
+    mean_basin = find_basin(cs.mean)
+    u_mean, err_mean, ln_eps, ok = parabola_fit(cs.mean)
+    n = len(seed_mins)
+    if n > 1:
+        u = np.array([m.log10_lambda for m in seed_mins])
+        own = float(np.sqrt(np.mean([m.log10_err ** 2 for m in seed_mins])))
+        log10_lam = float(u.mean())
+        lam_err = max(float(u.std(ddof=1)), own) / np.sqrt(n)
+        eps_err = float(np.std([m.ln_eps for m in seed_mins], ddof=1) / np.sqrt(n))
+        censored = 2 * sum(m.basin.censored for m in seed_mins) > n
+        falling = 2 * sum(m.basin.still_falling for m in seed_mins) > n
+    else:
+        log10_lam, lam_err = ESTIMATORS[OPTIMUM_ESTIMATOR](cs.mean)
+        eps_err = parabola_value_error(cs.mean)
+        censored, falling = mean_basin.censored, mean_basin.still_falling
+    source = "curves"
+    if given_lambda_opt is not None:
+        log10_lam, lam_err, source = float(np.log10(given_lambda_opt)), float("nan"), "table"
     return Optimum(
-        P=cs.P,
-        lambda_opt=float(10 ** log10_lam.mean()) if n > 1 else mean_basin.lambda_opt,
-        eps_opt=float(np.min(cs.mean.error)),
-        lambda_opt_mean_curve=mean_min.lambda_opt,
-        lambda_opt_seed_sd=float(np.log(10) * sd) if n > 1 else float("nan"),
-        eps_opt_seed_mean=float(np.mean([m.minimum.eps_opt for m in seed_mins])),
-        n_seeds=n,
-        at_edge=mean_min.at_edge,
-        n_seed_edges=sum(m.minimum.at_edge for m in seed_mins),
-        flat_lo=mean_basin.lo,  # the flat range is the basin of the seed-averaged curve
-        flat_hi=mean_basin.hi,
-        lambda_opt_err=lam_err,
-        basin_lo=mean_basin.lo,
-        basin_hi=mean_basin.hi,
-        # with seeds, each seed's own basin decides: the seed average stops where its shortest
-        # seed stops, so its basin would reach its end whenever the seeds ran for different times
-        basin_censored=bool(2 * n_cens > n if n > 1 else mean_basin.censored),
-        still_falling=bool(2 * sum(m.basin.still_falling for m in seed_mins) > n if n > 1
-                           else mean_basin.still_falling),
-    )
+        P=cs.P, lambda_opt=float(10 ** log10_lam), lambda_opt_err=float(lam_err),
+        eps_opt=float(np.exp(ln_eps)), eps_opt_err=float(eps_err), n_seeds=n,
+        at_edge=bool(at_edge), n_seed_edges=sum(m.at_edge for m in seed_mins),
+        basin_lo=mean_basin.lo, basin_hi=mean_basin.hi, censored=bool(censored),
+        still_falling=bool(falling), source=source)
 
 
-def gamma1_in(sets: list[CurveSet], optima, *, window: tuple[float, ...] | None,
-              gamma1_method: str) -> tuple[Window | None, str, Gamma1 | None]:
+def gamma1_in(sets: list[CurveSet], optima, *, window: tuple[float, ...] | None
+              ) -> tuple[Window | None, str, Gamma1 | None]:
     """gamma1's window on ``sets`` with their ``optima``: (window or None, reason, profile).
 
-    ``window`` None: automatic, by ``gamma1_method``; ``"profile"`` never
-    raises (an undefined gamma1 comes back as None and its reason), the
-    window searches raise :class:`NormscaleError` when no window exists.
+    ``window`` None: from the local-slope profile, which never raises (an
+    undefined gamma1 comes back as None and its reason); a pair or triple
+    fixes the window by hand (:func:`normscale.laws.window.fit_window`).
     """
     means = [cs.mean for cs in sets]
     lam = np.array([o.lambda_opt for o in optima])
     if window is not None:
-        return fit_window(means, lam, window), "", None
-    if gamma1_method == "profile":
-        g = profile_gamma1(means, lam)
-        return g.window, g.reason, g
-    censored = np.array([o.censored for o in optima])
-    return (find_window(means, lam, units=GAMMA1_METHODS[gamma1_method], censored=censored),
-            "", None)
+        try:
+            return fit_window(means, lam, window), "", None
+        except NormscaleError as exc:
+            return None, str(exc), None
+    g = profile_gamma1(means, lam)
+    return g.window, g.reason, g
+
+
+def fit_optima(optima, what: str) -> PowerLaw:
+    """Law 2 (``what="lambda_opt"``) or law 4 (``"eps_opt"``) across P, weighted by the
+    optima's own errors (:func:`normscale.laws.fits.fit_power_law`)."""
+    P = np.array([o.P for o in optima])
+    if what == "lambda_opt":
+        y = np.array([o.lambda_opt for o in optima])
+        err = np.array([o.lambda_opt_err for o in optima]) * np.log(10)
+    else:
+        y = np.array([o.eps_opt for o in optima])
+        err = np.array([o.eps_opt_err for o in optima])
+    return fit_power_law(P, y, what=f"{what}(P)", log_err=err)
 
 
 def estimate(sets: list[CurveSet], *, window: tuple[float, ...] | None = None,
-             strict_minimum: bool = False, gamma1_method: str = "profile",
+             strict_minimum: bool = False,
              seed_minima: list[tuple[SeedMinimum, ...]] | None = None,
-             optima: tuple[Optimum, ...] | None = None) -> Estimates:
+             optima: tuple[Optimum, ...] | None = None,
+             given: dict[float, float] | None = None) -> Estimates:
     """Run one pass: optima per P, the early law in its window, the laws in P.
 
-    ``window`` None finds gamma1 automatically by ``gamma1_method``
-    (:data:`GAMMA1_METHODS`): ``"profile"`` from the local-slope profile
-    (undefined rather than an error when the curves show no early law),
-    the others by a window search; in rescaled units the curves with a
-    censored lambda_opt (:attr:`Optimum.censored`) are left out of that
-    search (:func:`normscale.laws.window.find_window`). A pair fixes the
-    window in lambda/lambda_opt (a triple adds P_min: :func:`fit_window`).
+    ``window`` None finds gamma1 from the local-slope profile (undefined
+    rather than an error when the curves show no early law); a pair fixes
+    the window in lambda/lambda_opt (a triple adds P_min: :func:`fit_window`).
     ``seed_minima`` gives the per-seed minima of each set, ``optima`` the
-    optima themselves (both skip work already done).
+    optima themselves (both skip work already done), ``given`` a table
+    P -> lambda_opt of the user's.
     """
     if len(sets) < 3:
         raise NormscaleError(
             f"the scaling laws need curves for at least 3 distinct P; got {len(sets)}")
     if optima is None:
         mins = seed_minima if seed_minima is not None else [None] * len(sets)
-        optima = tuple(optimum(cs, strict_minimum=strict_minimum, seed_minima=m)
+        given = given or {}
+        optima = tuple(optimum(cs, strict_minimum=strict_minimum, seed_minima=m,
+                               given_lambda_opt=given.get(cs.P))
                        for cs, m in zip(sets, mins, strict=True))
-    win, reason, prof = gamma1_in(sets, optima, window=window, gamma1_method=gamma1_method)
-    P = np.array([o.P for o in optima])
-    lambda_law = fit_power_law(P, np.array([o.lambda_opt for o in optima]), what="lambda_opt(P)")
-    eps_law = fit_power_law(P, np.array([o.eps_opt for o in optima]), what="eps_opt(P)")
-    return Estimates(optima, win, lambda_law, eps_law, reason, prof)
+    win, reason, prof = gamma1_in(sets, optima, window=window)
+    return Estimates(optima, win, fit_optima(optima, "lambda_opt"),
+                     fit_optima(optima, "eps_opt"), reason, prof)

@@ -10,15 +10,13 @@ normscale looks at the profile itself, averaged over P, and reports what it
 sees:
 
 1. Each curve's local slope is the least-squares slope of ln eps against
-   ln lambda over a sliding window of ``2 * half_width`` decades (at least
-   ``PROFILE_HALF_WIDTH`` and one logging step), at every logged point
-   below its minimum.
-2. The profiles are interpolated on a common grid of x (``GRID_STEP``
-   decades) and averaged over the P that cover each x (at least half of
-   them, and 2).
+   ln lambda over a sliding window of +-``PROFILE_HALF_STEPS`` logging
+   steps, at every logged point below its minimum.
+2. The profiles are interpolated on a common grid of x (``GRID_STEPS``
+   logging steps) and averaged over the P that cover each x (at least half
+   of them, and 2).
 3. A stretch *holds* when the averaged profile stays within ``TOLERANCE``
-   (relative) of its mid-range over at least ``MIN_DECADES`` decades (and
-   ``MIN_STEPS`` logging steps). The steepest stretch that holds is kept
+   (relative) of its mid-range over at least ``MIN_STEPS`` logging steps. The steepest stretch that holds is kept
    and widened while it still holds; its ends more than ``TRIM`` below its
    median are trimmed off (the onset of the elbow).
 4. gamma1 is then the paper's estimator in that window: the mean over P of
@@ -47,18 +45,19 @@ from normscale.errors import NormscaleError
 from normscale.laws.curves import Curve
 from normscale.laws.window import MIN_POINTS, Window, fit_window
 
-#: half-width of the sliding window of the local slope, in decades (at least one logging step)
-PROFILE_HALF_WIDTH = 0.2
-#: step of the common grid of x = log10(lambda/lambda_opt), in decades
-GRID_STEP = 0.05
+#: half-width of the sliding window of the local slope, in logging steps (5 points on a regular
+#: grid). Every length on the norm axis is counted in logging steps (the curves' median step in
+#: log10 norm), never in decades: a change of units lambda -> c lambda^k multiplies both by k, so
+#: the same points are used whatever the units, and the profile only scales by 1/k
+PROFILE_HALF_STEPS = 2.0
+#: step of the common grid of x = log10(lambda/lambda_opt), in logging steps
+GRID_STEPS = 0.5
 #: a stretch holds while the averaged profile stays within this fraction of its mid-range
 TOLERANCE = 0.15
 #: the fit window drops the ends of the stretch that sit this far below its median
 TRIM = 0.05
-#: the shortest stretch that can hold, in decades: three points on a 0.1-decade logging grid
-MIN_DECADES = 0.3
-#: ... and in logging steps (coarse grids need a wider stretch for 3 points per curve)
-MIN_STEPS = 2.0
+#: the shortest stretch that can hold, in logging steps (4 points per curve)
+MIN_STEPS = 3.0
 #: the per-P slopes in the stretch may scatter by this fraction of their mean (sd / mean):
 #: more, and the curves do not share one early law there
 MAX_SPREAD = 0.35
@@ -110,24 +109,32 @@ def logging_step(curves: list[Curve]) -> float:
 
 def local_slopes(curve: Curve, lambda_opt: float, half_width: float
                  ) -> tuple[np.ndarray, np.ndarray]:
-    """(x, s): the local slope s = -d ln eps / d ln lambda at each logged point with x <= 0."""
+    """(x, s): the local slope s = -d ln eps / d ln lambda at each logged point with x <= 0.
+
+    The least-squares slope over the points within ``half_width`` (log10
+    norm) of each point, from prefix sums: O(n log n) in the curve's length.
+    """
     u = np.log10(curve.norm)
     x = u - np.log10(lambda_opt)
-    ln_eps = np.log(curve.error)
-    xs, ss = [], []
-    for k in np.flatnonzero(x <= 1e-9):
-        m = np.abs(u - u[k]) <= half_width + 1e-9
-        if m.sum() < 3:
-            continue
-        du = u[m] - u[m].mean()
-        ss.append(-float(du @ (ln_eps[m] - ln_eps[m].mean()) / (du @ du)) / np.log(10))
-        xs.append(float(x[k]))
-    return np.array(xs), np.array(ss)
+    y = np.log(curve.error)
+    k = np.flatnonzero(x <= 1e-9 * half_width)
+    if k.size == 0:
+        return np.array([]), np.array([])
+    lo = np.searchsorted(u, u[k] - half_width * (1 + 1e-6), side="left")
+    hi = np.searchsorted(u, u[k] + half_width * (1 + 1e-6), side="right")
+    v = u - u[0]  # centred for the sums' precision
+    csum = [np.concatenate([[0.0], np.cumsum(a)]) for a in (np.ones_like(v), v, y, v * v, v * y)]
+    n, sv, sy, svv, svy = (c[hi] - c[lo] for c in csum)
+    cvv = svv - sv * sv / np.maximum(n, 1)
+    cvy = svy - sv * sy / np.maximum(n, 1)
+    ok = (n >= 3) & (cvv > 0)
+    return x[k][ok], -(cvy[ok] / cvv[ok]) / np.log(10)
 
 
 def slope_profile(curves: list[Curve], lambda_opt: np.ndarray) -> SlopeProfile:
     """The local-slope profile of every curve and their average on a common grid."""
-    half = max(PROFILE_HALF_WIDTH, 1.01 * logging_step(curves))
+    step = logging_step(curves)
+    half = PROFILE_HALF_STEPS * step
     per = []
     for c, lo in zip(curves, lambda_opt, strict=True):
         x, s = local_slopes(c, float(lo), half)
@@ -136,10 +143,11 @@ def slope_profile(curves: list[Curve], lambda_opt: np.ndarray) -> SlopeProfile:
     if len(per) < 2:
         return SlopeProfile(np.array([]), np.array([]), np.array([], int), tuple(per), half)
     x0 = min(x[0] for _, x, _ in per)
-    grid = np.arange(np.floor(x0 / GRID_STEP) * GRID_STEP, 0.0 + 1e-9, GRID_STEP)
+    d = GRID_STEPS * step
+    grid = np.arange(np.floor(x0 / d) * d, 0.0 + 1e-9 * d, d)
     values = np.full((len(per), grid.size), np.nan)
     for j, (_, x, s) in enumerate(per):
-        inside = (grid >= x[0] - 1e-9) & (grid <= x[-1] + 1e-9)
+        inside = (grid >= x[0] - 1e-6 * d) & (grid <= x[-1] + 1e-6 * d)
         values[j, inside] = np.interp(grid[inside], x, s)
     count = np.sum(~np.isnan(values), axis=0)
     enough = count >= max(2, (len(per) + 1) // 2)
@@ -171,7 +179,7 @@ def _holding_stretches(x: np.ndarray, s: np.ndarray, min_width: float):
         # a stretch stops holding for good once it fails (running max/min only grow)
         last = int(np.argmin(holds)) if not holds.all() else holds.size
         j = np.arange(i, i + last)
-        wide = x[j] - x[i] >= min_width - 1e-9
+        wide = x[j] - x[i] >= min_width * (1 - 1e-6)
         j = j[wide]
         out_i.append(np.full(j.size, i))
         out_j.append(j)
@@ -188,9 +196,9 @@ def _trimmed(prof: SlopeProfile, i: int, j: int, min_width: float) -> tuple[floa
     s = prof.slope
     floor = (1 - TRIM) * float(np.median(s[i:j + 1]))
     a, b = i, j
-    while b > a and s[b] < floor and prof.x[b - 1] - prof.x[a] >= min_width - 1e-9:
+    while b > a and s[b] < floor and prof.x[b - 1] - prof.x[a] >= min_width * (1 - 1e-6):
         b -= 1
-    while a < b and s[a] < floor and prof.x[b] - prof.x[a + 1] >= min_width - 1e-9:
+    while a < b and s[a] < floor and prof.x[b] - prof.x[a + 1] >= min_width * (1 - 1e-6):
         a += 1
     return float(prof.x[a]), float(prof.x[b])
 
@@ -227,11 +235,11 @@ def profile_gamma1(curves: list[Curve], lambda_opt: np.ndarray) -> Gamma1:
     if prof.x.size < 2:
         return Gamma1(None, "fewer than 2 curves have 3 points or more below their minimum",
                       None, prof, step)
-    min_width = max(MIN_DECADES, MIN_STEPS * step)
+    min_width = MIN_STEPS * step
     i, j, m = _holding_stretches(prof.x, prof.slope, min_width)
     if i.size == 0:
         return Gamma1(None, f"no stretch of the slope profile holds within "
-                            f"{TOLERANCE:.0%} over {min_width:.2g} decades", None, prof, step)
+                            f"{TOLERANCE:.0%} over {MIN_STEPS:g} logging steps", None, prof, step)
     best = int(np.argmax(m))
     # widen the steepest stretch while it holds: the widest holding stretch that contains it
     contains = (i <= i[best]) & (j >= j[best])
@@ -254,12 +262,12 @@ def profile_gamma1(curves: list[Curve], lambda_opt: np.ndarray) -> Gamma1:
                             f"{10 ** b:.2g}] scatter from {slopes.min():.2f} to "
                             f"{slopes.max():.2f} ({spread:.0%} of their mean): no early law "
                             "shared by the curves", stretch, prof, step)
-    if a <= prof.x[0] + max(step, GRID_STEP) + 1e-9:
+    if a <= prof.x[0] + step * (1 + 1e-9):
         # the window starts where the profile does: the early law may go on, steeper or
         # flatter, before logging began; gamma1 is uncertain by the change of the profile
         # across the window (mean over its first third against its last third: noise averages
         # out on a flat profile, a falling one keeps its drop)
-        inside = (prof.x >= a - 1e-9) & (prof.x <= b + 1e-9)
+        inside = (prof.x >= a - 1e-6 * step) & (prof.x <= b + 1e-6 * step)
         xs, ss = prof.x[inside], prof.slope[inside]
         third = (xs[-1] - xs[0]) / 3
         edge = abs(float(np.mean(ss[xs <= xs[0] + third]))
@@ -273,7 +281,7 @@ def window_variants(curves: list[Curve], lambda_opt: np.ndarray, window: Window)
     narrowed on both sides (those that still hold 3 points on 2 curves); ``window`` in
     lambda/lambda_opt."""
     a, b = np.log10(window.lo), np.log10(window.hi)
-    d = max(logging_step(curves), GRID_STEP)
+    d = logging_step(curves)
     out = []
     for lo, hi in ((a - d, b - d), (a + d, b + d), (a - d, b + d), (a + d, b - d)):
         if hi - lo < d:
