@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from normscale import safeio
 from normscale.cli import _common
 from normscale.errors import NormscaleError
 
@@ -18,18 +19,27 @@ if TYPE_CHECKING:  # torch is imported when the command runs, not when the CLI s
 
 HELP = "spectral complexity and other norms of a checkpoint, layer by layer"
 ARCHS = ("cnn", "resnet", "vit")
+#: largest model sizes built from a file or a flag: far above the paper's models, and
+#: small enough that building the model cannot exhaust the memory before its weights load
+LIMITS = {"in_channels": 4096, "image_size": 4096, "num_classes": 100_000, "width": 64.0,
+          "depth": 64.0}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="a normscale checkpoint (.pt) or a bare state dict")
     parser.add_argument("--arch", choices=ARCHS, help="architecture of a bare state dict")
-    parser.add_argument("--in-channels", type=_common.positive_int("--in-channels"))
-    parser.add_argument("--image-size", type=_common.positive_int("--image-size"))
-    parser.add_argument("--num-classes", type=_common.positive_int("--num-classes"))
+    parser.add_argument("--in-channels",
+                        type=_common.positive_int("--in-channels", maximum=LIMITS["in_channels"]))
+    parser.add_argument("--image-size",
+                        type=_common.positive_int("--image-size", maximum=LIMITS["image_size"]))
+    parser.add_argument("--num-classes",
+                        type=_common.positive_int("--num-classes", maximum=LIMITS["num_classes"]))
     parser.add_argument("--dataset", help="data set the model was built for (preset family)")
-    parser.add_argument("--width", type=_common.positive_float("--width"), default=1.0,
+    parser.add_argument("--width", type=_common.positive_float("--width", maximum=LIMITS["width"]),
+                        default=1.0,
                         help="width multiplier of a bare state dict's model (default 1)")
-    parser.add_argument("--depth", type=_common.positive_float("--depth"), default=1.0,
+    parser.add_argument("--depth", type=_common.positive_float("--depth", maximum=LIMITS["depth"]),
+                        default=1.0,
                         help="depth multiplier of a bare state dict's model (default 1)")
     parser.add_argument("--reference", metavar="PATH",
                         help="checkpoint or state dict of the reference weights M (e.g. at init)"
@@ -54,12 +64,14 @@ def run(args: argparse.Namespace) -> _common.Result:
 
     check_param("normscale norms", "conv", args.conv, Options(CONV_MODES))
     check_param("normscale norms", "norm_layers", args.norm_layers, Options(NORM_LAYER_MODES))
-    if args.csv:  # checked before any work
+    obj = _load(args.checkpoint)  # the inputs first: --csv naming one is refused before work
+    ref_obj = _load(args.reference) if args.reference else None
+    if args.csv:
         _common.writable_file(args.csv, "--csv", mkdir=getattr(args, "mkdir", False))
-    model, shape = _load_model(args, args.checkpoint)
+    model, shape = _load_model(args, args.checkpoint, obj)
     reference = None
     if args.reference:
-        reference = _state_of(_load(args.reference), args.reference)
+        reference = _state_of(ref_obj, args.reference)
     try:
         tracker = NormTracker(model, reference=reference, spectral="exact", conv=args.conv,
                               input_shape=shape, norm_layers=args.norm_layers, bias=args.bias)
@@ -98,14 +110,8 @@ def _table(report, totals: dict[str, float]) -> str:
 
 
 def _load(path: str) -> Any:
-    import torch
-
-    p = _common.input_file(path, "the file")
-    try:
-        return torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a damaged file
-        raise NormscaleError(f"the file '{p}' is corrupt or not a PyTorch checkpoint "
-                             f"({type(exc).__name__})") from None
+    """Tensors and plain values only (``weights_only``): a planted file runs no code."""
+    return safeio.load_torch(path, "the file")
 
 
 def _state_of(obj: Any, path: str) -> dict[str, torch.Tensor]:
@@ -119,10 +125,10 @@ def _state_of(obj: Any, path: str) -> dict[str, torch.Tensor]:
     return state
 
 
-def _load_model(args: argparse.Namespace, path: str) -> tuple[torch.nn.Module, tuple[int, ...]]:
+def _load_model(args: argparse.Namespace, path: str, obj: Any
+                ) -> tuple[torch.nn.Module, tuple[int, ...]]:
     from normscale import nets  # the model zoo: only the CLI needs it
 
-    obj = _load(path)
     state = _state_of(obj, path)
     config = obj.get("config") if isinstance(obj, dict) and "model_state" in obj else None
     if isinstance(config, dict):  # a normscale checkpoint knows its model
@@ -143,7 +149,19 @@ def _load_model(args: argparse.Namespace, path: str) -> tuple[torch.nn.Module, t
     if len(kwargs) < 3 or arch not in ARCHS:
         raise NormscaleError(f"the checkpoint '{path}' has an incomplete config "
                              "(model, in_channels, image_size, num_classes)")
-    model = nets.build(arch, **kwargs, **extra)
+    for key, value in (*kwargs.items(), *((k, extra.get(k)) for k in ("width", "depth"))):
+        limit = LIMITS.get(key)
+        if limit is None or value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) \
+                or not 0 < value <= limit or (key in kwargs and value != int(value)):
+            raise NormscaleError(f"the checkpoint '{path}' has {key} = {value!r} in its config; "
+                                 f"expected a number > 0 and <= {limit:g}")
+    try:
+        model = nets.build(arch, **kwargs, **extra)
+    except (TypeError, ValueError) as exc:  # a config value of the wrong type
+        raise NormscaleError(f"the checkpoint '{path}' has an invalid config "
+                             f"({str(exc).splitlines()[0][:200]})") from None
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:

@@ -15,7 +15,9 @@ Needs the extra ``normscale[hf]`` (transformers). A thin adapter around
 - ``on_save`` writes the tracker state (warm-start vectors, reference, last
   recorded step) into the checkpoint folder as ``normscale_tracker.pt``, and
   a run resumed from that checkpoint (``trainer.train(resume_from_checkpoint=...)``)
-  reads it back in ``on_train_begin``.
+  reads it back in ``on_train_begin`` (``torch.load(weights_only=True)``, then
+  checked against the run and the model); a checkpoint outside
+  ``output_dir`` is named with ``state_path``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 
 import torch
 
+from normscale import safeio
 from normscale.errors import ParameterError
 from normscale.integrations._optional import require
 from normscale.integrations.schedule import Schedule
@@ -66,6 +69,12 @@ class NormTrainerCallback(_tf.TrainerCallback):
         at the first evaluation on or after each scheduled step.
     log_kinds : sequence of str, optional
         Measures added to the logs as ``norms/<kind>`` (default all).
+    state_path : str or path, optional
+        The tracker state to resume from (``<checkpoint>/normscale_tracker.pt``);
+        default ``output_dir/checkpoint-<step>/normscale_tracker.pt``, the
+        folder the Trainer saved. A resumed run whose state is missing is
+        refused while the reference is ``"init"`` (the resumed weights are
+        not the initial ones), never silently reset.
     reference, **norm_options
         As for :class:`~normscale.integrations.RunTracker`.
 
@@ -84,7 +93,8 @@ class NormTrainerCallback(_tf.TrainerCallback):
                  module: str | None = None,
                  schedule: Schedule | int | Iterable[int] | None = None,
                  log_kinds: Sequence[str] | None = None, reference: Any = "init",
-                 **norm_options: Any) -> None:
+                 state_path: str | Path | None = None, **norm_options: Any) -> None:
+        self.state_path = state_path
         self._kwargs = {"model_name": model_name, "dataset": dataset, "schedule": schedule,
                         "reference": reference, **norm_options}
         self.config = dict(config or {})
@@ -106,12 +116,24 @@ class NormTrainerCallback(_tf.TrainerCallback):
             measured, P=self.P or _dataset_size(train_dataloader),
             seed=args.seed if self.seed is None else self.seed,
             store=self.store if state.is_world_process_zero else None,  # one writer
-            config={"integration": "hf", **self.config}, **self._kwargs)
-        if state.global_step > 0:  # resumed: the state saved with that checkpoint, if any
-            path = Path(args.output_dir) / f"checkpoint-{state.global_step}" / STATE_FILE
+            config={"integration": "hf", **self.config}, resume=state.global_step > 0,
+            **self._kwargs)
+        if state.global_step > 0:  # resumed: the state saved with that checkpoint
+            path = (Path(self.state_path) if self.state_path is not None else
+                    Path(args.output_dir) / f"checkpoint-{state.global_step}" / STATE_FILE)
             if path.is_file():
-                self.tracker.load_state_dict(torch.load(path, map_location="cpu",
-                                                        weights_only=True))
+                loaded = safeio.load_torch(path, "the tracker state")
+                if not isinstance(loaded, dict):
+                    raise ParameterError(f"the tracker state '{path}' is not a dict")
+                self.tracker.load_state_dict(loaded)
+            elif self.state_path is not None or _is_init(self._kwargs["reference"]):
+                self.tracker = None
+                raise ParameterError(
+                    f"NormTrainerCallback: the run resumes at step {state.global_step} but "
+                    f"'{path}' does not exist, so the weights at initialisation (the "
+                    "reference of distance_from_init and the (2,1) terms) are lost; a "
+                    "checkpoint outside output_dir needs state_path=<checkpoint>/"
+                    f"{STATE_FILE}, or pass reference= the initial weights or None")
 
     def on_evaluate(self, args: Any, state: Any, control: Any, metrics: Any = None,
                     **kwargs: Any) -> None:
@@ -134,7 +156,9 @@ class NormTrainerCallback(_tf.TrainerCallback):
             return
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if folder.is_dir():
-            torch.save(self.tracker.state_dict(), folder / STATE_FILE)
+            state_dict = self.tracker.state_dict()
+            safeio.write_with(folder / STATE_FILE, lambda tmp: torch.save(state_dict, tmp),
+                              "the tracker state")
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self.tracker is not None:
@@ -160,3 +184,7 @@ def _dataset_size(loader: Any) -> int:
     except (AttributeError, TypeError):
         raise ParameterError("NormTrainerCallback cannot read the training-set size; pass "
                              "P=... (the number of training examples).") from None
+
+
+def _is_init(reference: Any) -> bool:
+    return isinstance(reference, str) and reference == "init"

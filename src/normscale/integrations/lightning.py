@@ -15,7 +15,10 @@ The callback is a thin adapter around :class:`~normscale.integrations.RunTracker
 - its ``state_dict`` (saved in every Lightning checkpoint) holds the
   tracker's warm-start vectors, reference weights, wall time and last
   recorded step, so ``trainer.fit(..., ckpt_path=...)`` warm-starts and
-  records no point twice.
+  records no point twice; that state is checked before use (its run, its
+  model's matrices), and a fit resumed from a checkpoint without it is
+  refused while the reference is ``"init"`` (the resumed weights are not
+  the initial ones).
 
 Lightning calls ``load_state_dict`` before ``on_train_start``; the state
 waits until the tracker exists.
@@ -104,11 +107,19 @@ class NormCallback(_pl.Callback):
     # -- set-up --------------------------------------------------------------------------------
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         model = pl_module.get_submodule(self.module) if self.module else pl_module
+        resumed = trainer.global_step > 0
+        if resumed and self._pending is None and _is_init(self._kwargs["reference"]):
+            raise ParameterError(
+                f"NormCallback: the fit resumes at step {trainer.global_step} from a checkpoint "
+                f"that holds no state of this callback (key {self.state_key!r}), so the "
+                "weights at initialisation, the reference of distance_from_init and the (2,1) "
+                "terms, are lost: resume from a checkpoint saved with this NormCallback, or "
+                "pass reference= the initial weights (a state dict) or None")
         # every process measures (the weights are the same), one writes the store
         store = self.store if trainer.is_global_zero else None
         self.tracker = RunTracker(model, P=self.P or _dataset_size(trainer), store=store,
                                   config={"integration": "lightning",
-                                          **(self._kwargs["config"] or {})},
+                                          **(self._kwargs["config"] or {})}, resume=resumed,
                                   **{k: v for k, v in self._kwargs.items() if k != "config"})
         if self._pending is not None:
             self.tracker.load_state_dict(self._pending)
@@ -170,6 +181,10 @@ class NormCallback(_pl.Callback):
         if self.tracker is not None:
             self.tracker.finish("failed", f"{type(exception).__name__}: {exception}")
             self.tracker.close()
+
+
+def _is_init(reference: Any) -> bool:
+    return isinstance(reference, str) and reference == "init"
 
 
 def _metric(metrics: Mapping[str, Any], name: str) -> float:

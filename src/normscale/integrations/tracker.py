@@ -14,6 +14,15 @@ logs a step again replaces it and never duplicates it; :meth:`state_dict`
 carries the warm-start vectors, the reference weights and the last
 recorded step, so a resumed loop measures exactly as an uninterrupted one
 would and does not record again the points it already has.
+
+Ownership: a tracker claims its run in the store at its first point and
+holds the claim until it finishes, so a second tracker of the same config
+is refused by name while the first is alive (their points would mix); the
+claim of a killed process does not block its resume. A tracker that does
+not resume (no :meth:`load_state_dict`, ``resume=False``) starts its run
+afresh: its first point replaces the run's old points in one transaction,
+so a rerun of a finished config never mixes new and stale points. A
+closed or finished tracker refuses further points instead of dropping them.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ from normscale.errors import ParameterError
 from normscale.integrations.schedule import Schedule, as_schedule
 from normscale.norms import MEASURES, NormReport, NormTracker
 from normscale.store import Record, Store
+from normscale.store.store import new_owner
 
 #: config keys every run of an integration carries (the grouping of ``normscale fit``)
 RUN_KEYS = ("model", "dataset", "P", "seed")
@@ -78,6 +88,10 @@ class RunTracker:
     steps_per_epoch : float, optional
         Optimizer steps per pass over the training set: :meth:`log` then
         computes the epoch of a point from its step when not given one.
+    resume : bool, default False
+        Continue the run's points already in the store (a resumed loop); set
+        too by :meth:`load_state_dict`. Otherwise the first point replaces
+        the run's stored points (a rerun starts afresh).
     **norm_options
         Keyword arguments of :class:`~normscale.norms.NormTracker` (``rho``,
         ``conv``, ``norm_layers``, ``bias``, ``split_qkv``, ``spectral``, ...).
@@ -108,7 +122,8 @@ class RunTracker:
                  store: str | Path | Store | None = None,
                  schedule: Schedule | int | Iterable[int] | None = None,
                  reference: Any = "init", callback: Callable[[Record], None] | None = None,
-                 steps_per_epoch: float | None = None, **norm_options: Any) -> None:
+                 steps_per_epoch: float | None = None, resume: bool = False,
+                 **norm_options: Any) -> None:
         owner = "RunTracker"
         for name, value in (("model_name", model_name), ("dataset", dataset)):
             if not isinstance(value, str) or not value:
@@ -143,6 +158,9 @@ class RunTracker:
         self._owns_store = store is not None and not isinstance(store, Store)
         self.store = Store(store) if self._owns_store else store
         self._started = False
+        self._resume = bool(resume)
+        self._owner = new_owner()
+        self._ended: str | None = None  # "finished" or "closed": no more points
 
     # -- the loop's side --------------------------------------------------------------------
     def due(self, step: int) -> bool:
@@ -172,6 +190,7 @@ class RunTracker:
         Record
             The stored point (every measure of :data:`~normscale.norms.MEASURES`).
         """
+        self._check_open("log")
         check_param("RunTracker.log", "step", step, NONNEGATIVE_INT)
         if epoch is None:
             if self.steps_per_epoch is None:
@@ -188,9 +207,7 @@ class RunTracker:
                         test_loss=_float(test_loss), train_error=_float(train_error),
                         train_loss=_float(train_loss), wall_time=self.wall_time, norms=norms)
         if self.store is not None:
-            if not self._started:
-                self.store.start_run(self.run_id, self.config)
-                self._started = True
+            self._start()
             self.store.add_records(self.run_id, [record])
         self.records.append(record)
         self.last_step = max(self.last_step, int(step))
@@ -199,29 +216,50 @@ class RunTracker:
         return record
 
     def finish(self, status: str = "finished", error: str | None = None) -> None:
-        """Mark the run ``status`` in the store (``normscale export`` keeps finished runs)."""
+        """Mark the run ``status`` in the store (``normscale export`` keeps finished runs)
+        and release its claim; no point is recorded after this."""
+        self._check_open("finish")
         if self.store is not None:
-            if not self._started:
-                self.store.start_run(self.run_id, self.config)
-                self._started = True
+            self._start()
             self.store.finish_run(self.run_id, status=status, error=error,
                                   wall_time=self.wall_time)
+        Store.release(self._owner)
+        self._ended = "finished"
 
     def close(self) -> None:
-        """Close the store if the tracker opened it (a path was given)."""
+        """Close the store if the tracker opened it (a path was given); no point is recorded
+        after this (a later :meth:`log` raises instead of storing nothing)."""
+        Store.release(self._owner)
+        if self._ended is None:
+            self._ended = "closed"
         if self._owns_store and self.store is not None:
             self.store.close()
             self.store = None
+
+    def _start(self) -> None:
+        """Claim the run at its first write: fresh unless resuming (see the module notes)."""
+        if not self._started:
+            self.store.start_run(self.run_id, self.config, fresh=not self._resume,
+                                 owner=self._owner)
+            self._started = True
+
+    def _check_open(self, what: str) -> None:
+        if self._ended is not None:
+            raise ParameterError(
+                f"RunTracker.{what}: the tracker of run {self.run_id} is {self._ended} (its "
+                "with block ended, or finish()/close() was called), so nothing more is "
+                "recorded; make a new tracker (with load_state_dict to continue the run)")
 
     def __enter__(self) -> RunTracker:
         return self
 
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: Any) -> None:
         try:
-            if exc is None:
-                self.finish()
-            else:
-                self.finish("failed", f"{type(exc).__name__}: {exc}")
+            if self._ended is None:
+                if exc is None:
+                    self.finish()
+                else:
+                    self.finish("failed", f"{type(exc).__name__}: {exc}")
         finally:
             self.close()
 
@@ -239,18 +277,68 @@ class RunTracker:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Continue a run from :meth:`state_dict`: warm start, reference and schedule position.
 
+        The state is checked before any of it is used: its run id, a last step
+        and a wall time that are numbers >= 0, and a norm state whose
+        matrices are those of this model (names and shapes).
+
         Raises
         ------
         ParameterError
-            When the state belongs to another run (another config).
+            When the state belongs to another run (another config) or another
+            model, or is malformed; nothing is changed then.
         """
+        where = "RunTracker.load_state_dict"
+        if not isinstance(state, Mapping):
+            raise ParameterError(f"{where} takes the dict of state_dict(); got a "
+                                 f"{type(state).__name__}")
         if state.get("run_id") != self.run_id:
             raise ParameterError(f"the tracker state belongs to run {state.get('run_id')!r}, "
                                  f"not to {self.run_id!r} (config {self.config})")
+        last, wall = state.get("last_step"), state.get("wall_time", 0.0)
+        if isinstance(last, bool) or not isinstance(last, int) or last < 0:
+            raise ParameterError(f"{where}: 'last_step' is {last!r}, not an int >= 0")
+        if isinstance(wall, bool) or not isinstance(wall, int | float) \
+                or not math.isfinite(wall) or wall < 0:
+            raise ParameterError(f"{where}: 'wall_time' is {wall!r}, not a finite number >= 0")
+        _check_norm_state(state.get("norms"), self.norms, where)
         self.norms.load_state_dict(state["norms"])
-        self.last_step = int(state["last_step"])
-        self._wall_before = float(state.get("wall_time", 0.0))
+        self.last_step = int(last)
+        self._wall_before = float(wall)
         self._t0 = time.perf_counter()
+        self._resume = True
+
+
+def _check_norm_state(norms: Any, tracker: NormTracker, where: str) -> None:
+    """Raise ParameterError unless ``norms`` is a NormTracker state for ``tracker``'s matrices."""
+    specs = tracker.discovery.layers
+    if not isinstance(norms, Mapping):
+        raise ParameterError(f"{where}: 'norms' is not the dict of NormTracker.state_dict()")
+    names = [s.name for s in specs]
+    layers, vectors, ref = norms.get("layers"), norms.get("vectors"), norms.get("reference")
+    if not isinstance(layers, list | tuple) or list(layers) != names:
+        raise ParameterError(f"{where}: the state was saved for other matrices "
+                             f"({len(layers) if isinstance(layers, list | tuple) else '?'} "
+                             f"layers, this model counts {len(names)}); is it another model?")
+    if not isinstance(vectors, list | tuple) or len(vectors) != len(names) or not all(
+            v is None or (isinstance(v, torch.Tensor) and v.dim() == 1
+                          and v.is_floating_point() and bool(torch.isfinite(v).all()))
+            for v in vectors):
+        raise ParameterError(f"{where}: the state's warm-start vectors are not one finite "
+                             "vector (or None) per matrix")
+    if ref is None:
+        if tracker.has_reference:
+            raise ParameterError(f"{where}: the state has no reference weights, but this "
+                                 "tracker measures from a reference (reference='init')")
+        return
+    if not isinstance(ref, list | tuple) or len(ref) != len(names):
+        raise ParameterError(f"{where}: the state's reference is not one matrix per layer")
+    for spec, m in zip(specs, ref, strict=True):
+        if not isinstance(m, torch.Tensor) or tuple(m.shape) != tuple(spec.shape) \
+                or not bool(torch.isfinite(m).all()):
+            got = tuple(m.shape) if isinstance(m, torch.Tensor) else type(m).__name__
+            raise ParameterError(f"{where}: the state's reference of {spec.name} is {got}, "
+                                 f"not a finite {tuple(spec.shape)} matrix: is it another "
+                                 "model (another width)?")
 
 
 def totals(record: Record, kinds: Sequence[str] | None = None,

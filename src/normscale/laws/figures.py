@@ -19,13 +19,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from normscale import safeio  # noqa: E402
 from normscale.laws.analysis import LawsFit  # noqa: E402
 
 _RANGE_STYLES = ("-", "--", ":")
 
 
 def _title(fit: LawsFit) -> str:
-    group = ", ".join(f"{k}={v}" for k, v in fit.group.items())
+    group = ", ".join(f"{k}={safeio.plot_label(v)}" for k, v in fit.group.items())
     r = fit.assessment.range
     z = f", z = {r.z:+.1f}" if np.isfinite(r.z) else ""
     head = f"{group}: " if group else ""

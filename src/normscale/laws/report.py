@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
+from normscale import safeio
 from normscale.laws.analysis import LawsFit
 
 
-def _stem(fit: LawsFit) -> str:
-    name = "_".join(f"{v}" for v in fit.group.values()) or "laws"
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name)
+def _stems(fits: list[LawsFit]) -> list[str]:
+    """File-name stems of the groups: safe characters, never two alike (normscale.safeio)."""
+    return safeio.file_stems(["_".join(f"{v}" for v in f.group.values()) or "laws" for f in fits])
 
 
 def write_report(fits: list[LawsFit], out_dir: str | os.PathLike) -> list[Path]:
@@ -26,6 +26,6 @@ def write_report(fits: list[LawsFit], out_dir: str | os.PathLike) -> list[Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for fit in fits:
-        paths += plot_fit(fit, out / f"fit_{_stem(fit)}")
+    for fit, stem in zip(fits, _stems(fits), strict=True):
+        paths += plot_fit(fit, out / f"fit_{stem}")
     return paths + write_tables(fits, out)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from normscale import __version__
+from normscale import __version__, safeio
 from normscale.laws import LawsFit, write_report
 from normscale.laws.tables import summary_table
 from normscale.report.study import GroupFailure, stop_line, stop_reasons
@@ -119,6 +119,4 @@ def write_html_report(store: Store, fits: list[LawsFit], failures: list[GroupFai
     parts.append("</table><h2>Environment</h2><table>")
     parts += [f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in _environment().items()]
     parts.append("</table></body></html>")
-    page = out_dir / "index.html"
-    page.write_text("\n".join(parts))
-    return page
+    return safeio.write_text(out_dir / "index.html", "\n".join(parts), "the report page")
