@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +25,29 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from normscale import safeio
 from normscale.data.base import ImageData
 from normscale.data.download import cache_dir
-from normscale.errors import DataError
+from normscale.errors import DataError, NormscaleError
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".pgm", ".tif", ".tiff"}
 _GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
+#: most pixels one image may have: 4096 x 4096, far above what the models read (the data
+#: sets are 8 to 224 pixels a side) and far below a decompression bomb's claim
+MAX_PIXELS = 4096 * 4096
+#: largest image file read (compressed): 64 MiB
+MAX_IMAGE_BYTES = 64 * 2**20
+#: share of the machine's memory a decoded split may take (as the perceptron lab)
+MEMORY_SHARE = 0.5
+
+
+def memory_budget() -> int:
+    """Bytes a decoded split may take: ``MEMORY_SHARE`` of the RAM (16 GiB when unknown)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 32 * 2**30
+    return int(MEMORY_SHARE * total)
 
 
 @dataclass(frozen=True)
@@ -52,13 +70,51 @@ def _members(source: Path) -> tuple[list[str], zipfile.ZipFile | None]:
 
 
 def _shape_of(raw: bytes, member: str) -> tuple[int, int, int]:
-    from PIL import Image, UnidentifiedImageError
+    """(channels, height, width) from the image's header alone; a size past
+    :data:`MAX_PIXELS` is refused before any pixel is decoded."""
+    from PIL import UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(raw)) as im:
+        with _open_image(raw, member) as im:
             return (1 if im.mode in _GREY_MODES else 3), im.height, im.width
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise DataError(f"imagefolder: cannot decode '{member}': {exc}") from None
+
+
+def _read_member(source: Path, zf: zipfile.ZipFile | None, member: str) -> bytes:
+    """The bytes of one image file, at most :data:`MAX_IMAGE_BYTES` (a zip member's
+    declared size is checked before it is inflated: no zip bomb fills the memory)."""
+    if zf is not None:
+        size = zf.getinfo(member).file_size
+        if size > MAX_IMAGE_BYTES:
+            raise DataError(f"imagefolder: '{member}' in '{source}' inflates to {size} bytes; "
+                            f"at most {MAX_IMAGE_BYTES} an image")
+        with zf.open(member) as fh:
+            raw = fh.read(MAX_IMAGE_BYTES + 1)
+    else:
+        raw = safeio.read_bytes(source / member, "imagefolder: the image",
+                                max_bytes=MAX_IMAGE_BYTES)
+    if len(raw) > MAX_IMAGE_BYTES:
+        raise DataError(f"imagefolder: '{member}' holds more than {MAX_IMAGE_BYTES} bytes")
+    return raw
+
+
+def _open_image(raw: bytes, member: str):
+    """``PIL.Image.open`` with the size read from the header checked first: a header that
+    claims 60000 x 60000 pixels (a decompression bomb) is one line, not the memory."""
+    from PIL import Image
+
+    try:
+        im = Image.open(io.BytesIO(raw))
+    except Image.DecompressionBombError:
+        raise DataError(f"imagefolder: '{member}' claims more than {MAX_PIXELS} pixels; "
+                        "images this large are refused") from None
+    if im.width * im.height > MAX_PIXELS:
+        size = f"{im.width}x{im.height}"
+        im.close()
+        raise DataError(f"imagefolder: '{member}' is {size} pixels; at most {MAX_PIXELS} "
+                        "pixels an image are read (resize the images)")
+    return im
 
 
 def list_images(source: str | Path | None) -> Listing:
@@ -86,7 +142,7 @@ def list_images(source: str | Path | None) -> Listing:
         raise DataError(f"imagefolder: no images under train/<class>/ in '{src}'")
     first = entries["train"][0][0]
     with zf or contextlib.nullcontext():
-        shape = _shape_of(zf.read(first) if zf else (src / first).read_bytes(), first)
+        shape = _shape_of(_read_member(src, zf, first), first)
     classes = sorted({c for _, c in entries["train"]})
     extra = sorted({c for _, c in entries["test"]} - set(classes))
     if extra:
@@ -95,12 +151,12 @@ def list_images(source: str | Path | None) -> Listing:
 
 
 def _decode(raw: bytes, member: str, grey: bool) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(raw)) as im:
+        with _open_image(raw, member) as im:
             arr = np.asarray(im.convert("L" if grey else "RGB"))
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise DataError(f"imagefolder: cannot decode '{member}': {exc}") from None
     return arr[None] if grey else arr.transpose(2, 0, 1)  # (C, H, W)
 
@@ -116,13 +172,19 @@ def _decode_split(listing: Listing, split: str) -> tuple[torch.Tensor, torch.Ten
     entries = listing.entries[split]
     if not entries:
         raise DataError(f"imagefolder: no images under {split}/<class>/ in '{listing.source}'")
+    need = len(entries) * channels * h * w * 5  # uint8 pixels, then their float32 copy
+    if need > memory_budget():
+        raise DataError(f"imagefolder: the {split} split of '{listing.source}' ({len(entries)} "
+                        f"images of {channels}x{h}x{w}) would need {need / 2**30:.1f} GiB; "
+                        f"this machine allows {memory_budget() / 2**30:.1f} GiB "
+                        f"({MEMORY_SHARE:g} of its memory): use smaller or fewer images")
     out = np.empty((len(entries), channels, h, w), dtype=np.uint8)
     index = {c: i for i, c in enumerate(listing.classes)}
     labels = np.array([index[c] for _, c in entries], dtype=np.int64)
     zf = zipfile.ZipFile(listing.source) if not listing.source.is_dir() else None
     try:
         for i, (member, _) in enumerate(entries):
-            raw = zf.read(member) if zf else (listing.source / member).read_bytes()
+            raw = _read_member(listing.source, zf, member)
             arr = _decode(raw, member, channels == 1)
             if arr.shape != out.shape[1:]:
                 raise DataError(
@@ -155,13 +217,12 @@ def load_imagefolder(*, root, download: bool = False, split: str, check: bool = 
     listing = list_images(root)
     pixels, labels = _decode_split(listing, split)
     if use_cache:
+        saved = {"pixels": pixels, "labels": labels, "classes": listing.classes}
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(".tmp")
-            torch.save({"pixels": pixels, "labels": labels, "classes": listing.classes}, tmp)
-            tmp.replace(cache)
-        except OSError:
-            pass  # a read-only cache only costs speed
+            safeio.write_with(cache, lambda tmp: torch.save(saved, tmp), "the image cache")
+        except (OSError, NormscaleError, RuntimeError):
+            pass  # a read-only or full cache only costs speed
     x = pixels.float().div_(255.0)  # (N, C, H, W)
     return ImageData(images=x, labels=labels, classes=list(listing.classes), name="imagefolder",
                      split=split)

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from normscale import safeio
 from normscale.errors import NormscaleError
 from normscale.train.config import TrainConfig
 
@@ -48,6 +49,11 @@ _INT_FIELDS = {"P", "seed", "epochs", "steps", "batch_size", "n_log"}
 #: most runs in one sweep file: a bound on what expanding a grid may allocate (a typo such
 #: as {range = [0, 1e12]} must not fill the memory); the paper's largest sweep has 60
 MAX_RUNS = 100_000
+#: largest sweep file read: the paper's presets are under 2 KiB
+MAX_SPEC_BYTES = 2**20
+#: deepest nesting of arrays and tables (a grid of cells is 3 deep; 100,000 nested arrays
+#: would exhaust the parser's recursion)
+MAX_SPEC_NESTING = 32
 
 
 @dataclass(frozen=True)
@@ -218,15 +224,16 @@ def load_spec(file_or_preset: str | Path) -> SweepSpec:
     if path.suffix == ".toml" or path.exists():
         if path.is_dir():
             raise NormscaleError(f"the sweep file '{path}' is a folder, not a file")
-        if not path.is_file():
+        if not path.exists():
             raise NormscaleError(f"no sweep file '{path}'")
         try:
-            text, name, source = path.read_text(encoding="utf-8"), path.stem, str(path)
-        except UnicodeDecodeError:
-            raise NormscaleError(f"the sweep file '{path}' is not a text (TOML) file") from None
-        except OSError as exc:
-            raise NormscaleError(f"cannot read the sweep file '{path}': "
-                                 f"{exc.strerror or exc}") from None
+            text = safeio.read_text(path, "the sweep file", max_bytes=MAX_SPEC_BYTES)
+        except NormscaleError as exc:
+            if "UTF-8" in str(exc):
+                raise NormscaleError(f"the sweep file '{path}' is not a text (TOML) file"
+                                     ) from None
+            raise
+        name, source = path.stem, str(path)
     else:
         name = str(file_or_preset)
         parts = name.split("/")
@@ -235,8 +242,27 @@ def load_spec(file_or_preset: str | Path) -> SweepSpec:
             raise NormscaleError(f"no sweep file or preset {name!r}; presets: "
                                  + ", ".join(list_presets()))
         text, source = entry.read_text(), f"preset {name}"
+    depth = _nesting(text)
+    if depth > MAX_SPEC_NESTING:
+        raise NormscaleError(f"the sweep file '{source}' nests arrays or tables {depth} deep; "
+                             f"a sweep needs at most {MAX_SPEC_NESTING}")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise NormscaleError(f"the sweep file '{source}' is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise NormscaleError(f"the sweep file '{source}' nests too deeply") from None
     return parse_spec(data, name=name, source=source)
+
+
+def _nesting(text: str) -> int:
+    """An upper bound on how deep the brackets and braces of ``text`` nest (in strings and
+    comments too): a bound checked before the parser recurses into them."""
+    depth = most = 0
+    for ch in text:
+        if ch in "[{":
+            depth += 1
+            most = max(most, depth)
+        elif ch in "]}":
+            depth = max(depth - 1, 0)
+    return most
