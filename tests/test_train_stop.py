@@ -113,6 +113,47 @@ def test_a_run_on_its_plateau_stops_with_reason_plateau_after_the_plateau_steps(
     assert feed(StopRule(n_test=N_TEST), moved)[0] is None
 
 
+def test_a_rise_of_two_noise_levels_stops_before_the_norm_cap():
+    # the error falls to its minimum at point 21 (0.052), then rises 0.002 a point (noise
+    # 0.0022 at 10k test images); the rule also needs 3 points and twice the steps after it
+    pts = u_curve(rise=0.002)
+    errors = [p.test_error for p in pts]
+    best = errors.index(min(errors))
+    bar = min(errors) + 2 * error_noise(min(errors), N_TEST)
+    ready = [i for i in range(best + 3, len(pts)) if pts[i].step >= 2 * pts[best].step]
+    expect_rise = next(i for i in ready if errors[i] >= bar and errors[i - 1] >= bar)
+    expect_norm = next(i for i in ready if 1.1 ** i >= 2.0 * 1.1 ** best)
+    assert expect_rise < expect_norm
+    assert feed(StopRule(n_test=N_TEST, growth=2.0, rise=2.0), pts) == ("past_optimum",
+                                                                         expect_rise)
+    # without the rise the same rule waits for 2x of norm past the minimum
+    assert feed(StopRule(n_test=N_TEST, growth=2.0), pts) == ("past_optimum", expect_norm)
+
+
+def test_on_a_flat_curve_the_rise_rule_waits_for_its_norm_cap():
+    pts = u_curve(rise=0.0)
+    assert feed(StopRule(n_test=N_TEST, growth=1.5, rise=2.0), pts) \
+        == feed(StopRule(n_test=N_TEST, growth=1.5), pts)
+
+
+def test_one_point_above_the_bar_is_not_a_rise():
+    noise = error_noise(0.05, N_TEST)
+    pts = [rec(p.step, 0.05 + (3 * noise if i == 25 else 0.0), p.norms["spectral_complexity"])
+           if i > 20 else p for i, p in enumerate(u_curve(rise=0.0))]
+    # the minimum is point 21 (0.05 from there on): 3.0x of norm is 1.1^12 past it; the lone
+    # high point at 25 does not stop a rule that needs two
+    assert feed(StopRule(n_test=N_TEST, growth=3.0, rise=2.0), pts) == ("past_optimum", 33)
+    assert feed(StopRule(n_test=N_TEST, growth=3.0, rise=2.0, rise_points=1), pts) \
+        == ("past_optimum", 25)
+
+
+@pytest.mark.parametrize("kw", [dict(n_test=0), dict(growth=1.0), dict(time=0.5),
+                                dict(rise=-1.0), dict(rise_points=0), dict(plateau_steps=0)])
+def test_bad_rule_parameters_are_refused(kw):
+    with pytest.raises(ParameterError):
+        StopRule(**{"n_test": N_TEST, **kw})
+
+
 # -- training ----------------------------------------------------------------------------
 def tiny(**overrides) -> TrainConfig:
     kw = dict(model="cnn", dataset="digits", P=200, seed=0, epochs=150, batch_size=50,

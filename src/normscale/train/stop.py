@@ -22,6 +22,11 @@ says it is clearly past that minimum, or until its cap (``epochs`` or
     is never taken as past its optimum; and one of time, so the fast norm
     growth of the first steps, when the error still jumps by more than its
     noise from one point to the next, is not taken as one either.
+    With ``rise`` set, the norm growth is only the cap of the wait: the rule
+    also stops, under the same other conditions, once the last ``rise_points``
+    logged points all sit ``rise`` noise levels above the lowest error (the
+    error has visibly turned up: the minimum is bracketed by a rise, not only
+    by a stretch of norm).
 ``plateau``
     The training loss never moved by more than ``PLATEAU_RTOL`` from its
     first logged value in ``PLATEAU_STEPS`` optimizer steps: the run sits on
@@ -42,7 +47,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from numbers import Integral, Real
 
+from normscale._validation import POSITIVE, POSITIVE_INT, Interval, check_param
 from normscale.store.schema import STOP_REASONS, Record
 
 __all__ = ["STOP_REASONS", "StopRule", "error_noise", "watched_norm"]
@@ -66,6 +73,13 @@ PLATEAU_RTOL = 0.01
 #: optimizer steps on the plateau before a run is stopped there: the init-0.05 CNN draws
 #: that escape do so within about 130 steps, one that did not stayed 1,200 (docs/train.md)
 PLATEAU_STEPS = 1000
+#: noise levels of the test error (binomial, at the lowest error) by which the last points
+#: must sit above the lowest error for the rule to stop before the norm cap; None: wait for
+#: the norm growth alone
+RISE_NOISE_LEVELS = None
+#: logged points in a row that must show the rise: one point sits 2 noise levels above the
+#: running minimum (itself the lowest of many noisy points) by chance too often
+RISE_POINTS = 2
 #: the norm the rule watches (and that `log_growth` logging follows), first one present
 WATCHED_NORMS = ("spectral_complexity", "l2")
 
@@ -96,6 +110,14 @@ class StopRule:
         ``PAST_OPTIMUM_TIME``.
     plateau_steps : int
         ``PLATEAU_STEPS``.
+    min_points_after : int
+        ``MIN_POINTS_AFTER``.
+    rise : float or None
+        ``RISE_NOISE_LEVELS``: stop once the last ``rise_points`` points sit
+        this many noise levels above the lowest error, with ``growth`` as the
+        cap; None: wait for the norm growth.
+    rise_points : int
+        ``RISE_POINTS``.
 
     Examples
     --------
@@ -110,6 +132,8 @@ class StopRule:
     time: float = PAST_OPTIMUM_TIME
     plateau_steps: int = PLATEAU_STEPS
     min_points_after: int = MIN_POINTS_AFTER
+    rise: float | None = RISE_NOISE_LEVELS
+    rise_points: int = RISE_POINTS
     first: Record | None = None
     best: Record | None = None  # the last point that improved by more than the noise
     raw_min: float = math.inf
@@ -117,6 +141,18 @@ class StopRule:
     left_plateau: bool = False
     kind: str | None = None
     history: list[float] = field(default_factory=list)  # the watched norm at each point
+    errors: list[float] = field(default_factory=list)  # the test error at each point
+
+    def __post_init__(self) -> None:
+        check_param("StopRule", "n_test", self.n_test, POSITIVE_INT)
+        check_param("StopRule", "growth", self.growth, Interval(Real, 1, None, closed="neither"))
+        check_param("StopRule", "time", self.time, Interval(Real, 1, None, closed="left"))
+        check_param("StopRule", "plateau_steps", self.plateau_steps, POSITIVE_INT)
+        check_param("StopRule", "min_points_after", self.min_points_after,
+                    Interval(Integral, 0, None, closed="left"))
+        if self.rise is not None:
+            check_param("StopRule", "rise", self.rise, POSITIVE)
+        check_param("StopRule", "rise_points", self.rise_points, POSITIVE_INT)
 
     def update(self, record: Record) -> str | None:
         """Take the next logged point; return ``"past_optimum"`` or ``"plateau"`` to stop."""
@@ -124,6 +160,7 @@ class StopRule:
             self.first, self.best, self.kind = record, record, watched_norm(dict(record.norms))
         norm = float(record.norms.get(self.kind, math.nan)) if self.kind else math.nan
         self.history.append(norm)
+        self.errors.append(float(record.test_error))
         if abs(record.train_loss - self.first.train_loss) > PLATEAU_RTOL * abs(
                 self.first.train_loss):
             self.left_plateau = True
@@ -143,9 +180,17 @@ class StopRule:
             self.first.test_error, self.n_test)
         best_norm = float(self.best.norms.get(self.kind, math.nan)) if self.kind else math.nan
         grown = math.isfinite(norm) and math.isfinite(best_norm) and norm >= self.growth * best_norm
-        grown = grown and record.step >= self.time * self.best.step
+        grown = (grown or self.risen()) and record.step >= self.time * self.best.step
         fits = record.train_error <= FIT_FRACTION * self.raw_min
         if learned and grown and fits and self.after_best >= self.min_points_after \
                 and not new_raw_min:
             return "past_optimum"
         return None
+
+    def risen(self) -> bool:
+        """Whether the last ``rise_points`` errors all sit ``rise`` noise levels above the
+        lowest one (always False when ``rise`` is None)."""
+        if self.rise is None or len(self.errors) <= self.rise_points:
+            return False
+        bar = self.raw_min + self.rise * error_noise(self.raw_min, self.n_test)
+        return all(e >= bar for e in self.errors[-self.rise_points:])
