@@ -18,6 +18,7 @@ from normscale.errors import NormscaleError
 def run_ensemble(args: argparse.Namespace, config, *, device: str,
                  summary: Callable[..., str]) -> _common.Result:
     from normscale.store import Store
+    from normscale.train import stored_config
     from normscale.train.ensemble import ensemble_id, limitations, train_ensemble
 
     if args.seeds is None or not args.ensemble:
@@ -44,7 +45,8 @@ def run_ensemble(args: argparse.Namespace, config, *, device: str,
     if todo:
         if store is not None:
             for c in todo:
-                store.start_run(c.run_id, c.to_dict(), ensemble_id=eid, fresh=True)
+                store.start_run(c.run_id, stored_config(c, data_root=args.data_root),
+                                ensemble_id=eid, fresh=True)
 
         def write(k: int, record) -> None:
             if store is not None:

@@ -187,7 +187,7 @@ def _check_inputs(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> _common.Result:
     from normscale.store import Store
-    from normscale.train import train
+    from normscale.train import stored_config, train
 
     config = config_from_args(args)
     device = _device(args.device)
@@ -226,8 +226,8 @@ def run(args: argparse.Namespace) -> _common.Result:
                     f"run {run_id} is already in '{args.store}' with status {known.status} "
                     "(interrupted, or running elsewhere): use --resume to continue it or "
                     "--force to start it over")
-        store.start_run(run_id, config.to_dict(), ensemble_id=args.ensemble_id,
-                        fresh=not args.resume)
+        store.start_run(run_id, stored_config(config, data_root=args.data_root),
+                        ensemble_id=args.ensemble_id, fresh=not args.resume)
     if checkpoint is not None and not args.resume:
         checkpoint.unlink(missing_ok=True)
 

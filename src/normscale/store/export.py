@@ -50,7 +50,7 @@ def long_table(store: Store, *, norm: str | None = None,
         Columns ``model, dataset, optimizer, weight_decay, norm_kind, P, seed,
         epoch, norm, test_error``, then ``step, test_loss, train_error,
         train_loss, wall_time``, the other config fields, ``N`` (the model's
-        trainable parameters, NaN when it cannot be built here), ``run_id``,
+        trainable parameters recorded at training, NaN for runs that did not record it), ``run_id``,
         ``ensemble_id``, ``status`` and ``stop_reason`` (why the run ended,
         :data:`~normscale.store.schema.STOP_REASONS`; empty for runs stored
         before stop reasons existed). Rows whose norm is not finite are left out.
@@ -60,7 +60,6 @@ def long_table(store: Store, *, norm: str | None = None,
     runs = {r.run_id: r for r in store.runs(status=status)}
     rows: list[dict] = []
     kinds_seen: set[str] = set()
-    n_cache: dict[tuple, float] = {}
     for run_id, rec in store.iter_records():
         run = runs.get(run_id)
         if run is None:
@@ -68,7 +67,7 @@ def long_table(store: Store, *, norm: str | None = None,
         cfg = run.config
         base = {c: _cell(cfg.get(c)) for c in CONFIG_COLUMNS}
         base["until"] = _cell(cfg.get("until", "end"))  # runs stored before the stop rule
-        base["N"] = _parameter_count(cfg, n_cache)
+        base["N"] = _parameter_count(cfg)
         base.update(P=_cell(cfg.get("P")), seed=_cell(cfg.get("seed")), epoch=rec.epoch,
                     step=rec.step,
                     test_error=rec.test_error, test_loss=rec.test_loss,
@@ -103,23 +102,16 @@ def _cell(value):
     return value
 
 
-def _parameter_count(cfg, cache: dict[tuple, float]) -> float:
-    """N, the run's trainable parameters (:func:`normscale.nets.parameter_count`), NaN when
-    its model cannot be built here (a data set whose shape needs its files)."""
-    key = tuple(_cell(cfg.get(k)) for k in ("model", "dataset", "preset", "width", "depth"))
-    if key not in cache:
-        from normscale import data, nets
-
-        try:
-            info = data.info(cfg.get("dataset"))
-            cache[key] = float(nets.parameter_count(
-                cfg.get("model"), in_channels=info.in_channels, image_size=info.image_size,
-                num_classes=info.num_classes, preset=cfg.get("preset") or "paper",
-                width=cfg.get("width") or 1.0, depth=cfg.get("depth") or 1.0,
-                dataset=cfg.get("dataset")))
-        except Exception:  # noqa: BLE001 - N is informative; the export must not fail on it
-            cache[key] = math.nan
-    return cache[key]
+def _parameter_count(cfg) -> float:
+    """N, the run's trainable parameters, as recorded in its stored config when it was
+    trained (``normscale.train.stored_config``); NaN for a run that did not record it
+    (trained before N was recorded, or logged by an integration that does not know it)."""
+    n = cfg.get("N")
+    if n is None:
+        return math.nan
+    if isinstance(n, bool) or not isinstance(n, int | float):
+        raise NormscaleError(f"the stored config has N = {n!r}, not a number of parameters")
+    return float(n)
 
 
 #: first characters that make a spreadsheet read a text cell as a formula (OWASP's list)

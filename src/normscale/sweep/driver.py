@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from normscale._validation import POSITIVE_INT, Options, check_param
+from normscale.errors import NormscaleError
 from normscale.store import Record, Store
 from normscale.sweep.executors import run_local, run_ray
 from normscale.sweep.spec import SweepSpec
@@ -58,6 +59,32 @@ class SweepSummary:
         return (f"{self.total} runs: {self.skipped} already done, {self.finished} finished"
                 + (f" ({reasons})" if reasons else "")
                 + f", {self.diverged} diverged, {self.failed} failed in {self.wall_time:.0f} s")
+
+
+def _stored_configs(configs: Sequence[TrainConfig], data_root: str | Path | None
+                    ) -> dict[str, dict]:
+    """Each run's config as the store keeps it, with its parameter count N
+    (:func:`normscale.train.stored_config`; one model per architecture, on the meta device).
+
+    A run whose data set's shape is unknown here (``imagefolder`` without its
+    folder) is stored without N: its worker then fails it with the data set's error.
+    """
+    if not configs:
+        return {}
+    from normscale.train import stored_config
+
+    counts: dict[tuple, int | None] = {}
+    out = {}
+    for cfg in configs:
+        key = (cfg.model, cfg.dataset, cfg.preset, cfg.width, cfg.depth)
+        if key not in counts:
+            try:
+                counts[key] = stored_config(cfg, data_root=data_root)["N"]
+            except NormscaleError:  # the worker meets the same error and fails the run
+                counts[key] = None
+        out[cfg.run_id] = cfg.to_dict() | ({"N": counts[key]} if counts[key] is not None
+                                           else {})
+    return out
 
 
 def run_sweep(spec: SweepSpec | Sequence[TrainConfig], *, store: Store,
@@ -128,10 +155,11 @@ def run_sweep(spec: SweepSpec | Sequence[TrainConfig], *, store: Store,
     if ensemble is None:
         ensemble = isinstance(spec, SweepSpec) and spec.ensemble
     groups = seed_groups(todo) if ensemble else [[cfg] for cfg in todo]
+    stored = _stored_configs(todo, data_root)
     for group in groups:
         eid = ensemble_id(group) if len(group) > 1 else None
         for cfg in group:
-            store.start_run(cfg.run_id, cfg.to_dict(), ensemble_id=eid, fresh=force)
+            store.start_run(cfg.run_id, stored[cfg.run_id], ensemble_id=eid, fresh=force)
 
     common = {"data_root": None if data_root is None else str(data_root), "download": download,
               "device": device, "checkpoint_dir": str(checkpoint_dir),

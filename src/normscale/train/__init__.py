@@ -18,11 +18,11 @@ from normscale.store.schema import Record
 from normscale.train.config import AUGMENTATIONS, MODELS, OPTIMIZERS, TrainConfig
 from normscale.train.schedule import log_points
 
-_LAZY = {"TrainResult": "curve", "evaluate": "loop", "train": "loop",
+_LAZY = {"TrainResult": "curve", "evaluate": "loop", "train": "loop", "stored_config": "loop",
          "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint"}
 
 __all__ = ["AUGMENTATIONS", "MODELS", "OPTIMIZERS", "Record", "TrainConfig", "TrainResult",
-           "evaluate", "load_checkpoint", "log_points", "save_checkpoint", "train"]
+           "evaluate", "load_checkpoint", "log_points", "save_checkpoint", "stored_config", "train"]
 
 
 def __getattr__(name: str) -> Any:

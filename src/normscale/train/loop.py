@@ -38,7 +38,8 @@ from normscale.train.optim import make_optimizer
 from normscale.train.schedule import Schedule
 
 __all__ = ["DIVERGED_LOSS", "Engine", "TrainResult", "augment_generator", "derive_seed",
-           "epoch_order", "evaluate", "init_run", "load_data", "run_curves", "train"]
+           "epoch_order", "evaluate", "init_run", "load_data", "run_curves", "stored_config",
+           "train"]
 
 #: images per forward pass when evaluating (speed, not statistics): on 2 CPU threads the
 #: width-1/4 CNN on MNIST evaluates 5,600 images/s in batches of 256, 3,600 in batches of 1024
@@ -142,6 +143,33 @@ def init_run(config: TrainConfig, train_labels: torch.Tensor, shape: dict[str, i
                        depth=config.depth, init_factor=config.init_factor,
                        dataset=config.dataset).to(device)
     return idx, model
+
+
+def stored_config(config: TrainConfig, *, data_root: str | Path | None = None
+                  ) -> dict[str, Any]:
+    """The config as a run store keeps it: the fields of ``config`` and what the run records
+    about itself when it is trained.
+
+    ``N``: the trainable parameters of the run's model (the model-size axis of the
+    classic joint scaling law, :mod:`normscale.scaling`), counted on a model built
+    on the ``meta`` device (no memory, no initialisation), so an export never has
+    to build one.
+
+    Raises
+    ------
+    NormscaleError
+        When the data set's shape is unknown (e.g. ``imagefolder`` without its
+        folder at ``data_root``).
+    """
+    data, nets, _ = _components()
+    info = data.info(config.dataset, root=data_root)
+    with torch.device("meta"):
+        model = nets.build(config.model, in_channels=info.in_channels,
+                           image_size=info.image_size, num_classes=info.num_classes,
+                           preset=config.preset, width=config.width, depth=config.depth,
+                           init_factor=config.init_factor, dataset=config.dataset)
+    n = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {**config.to_dict(), "N": int(n)}
 
 
 def _setup(config: TrainConfig, data_root: str | Path | None, download: bool,
