@@ -344,6 +344,10 @@ def test_epoch_replication():
     df = df.drop(index=df["loss"].nlargest(5).index)
     x, y = df[["D", "N"]].to_numpy(), df["loss"].to_numpy()
     fit = fit_form("joint", x, y, delta=1e-3, starts=epoch_grid()[::5])
+    vp = fit_form("joint", x, y, delta=1e-3)               # variable projection: the same
+    assert vp.objective == pytest.approx(fit.objective, rel=1e-9)
+    for k, v in fit.params.items():
+        assert vp.params[k] == pytest.approx(v, rel=1e-4), k
     p = fit.params
     assert fit.converged and fit.n_at_best > 100
     assert abs(p["alpha"] - 0.348) < 0.005 and abs(p["beta"] - 0.366) < 0.005
@@ -353,3 +357,140 @@ def test_epoch_replication():
     se = fit.bootstrap.se
     assert 0.015 / 1.5 < se["alpha"] < 0.015 * 1.5
     assert 0.021 / 1.5 < se["beta"] < 0.021 * 1.5
+
+
+# ---------------------------------------------------------------- variable projection
+
+
+def test_small_nnls_is_scipys():
+    """The support enumeration is the exact NNLS (scipy's active-set solver, independently)."""
+    from scipy.optimize import nnls
+
+    from normscale.scaling.projection import _nnls
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(200, 30, 3)) * np.array([1.0, 1e-3, 1e3])   # columns decades apart
+    t = rng.normal(size=(200, 30))
+    G = np.einsum("mnk,mnj->mkj", A, A)
+    b = np.einsum("mnk,mn->mk", A, t)
+    c = _nnls(G, b)
+    ref = np.array([nnls(A[i], t[i])[0] for i in range(200)])
+    assert np.any(ref == 0) and np.any(np.all(ref > 0, axis=1))      # both cases occur
+    np.testing.assert_allclose(c, ref, rtol=1e-7, atol=1e-9 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("form", ["power", "joint", "broken"])
+def test_basis_is_the_form(form):
+    """sum_j c_j phi_j is the form's prediction, and d(phi)/d(omega) its finite difference."""
+    f = get_form(form)
+    lx = np.log(design(form))
+    theta = f.from_natural(TRUE[form])[None]
+    c, omega = f.split(theta)
+    np.testing.assert_allclose(f.join(c, omega), theta, rtol=1e-12)
+    phi, dphi = f.basis(omega, lx)
+    np.testing.assert_allclose(np.log(np.einsum("mkn,mk->mn", phi, c)),
+                               f.evaluate(theta, lx, jacobian=False)[0], rtol=1e-12)
+    h = 1e-6
+    for q in range(omega.shape[1]):
+        up, down = omega.copy(), omega.copy()
+        up[:, q] += h
+        down[:, q] -= h
+        fd = (f.basis(up, lx)[0] - f.basis(down, lx)[0]) / (2 * h)
+        np.testing.assert_allclose(dphi[:, q], fd, rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize("form", ["power", "joint", "broken"])
+def test_projection_reaches_the_full_grid_objective(form):
+    """Variable projection and the engine from the full start grid minimise one objective:
+    the same best value (1e-9 relative) and the same parameters (1e-4 relative)."""
+    x, y = draw(form, 11)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        grid = fit_form(form, x, y, delta=1e-3, method="grid")
+        vp = fit_form(form, x, y, delta=1e-3)
+    assert vp.method == "projection" and grid.method == "grid"
+    assert vp.n_ranked == len(get_form(form).exponent_grid(np.log(x)))
+    assert vp.converged and vp.n_at_best >= 2
+    assert vp.objective == pytest.approx(grid.objective, rel=1e-9)
+    for k, v in grid.params.items():
+        assert vp.params[k] == pytest.approx(v, rel=1e-4, abs=1e-10), k
+    # the reported objective is the engine's own objective at the reported parameters
+    f = get_form(form)
+    assert objective(f, vp.theta, np.log(x), np.log(y), 1e-3)[0] == pytest.approx(
+        vp.objective, rel=1e-12)
+
+
+def test_projection_bootstrap_is_the_grid_bootstrap():
+    """The bootstrap refits start from the projection's minimum: with one minimum, the
+    replicates (same seed) are those of the grid fit."""
+    x, y = draw("power", 12)
+    grid = fit_form("power", x, y, delta=None, method="grid")
+    vp = fit_form("power", x, y, delta=None)
+    a = bootstrap_fit(grid, x, y, n_boot=200, seed=3).bootstrap
+    b = bootstrap_fit(vp, x, y, n_boot=200, seed=3).bootstrap
+    assert a.n_ok == b.n_ok == 200
+    for k in a.se:
+        assert b.se[k] == pytest.approx(a.se[k], rel=1e-5), k
+        np.testing.assert_allclose(b.intervals[k], a.intervals[k], rtol=1e-5)
+
+
+def test_bootstrap_in_blocks_is_the_bootstrap_at_once(monkeypatch):
+    """Replicates drawn and refitted block by block (bounded memory) are the same replicates."""
+    from normscale.scaling import engine
+    from normscale.scaling import fit as fit_module
+
+    x, y = draw("power", 13)
+    fit = fit_form("power", x, y, delta=None)
+    whole = bootstrap_fit(fit, x, y, n_boot=60, seed=5).bootstrap
+    monkeypatch.setattr(fit_module, "MEMORY", 8 * len(y) * 7)    # 7 replicates a block
+    monkeypatch.setattr(engine, "MEMORY", 1)                      # one start per pool
+    blocks = bootstrap_fit(fit, x, y, n_boot=60, seed=5).bootstrap
+    assert whole.n_ok == blocks.n_ok == 60
+    np.testing.assert_allclose(blocks.samples, whole.samples, rtol=1e-9)
+    for k in whole.intervals:
+        np.testing.assert_allclose(blocks.intervals[k], whole.intervals[k], rtol=1e-9)
+
+
+def test_projection_refuses_a_start_grid():
+    x, y = draw("power", 0)
+    with pytest.raises(ParameterError, match="method='grid'"):
+        fit_form("power", x, y, method="projection", starts=3)
+    with pytest.raises(ParameterError, match="method"):
+        fit_form("power", x, y, method="newton")
+
+
+def test_degenerate_data_is_refused():
+    """A constant y has no law (its interval could not hold the estimate); a constant input
+    has no exponent."""
+    x, y = draw("joint", 0)
+    with pytest.raises(ParameterError, match="all equal"):
+        fit_form("joint", x, np.full_like(y, 2.5))
+    x2 = x.copy()
+    x2[:, 1] = 1e6
+    with pytest.raises(ParameterError, match="'N' takes one value"):
+        fit_form("joint", x2, y)
+
+
+def test_scaling_modules_import_without_a_circle():
+    """Every import between the modules of normscale.scaling, at the top or inside a function,
+    forms a graph without a cycle (analysis and runs imported each other)."""
+    import ast
+    import graphlib
+
+    import normscale.scaling as pkg
+
+    root = Path(pkg.__file__).parent
+    modules = {p.stem for p in root.glob("*.py") if p.stem != "__init__"}
+    graph = {}
+    for m in modules:
+        deps = set()
+        for node in ast.walk(ast.parse((root / f"{m}.py").read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                name = node.module.removeprefix("normscale.scaling.")
+                if name in modules:
+                    deps.add(name)
+                elif node.module == "normscale.scaling":
+                    deps |= {a.name for a in node.names if a.name in modules}
+        graph[m] = deps
+    assert graph["width"] == {"analysis"} and "analysis" not in graph["runs"]
+    tuple(graphlib.TopologicalSorter(graph).static_order())     # raises CycleError on a cycle

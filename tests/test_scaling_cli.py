@@ -184,3 +184,103 @@ def test_optima_and_width_study_need_both_axes():
     assert list(runs["eps_opt"]) == [0.2, 0.1] and list(runs["norm_opt"]) == [2.0, 3.0]
     with pytest.raises(NormscaleError, match="2 model sizes"):
         fit_width_study(runs)
+
+
+# ---------------------------------------------------------------- roles and bad input
+
+
+def test_roles_name_the_columns(cli, tmp_path):
+    """--data D --model N on a table whose columns are (N, D): A and alpha belong to N
+    whatever the column order; --x N,D (model size first) is refused, not misread."""
+    P, N = np.meshgrid(np.geomspace(1e3, 1e6, 6), np.geomspace(1e4, 1e7, 6))
+    true = {"E": 0.5, "A": 40.0, "B": 80.0, "alpha": 0.3, "beta": 0.6}
+    y = get_form("joint").predict(true, np.column_stack([P.ravel(), N.ravel()]))
+    table = tmp_path / "nd.csv"
+    pd.DataFrame({"N": N.ravel(), "D": P.ravel(), "loss": y}).to_csv(table, index=False)
+    r = cli("scaling", table, "--form", "joint", "--data", "D", "--model", "N", "--y", "loss",
+            "--loss", "squared", "--n-boot", "20", "--json", "--quiet")
+    assert r.code == 0, r.err
+    fit = r.json()["fit"]
+    assert fit["roles"] == {"data": "D", "model": "N"}
+    assert fit["named_equation"] == "loss = E + A N^-alpha + B D^-beta"
+    assert fit["params"]["alpha"] == pytest.approx(0.3, rel=1e-4)      # alpha: N's exponent
+    assert fit["params"]["beta"] == pytest.approx(0.6, rel=1e-4)
+    old = cli("scaling", table, "--form", "joint", "--x", "D,N", "--y", "loss",
+              "--loss", "squared", "--n-boot", "20", "--json", "--quiet")
+    assert old.code == 0 and old.json()["fit"]["params"] == pytest.approx(fit["params"])
+    bad = cli("scaling", table, "--form", "joint", "--x", "N,D", "--y", "loss")
+    assert bad.code == 2 and "--data D --model N" in bad.err
+    assert len(bad.err.strip().splitlines()) == 1
+    text = cli("scaling", table, "--form", "joint", "--data", "D", "--model", "N", "--y",
+               "loss", "--n-boot", "20")
+    assert "model size N: A, alpha" in text.out and "N_opt ~ C^" in text.out
+
+
+def test_method_grid_is_the_check(cli, joint_table):
+    """--method grid (the full start grid) and the default projection: the same objective."""
+    args = ("scaling", joint_table, "--form", "joint", "--data", "P", "--model", "N", "--y",
+            "err", "--n-boot", "10", "--json", "--quiet")
+    vp, grid = cli(*args), cli(*args, "--method", "grid")
+    assert vp.code == 0 and grid.code == 0, (vp.err, grid.err)
+    a, b = vp.json()["fit"], grid.json()["fit"]
+    assert a["method"] == "projection" and b["method"] == "grid"
+    assert a["objective"] == pytest.approx(b["objective"], rel=1e-9)
+    assert cli(*args, "--method", "projection", "--grid", "epoch").code == 2
+
+
+@pytest.mark.parametrize(("extra", "flag"), [
+    (("--holdout", "33"), "--holdout"),             # 36 configurations, 5 parameters
+    (("--exclude-top", "69"), "--exclude-top"),     # 3 rows left: 2 or 3 configurations
+    (("--x", "P,P"), "--x"),
+    (("--data", "P"), "--model"),
+    (("--cost", "seed"), "--cost"),                 # zeros: not > 0
+])
+def test_bad_input_names_its_flag(cli, joint_table, extra, flag):
+    args = ["--form", "joint", "--y", "err", "--n-boot", "10", *extra]
+    if "--x" not in extra and "--data" not in extra:
+        args += ["--data", "P", "--model", "N"]
+    r = cli("scaling", joint_table, *args)
+    assert r.code == 2, r.err
+    assert flag in r.err and len(r.err.strip().splitlines()) == 1
+
+
+def test_constant_cost_and_constant_y_are_refused(cli, joint_table, tmp_path):
+    """A cost that does not grow with N and P has no frontier (it printed N_opt ~ C^-2e14);
+    a constant y has no law (its interval missed its own estimate)."""
+    df = pd.read_csv(joint_table)
+    df["flat"] = 1e18
+    df["same"] = 0.25
+    table = tmp_path / "flat.csv"
+    df.to_csv(table, index=False)
+    base = ("scaling", table, "--form", "joint", "--data", "P", "--model", "N", "--n-boot", "10")
+    r = cli(*base, "--y", "err", "--cost", "flat")
+    assert r.code == 2 and "--cost 'flat'" in r.err and "does not grow" in r.err
+    r = cli(*base, "--y", "same")
+    assert r.code == 2 and "all equal" in r.err and len(r.err.strip().splitlines()) == 1
+
+
+def test_out_honours_mkdir(cli, joint_table, tmp_path, monkeypatch):
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")                # the output is not under it
+    out = tmp_path / "deep" / "er" / "out"
+    args = ("scaling", joint_table, "--form", "power", "--data", "P", "--y", "err",
+            "--n-boot", "10", "--out", out)
+    r = cli(*args)
+    assert r.code == 2 and "--mkdir" in r.err and not out.exists()
+    r = cli(*args, "--mkdir")
+    assert r.code == 0, r.err
+    assert (out / "fit.png").is_file() and (out / "scaling.json").is_file()
+
+
+def test_a_million_rows_are_refused_with_the_size(cli, tmp_path):
+    """1e6 rows with 1000 replicates would take hours (and took 24 GB before): refused before
+    any fit, with the work it would need and what to lower."""
+    rng = np.random.default_rng(0)
+    P = rng.choice(np.geomspace(1e3, 1e6, 20), 10 ** 6)
+    y = 5 * P ** -0.5 + 0.05
+    table = tmp_path / "big.csv"
+    pd.DataFrame({"P": P, "err": y * np.exp(rng.normal(0, 0.01, len(P)))}).to_csv(
+        table, index=False, float_format="%.6g")
+    r = cli("scaling", table, "--form", "power", "--data", "P", "--y", "err")
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1
+    assert "1,000,000 rows" in r.err and "--n-boot" in r.err and "point evaluations" in r.err

@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> Result:
 def _width_study(args: argparse.Namespace, store):
     """The joint law eps_opt(N, P) when the store's runs span several widths (a width x P
     sweep); None otherwise or when it cannot be fitted (said in the log)."""
-    from normscale.scaling.runs import fit_width_study, optima
+    from normscale.scaling import fit_width_study, optima
     from normscale.store import long_table
 
     table = long_table(store, norm=None if args.norm == "all" else args.norm)

@@ -26,6 +26,9 @@ import numpy as np
 from normscale.errors import ParameterError
 from normscale.scaling.fit import ScalingFit
 
+#: a fitted cost exponent of N or P below this is "does not grow" (a constant cost column)
+MIN_COST_EXPONENT = 1e-3
+
 
 @dataclass(frozen=True)
 class CostModel:
@@ -52,6 +55,10 @@ def fit_cost(N: np.ndarray, P: np.ndarray, C: np.ndarray) -> CostModel:
                              "(log N and log P are collinear here).")
     coef, *_ = np.linalg.lstsq(X, np.log(C), rcond=None)
     rms = float(np.sqrt(np.mean((X @ coef - np.log(C)) ** 2)))
+    if not (coef[1] > MIN_COST_EXPONENT and coef[2] > MIN_COST_EXPONENT):
+        raise ParameterError(f"The cost does not grow with both N and P (fitted C ~ "
+                             f"N^{coef[1]:.3g} P^{coef[2]:.3g}): it has no compute-optimal "
+                             "allocation.")
     return CostModel(float(np.exp(coef[0])), float(coef[1]), float(coef[2]), True, rms)
 
 

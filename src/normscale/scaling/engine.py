@@ -56,6 +56,9 @@ COARSE, COARSE_MIN_POINTS, COARSE_ITER = 4, 100, 60
 #: starts per block: small enough that a block's (block, n) temporaries stay in cache
 #: (256 x 240 points: 0.5 MB; 4096 runs 3x slower per start on the Chinchilla data)
 BLOCK = 256
+#: bytes that a pool's (starts x points) temporaries may take (the pool shrinks below BLOCK
+#: on tables with many rows, so memory stays bounded whatever the size): 256 MiB
+MEMORY = 2 ** 28
 
 
 def rho(r: np.ndarray, delta: float | None) -> np.ndarray:
@@ -132,6 +135,8 @@ def _fit_pool(form, theta0, lx, logy, w, delta, max_iter):
     converged = np.zeros(M, dtype=bool)
     pool = np.zeros(0, dtype=int)
     queue = 0                                   # next start to admit
+    # about 4 (p + 4) floats per start and point live at once (Jacobian, products, trials)
+    block = max(1, min(BLOCK, MEMORY // (len(logy) * 4 * (p + 4) * 8)))
     eye = np.eye(p)
     two = delta is not None
 
@@ -139,8 +144,8 @@ def _fit_pool(form, theta0, lx, logy, w, delta, max_iter):
         return w if w.ndim == 1 else w[i]
 
     while True:
-        if pool.size < BLOCK and queue < M:     # admit waiting starts
-            new = np.arange(queue, min(M, queue + BLOCK - pool.size))
+        if pool.size < block and queue < M:     # admit waiting starts
+            new = np.arange(queue, min(M, queue + block - pool.size))
             queue = new[-1] + 1
             obj[new], grad[new], H[new], G[new] = _evaluate(form, theta[new], lx, logy,
                                                             rows(new), delta)

@@ -1,7 +1,11 @@
 """Fit a classic form by multi-start, with every start kept, and bootstrap it.
 
-:func:`fit_form` runs the engine (:mod:`normscale.scaling.engine`) from a
-grid of starts and keeps each start's outcome. Multi-start fits of these
+:func:`fit_form` searches by variable projection by default
+(:mod:`normscale.scaling.projection`: a grid of exponents ranked by the
+linear fit of the coefficients, the best few refined by the engine), or
+runs the engine (:mod:`normscale.scaling.engine`) from a full grid of
+starts in all parameters (``method="grid"``, the check: both reach the
+same objective); either way each refined start's outcome is kept. Multi-start fits of these
 forms are known to land in local minima and to report convergence they did
 not reach (Besiroglu et al. 2024 end their replication of Hoffmann et al.
 2022 with an optimiser's ``success: False``), so the result says how many
@@ -11,22 +15,28 @@ only one did or when the best start did not converge.
 :func:`bootstrap_fit` resamples whole configurations (all rows that share
 their inputs: the seeds of one (N, P) go together) with replacement and
 refits every replicate from the best point and the next distinct local
-minima of the full fit, all replicates in one batch of the engine (a
-replicate is a row of data weights, its resampling counts). Its intervals
+minima of the fit (of its refined starts, by projection), all replicates
+in batches of the engine (a replicate is a row of data weights, its
+resampling counts; blocks of replicates keep the memory bounded). Its intervals
 are BCa percentiles by default (Efron and Tibshirani 1993), with the
 acceleration from a jackknife over configurations.
 """
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from normscale.errors import ParameterError
+from normscale.scaling import projection
 from normscale.scaling.engine import Batch, fit_batch
 from normscale.scaling.forms import Form, get_form
+
+#: how the minimum is searched (see :func:`fit_form`)
+METHODS = ("projection", "grid")
 
 #: starts whose objective is within this relative distance of the best one "reached the best"
 BEST_RTOL = 1e-6
@@ -34,6 +44,8 @@ BEST_RTOL = 1e-6
 BOOT_STARTS = 3
 #: two end points are the same minimum when no LSE parameter differs by more than this
 SAME_MINIMUM = 1e-3
+#: bytes that a block of bootstrap or jackknife weights (replicates x rows) may take: 64 MiB
+MEMORY = 2 ** 26
 
 
 class ScalingWarning(UserWarning):
@@ -98,7 +110,10 @@ class ScalingFit:
     ``params`` the natural parameters at the best objective; ``theta`` the
     same in LSE form. ``x_names`` the input columns in the form's order,
     ``y_name`` the output column. ``loss`` is ``"huber"`` (threshold
-    ``delta`` on log y) or ``"squared"``. ``n_at_best`` counts the starts
+    ``delta`` on log y) or ``"squared"``. ``method`` is ``"projection"``
+    (``n_ranked`` exponent points ranked by the linear fit, the best of
+    them refined: those are the ``starts``) or ``"grid"`` (every start of a
+    grid in all parameters). ``n_at_best`` counts the starts
     that converged to within ``BEST_RTOL`` of the best objective: a best
     reached from one start only, or a best start that did not converge
     (``converged`` False), is in ``warnings`` and was raised as a
@@ -125,6 +140,22 @@ class ScalingFit:
     warnings: tuple[str, ...] = ()
     bootstrap: Bootstrap | None = None
     x_range: tuple[tuple[float, float], ...] = field(default=())
+    method: str = "grid"
+    n_ranked: int = 0
+
+    @property
+    def roles(self) -> dict[str, str]:
+        """The user's column of each input: ``data`` (P, D) and, for ``joint``, ``model`` (N)."""
+        return dict(zip(("data", "model"), self.x_names, strict=False))
+
+    @property
+    def named_equation(self) -> str:
+        """The equation in the user's column names (``loss = E + A N^-alpha + B D^-beta``)."""
+        names = {"y": self.y_name, "x": self.x_names[0], "P": self.x_names[0]}
+        if len(self.x_names) > 1:
+            names["N"] = self.x_names[1]
+        return re.sub(r"\b(y|x|P|N)\b", lambda m: names.get(m.group(1), m.group(1)),
+                      self.equation)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """The fitted y at inputs ``x`` of shape (n, d), in the order of ``x_names``."""
@@ -144,12 +175,15 @@ class ScalingFit:
         return lo, hi
 
     def to_dict(self) -> dict:
-        out = {"form": self.form, "equation": self.equation, "x": list(self.x_names),
+        out = {"form": self.form, "equation": self.equation,
+               "named_equation": self.named_equation, "roles": self.roles,
+               "x": list(self.x_names),
                "y": self.y_name, "params": self.params, "objective": self.objective,
                "loss": self.loss, "delta": self.delta, "n_points": self.n_points,
                "n_configs": self.n_configs, "n_starts": self.n_starts,
                "n_converged": self.n_converged, "n_at_best": self.n_at_best,
-               "converged": self.converged, "warnings": list(self.warnings)}
+               "converged": self.converged, "method": self.method,
+               "n_ranked": self.n_ranked, "warnings": list(self.warnings)}
         if self.bootstrap is not None:
             out["bootstrap"] = self.bootstrap.to_dict()
         return out
@@ -169,6 +203,13 @@ def _check_data(form: Form, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, n
         if bad.any():
             raise ParameterError(f"The '{name}' values must be finite and > 0 (the forms are "
                                  f"fitted in logs). Got {v[bad].ravel()[0]:g} instead.")
+    for j, name in enumerate(form.x_names):
+        if np.ptp(x[:, j]) == 0:
+            raise ParameterError(f"The input '{name}' takes one value ({x[0, j]:g}) in every row: "
+                                 "its exponent cannot be fitted.")
+    if np.ptp(y) == 0:
+        raise ParameterError(f"The 'y' values are all equal ({y[0]:g}): there is no scaling "
+                             "law to fit.")
     n_configs = len(np.unique(x, axis=0))
     if n_configs <= len(form.params):
         raise ParameterError(f"The form '{form.name}' has {len(form.params)} parameters and "
@@ -195,8 +236,9 @@ def _same_minima(theta: np.ndarray, order: np.ndarray, k: int) -> list[int]:
 
 def fit_form(form: str, x: np.ndarray, y: np.ndarray, *, delta: float | None = 1e-3,
              starts: np.ndarray | int | None = None, x_names: tuple[str, ...] | None = None,
-             y_name: str = "y", max_iter: int | None = None) -> ScalingFit:
-    """Fit ``form`` to (x, y) from every start of a grid.
+             y_name: str = "y", max_iter: int | None = None,
+             method: str | None = None) -> ScalingFit:
+    """Fit ``form`` to (x, y) by variable projection, or from every start of a full grid.
 
     Parameters
     ----------
@@ -209,11 +251,17 @@ def fit_form(form: str, x: np.ndarray, y: np.ndarray, *, delta: float | None = 1
         Huber threshold on log y (Besiroglu et al. 2024 use 1e-3); None for
         the squared loss on log y.
     starts : array of shape (S, p) or int, optional
-        Starts in the form's LSE parameters; the form's grid by default, or
-        every k-th start of it for an int k.
+        Starts of ``method="grid"`` in the form's LSE parameters; the form's
+        grid by default, or every k-th start of it for an int k.
     x_names, y_name : names of the columns, for reports.
     max_iter : int, optional
         Iteration cap per start (the engine's default otherwise).
+    method : {"projection", "grid"}, optional
+        ``"projection"`` (the default without ``starts``): the exponents
+        searched on a grid ranked by the linear fit of the coefficients, the
+        best ``N_REFINE`` refined (:mod:`normscale.scaling.projection`);
+        ``"grid"`` (the default with ``starts``): the engine from every
+        start of a grid in all parameters. Both minimise the same objective.
 
     Returns
     -------
@@ -225,17 +273,30 @@ def fit_form(form: str, x: np.ndarray, y: np.ndarray, *, delta: float | None = 1
     loss = _loss_name(delta)
     x, y = _check_data(f, x, y)
     lx, logy = np.log(x), np.log(y)
-    if starts is None or isinstance(starts, int | np.integer):
-        if starts is not None and starts < 1:
-            raise ParameterError(f"An int 'starts' is a stride >= 1. Got {starts}.")
-        theta0 = f.starts(lx, logy)[::1 if starts is None else int(starts)]
-    else:
-        theta0 = np.atleast_2d(np.asarray(starts, dtype=float))
-    if theta0.shape[1] != len(f.params):
-        raise ParameterError(f"The 'starts' of form '{form}' must have {len(f.params)} columns "
-                             f"({', '.join(f.params)}). Got {theta0.shape[1]} instead.")
+    method = ("grid" if starts is not None else "projection") if method is None else method
+    if method not in METHODS:
+        raise ParameterError(f"The 'method' parameter must be one of {', '.join(METHODS)}. "
+                             f"Got {method!r} instead.")
     kw = {} if max_iter is None else {"max_iter": max_iter}
-    batch: Batch = fit_batch(f, theta0, lx, logy, delta=delta, **kw)
+    n_ranked = 0
+    if method == "projection":
+        if starts is not None:
+            raise ParameterError("The 'starts' parameter is a grid of method='grid'; "
+                                 "method='projection' searches its own exponent grid.")
+        search = projection.search(f, lx, logy, delta=delta, **kw)
+        theta0, batch, n_ranked = search.theta0, search.batch, len(search.grid)
+    else:
+        if starts is None or isinstance(starts, int | np.integer):
+            if starts is not None and starts < 1:
+                raise ParameterError(f"An int 'starts' is a stride >= 1. Got {starts}.")
+            theta0 = f.starts(lx, logy)[::1 if starts is None else int(starts)]
+        else:
+            theta0 = np.atleast_2d(np.asarray(starts, dtype=float))
+        if theta0.shape[1] != len(f.params):
+            raise ParameterError(f"The 'starts' of form '{form}' must have {len(f.params)} "
+                                 f"columns ({', '.join(f.params)}). Got {theta0.shape[1]} "
+                                 "instead.")
+        batch: Batch = fit_batch(f, theta0, lx, logy, delta=delta, **kw)
     obj = np.where(np.isfinite(batch.objective), batch.objective, np.inf)
     if not np.isfinite(obj).any():
         raise ParameterError(f"No start of the form '{form}' gave a finite objective: "
@@ -269,7 +330,8 @@ def fit_form(form: str, x: np.ndarray, y: np.ndarray, *, delta: float | None = 1
         converged=bool(batch.converged[best]),
         starts=Starts(theta0, batch.theta, obj, batch.converged, batch.n_iter, at_best),
         warnings=tuple(notes),
-        x_range=tuple((float(c.min()), float(c.max())) for c in x.T))
+        x_range=tuple((float(c.min()), float(c.max())) for c in x.T),
+        method=method, n_ranked=n_ranked)
 
 
 def config_index(x: np.ndarray) -> np.ndarray:
@@ -281,13 +343,17 @@ def config_index(x: np.ndarray) -> np.ndarray:
 
 def _jackknife(f: Form, fit: ScalingFit, lx, logy, g, n_configs) -> np.ndarray | None:
     """Natural parameters with each configuration left out in turn, (n_configs, p)."""
-    w = np.ones((n_configs, len(g)))
-    w[g, np.arange(len(g))] = 0.0                  # row j leaves out configuration j
-    batch = fit_batch(f, np.tile(fit.theta, (n_configs, 1)), lx, logy, delta=fit.delta,
-                      weights=w, coarse=False)
-    if not batch.converged.all():
-        return None
-    return f.to_natural(batch.theta)
+    out = np.empty((n_configs, len(fit.theta)))
+    size = max(1, MEMORY // (8 * len(g)))
+    for j0 in range(0, n_configs, size):           # blocks of weights under MEMORY bytes
+        j = np.arange(j0, min(n_configs, j0 + size))
+        w = (g[None, :] != j[:, None]).astype(float)    # row i leaves out configuration j[i]
+        batch = fit_batch(f, np.tile(fit.theta, (len(j), 1)), lx, logy, delta=fit.delta,
+                          weights=w, coarse=False)
+        if not batch.converged.all():
+            return None
+        out[j] = batch.theta
+    return f.to_natural(out)
 
 
 def _intervals(samples: np.ndarray, estimate: np.ndarray, level: float,
@@ -360,20 +426,27 @@ def bootstrap_fit(fit: ScalingFit, x: np.ndarray, y: np.ndarray, *, n_boot: int 
     lx, logy = np.log(x), np.log(y)
     g = config_index(x)
     n_configs = int(g.max()) + 1
-    rng = np.random.default_rng(seed)
-    counts = rng.multinomial(n_configs, np.full(n_configs, 1.0 / n_configs), size=n_boot)
-    weights = counts[:, g].astype(float)                                  # (B, n)
     s = fit.starts
     order = np.argsort(np.where(s.converged, s.objective, np.inf))
     picks = _same_minima(s.theta, order[np.isfinite(s.objective[order])], BOOT_STARTS)
     theta0 = s.theta[picks]                                               # (K, p)
     K = len(picks)
-    batch = fit_batch(f, np.tile(theta0, (n_boot, 1)), lx, logy, delta=fit.delta,
-                      weights=np.repeat(weights, K, axis=0), coarse=False)
-    obj = np.where(batch.converged, batch.objective, np.inf).reshape(n_boot, K)
+    # replicates in blocks whose (replicates x rows) weights stay under MEMORY bytes; the
+    # counts are drawn block after block from one generator: the same as drawn at once
+    rng = np.random.default_rng(seed)
+    size = max(1, MEMORY // (8 * len(y) * K))
+    obj, ends = np.empty((n_boot, K)), np.empty((n_boot, K, len(fit.theta)))
+    for b0 in range(0, n_boot, size):
+        b = min(size, n_boot - b0)
+        counts = rng.multinomial(n_configs, np.full(n_configs, 1.0 / n_configs), size=b)
+        batch = fit_batch(f, np.tile(theta0, (b, 1)), lx, logy, delta=fit.delta,
+                          weights=np.repeat(counts[:, g].astype(float), K, axis=0),
+                          coarse=False)
+        obj[b0:b0 + b] = np.where(batch.converged, batch.objective, np.inf).reshape(b, K)
+        ends[b0:b0 + b] = batch.theta.reshape(b, K, -1)
     pick = np.argmin(obj, axis=1)
     ok = np.isfinite(obj[np.arange(n_boot), pick])
-    theta = batch.theta.reshape(n_boot, K, -1)[np.arange(n_boot), pick][ok]
+    theta = ends[np.arange(n_boot), pick][ok]
     # degrees of freedom: resampling n configurations spreads a p-parameter fit by about
     # sqrt((n - p)/n) too little (the pairs bootstrap estimates the HC0 covariance; HC1,
     # MacKinnon and White 1985, rescales it by n/(n - p)); replicates are spread back out

@@ -22,7 +22,14 @@ prediction is positive.
 
 The inputs are columns ``x`` of a table: ``power`` and ``broken`` take one
 (the data size P, or any size), ``joint`` two, in the order (P, N): the data
-size first, the model size second (``--x D,N`` on the Chinchilla table).
+size first, the model size second (``--data D --model N`` on the Chinchilla
+table).
+
+Every form is also separable: y = sum_j c_j phi_j(x; omega), linear in the
+prefactors and floors c >= 0 once the exponents (and break) omega are fixed.
+:meth:`Form.basis` gives the basis phi and its derivatives in omega, and
+:meth:`Form.exponent_grid` the grid of omega that variable projection
+(:mod:`normscale.scaling.projection`) ranks.
 """
 
 from __future__ import annotations
@@ -103,10 +110,38 @@ class Form:
     params: tuple[str, ...]
     natural: tuple[str, ...]
     x_names: tuple[str, ...]
+    linear: tuple[str, ...] = ()
+    searched: tuple[str, ...] = ()
 
     @property
     def n_x(self) -> int:
         return len(self.x_names)
+
+    def basis(self, omega: np.ndarray, lx: np.ndarray, derivatives: bool = True
+              ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The separable basis at searched parameters ``omega`` (M, q).
+
+        Returns phi, shape (M, k, n), with y = sum_j c_j phi_j for the
+        coefficients c of :attr:`linear`, and d(phi)/d(omega), shape
+        (M, q, k, n) (None without ``derivatives``).
+        """
+        raise NotImplementedError
+
+    def exponent_grid(self, lx: np.ndarray) -> np.ndarray:
+        """The grid of searched parameters that variable projection ranks, shape (S, q)."""
+        raise NotImplementedError
+
+    def join(self, c: np.ndarray, omega: np.ndarray) -> np.ndarray:
+        """LSE parameters (M, p) from coefficients ``c`` (M, k) >= 0 and ``omega`` (M, q).
+
+        A coefficient at 0 (on the bound) enters as log(``TINY``): its term is
+        nil to float precision and every parameter stays finite.
+        """
+        raise NotImplementedError
+
+    def split(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Coefficients c (M, k) and searched parameters omega (M, q) of LSE ``theta`` (M, p)."""
+        raise NotImplementedError
 
     def evaluate(self, theta: np.ndarray, lx: np.ndarray,
                  jacobian: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
@@ -138,6 +173,15 @@ START_EXPONENTS = (0.0, 0.5, 1.0, 1.5, 2.0)
 START_SHARES = (0.01, 0.05, 0.2, 0.5, 1.0, 2.0)
 #: floor (c, E, a) as a fraction of the smallest y, in the start grids
 START_FLOORS = (0.1, 0.3, 0.6, 0.9, 0.99)
+#: exponent grid of variable projection: step 0.1 over (0, 3) (Epoch's step of 0.5 alone
+#: lands in a wrong minimum with E = 0 on their data; 0.2 or finer finds the right basin)
+PROJECTION_EXPONENTS = tuple(np.round(np.arange(0.05, 3.0, 0.1), 2))
+#: a coefficient on its bound (0) enters the LSE parameters as log(TINY)
+TINY = 1e-300
+
+
+def _log(c: np.ndarray) -> np.ndarray:
+    return np.log(np.maximum(c, TINY))
 
 
 class _Power(Form):
@@ -157,6 +201,24 @@ class _Power(Form):
 
     def from_natural(self, values):
         return np.array([np.log(values["a"]), values["alpha"], np.log(values["c"])])
+
+    def basis(self, omega, lx, derivatives=True):
+        lxx = lx[None, :, 0]
+        g = np.exp(-omega[:, 0, None] * lxx)                      # (M, n)
+        phi = np.stack([g, np.ones_like(g)], axis=1)              # (M, 2, n): a, c
+        if not derivatives:
+            return phi, None
+        dphi = np.stack([-lxx * g, np.zeros_like(g)], axis=1)[:, None]   # (M, 1, 2, n)
+        return phi, dphi
+
+    def exponent_grid(self, lx):
+        return np.arange(0.025, 3.0, 0.05)[:, None]
+
+    def join(self, c, omega):
+        return np.stack([_log(c[:, 0]), omega[:, 0], _log(c[:, 1])], axis=1)
+
+    def split(self, theta):
+        return np.exp(theta[:, [0, 2]]), theta[:, [1]]
 
     def starts(self, lx, logy):
         lx_med, ly_med, ly_min = np.median(lx[:, 0]), np.median(logy), logy.min()
@@ -190,6 +252,28 @@ class _Joint(Form):
     def from_natural(self, values):
         return np.array([np.log(values["A"]), np.log(values["B"]), np.log(values["E"]),
                          values["alpha"], values["beta"]])
+
+    def basis(self, omega, lx, derivatives=True):
+        lP, lN = lx[None, :, 0], lx[None, :, 1]
+        gA = np.exp(-omega[:, 0, None] * lN)                      # (M, n)
+        gB = np.exp(-omega[:, 1, None] * lP)
+        phi = np.stack([np.ones_like(gA), gA, gB], axis=1)        # (M, 3, n): E, A, B
+        if not derivatives:
+            return phi, None
+        dphi = np.zeros((len(omega), 2, 3, lx.shape[0]))          # (M, 2, 3, n)
+        dphi[:, 0, 1] = -lN * gA
+        dphi[:, 1, 2] = -lP * gB
+        return phi, dphi
+
+    def exponent_grid(self, lx):
+        return _grid(PROJECTION_EXPONENTS, PROJECTION_EXPONENTS)
+
+    def join(self, c, omega):
+        return np.stack([_log(c[:, 1]), _log(c[:, 2]), _log(c[:, 0]), omega[:, 0], omega[:, 1]],
+                        axis=1)
+
+    def split(self, theta):
+        return np.exp(theta[:, [2, 0, 1]]), theta[:, 3:5]
 
     def starts(self, lx, logy):
         lP_med, lN_med = np.median(lx[:, 0]), np.median(lx[:, 1])
@@ -235,6 +319,32 @@ class _Broken(Form):
         return np.array([np.log(values["a"]), np.log(values["b"]), values["c0"], values["c1"],
                          np.log(values["d1"]), np.log(values["f1"])])
 
+    def basis(self, omega, lx, derivatives=True):
+        c0, c1, ld1, lf1 = (omega[:, i, None] for i in range(4))
+        lxx = lx[None, :, 0]
+        f1 = np.exp(lf1)
+        u = (lxx - ld1) / f1                                      # (M, n)
+        sp, sig = _softplus(u), _sigmoid(u)
+        g = np.exp(-c0 * lxx - c1 * f1 * sp)
+        phi = np.stack([np.ones_like(g), g], axis=1)              # (M, 2, n): a, b
+        if not derivatives:
+            return phi, None
+        dg = np.stack([-lxx * g, -f1 * sp * g, c1 * sig * g, -c1 * f1 * (sp - sig * u) * g],
+                      axis=1)                                     # (M, 4, n)
+        dphi = np.stack([np.zeros_like(dg), dg], axis=2)          # (M, 4, 2, n)
+        return phi, dphi
+
+    def exponent_grid(self, lx):
+        breaks = np.quantile(lx[:, 0], np.linspace(0.1, 0.9, 7))
+        exps = np.arange(0.0, 1.3, 0.2)
+        return _grid(exps, exps, breaks, np.log((0.1, 0.3, 1.0)))
+
+    def join(self, c, omega):
+        return np.column_stack([_log(c[:, 0]), _log(c[:, 1]), omega])
+
+    def split(self, theta):
+        return np.exp(theta[:, :2]), theta[:, 2:6]
+
     def starts(self, lx, logy):
         lxx = lx[:, 0]
         ly_med, ly_min = np.median(logy), logy.min()
@@ -248,13 +358,15 @@ class _Broken(Form):
 
 FORMS: dict[str, Form] = {
     "power": _Power("power", "y = a x^-alpha + c", ("log_a", "alpha", "log_c"),
-                    ("a", "alpha", "c"), ("x",)),
+                    ("a", "alpha", "c"), ("x",), ("a", "c"), ("alpha",)),
     "joint": _Joint("joint", "y = E + A N^-alpha + B P^-beta",
                     ("log_A", "log_B", "log_E", "alpha", "beta"),
-                    ("E", "A", "B", "alpha", "beta"), ("P", "N")),
+                    ("E", "A", "B", "alpha", "beta"), ("P", "N"), ("E", "A", "B"),
+                    ("alpha", "beta")),
     "broken": _Broken("broken", "y = a + b x^-c0 (1 + (x/d1)^(1/f1))^(-c1 f1)",
                       ("log_a", "log_b", "c0", "c1", "log_d1", "log_f1"),
-                      ("a", "b", "c0", "c1", "d1", "f1"), ("x",)),
+                      ("a", "b", "c0", "c1", "d1", "f1"), ("x",), ("a", "b"),
+                      ("c0", "c1", "log_d1", "log_f1")),
 }
 
 

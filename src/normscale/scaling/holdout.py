@@ -77,7 +77,8 @@ def split_largest(x: np.ndarray, k: int, size: np.ndarray | None = None) -> np.n
 def holdout(form: str, x: np.ndarray, y: np.ndarray, *, k: int,
             size: np.ndarray | None = None, delta: float | None = 1e-3, n_boot: int = 1000,
             seed: int = 0, level: float = 0.95, starts: np.ndarray | int | None = None,
-            x_names: tuple[str, ...] | None = None, y_name: str = "y") -> Holdout:
+            x_names: tuple[str, ...] | None = None, y_name: str = "y",
+            method: str | None = None) -> Holdout:
     """Fit ``form`` on all but the ``k`` largest configurations and predict those.
 
     Parameters are those of :func:`~normscale.scaling.fit.fit_form` and
@@ -90,7 +91,7 @@ def holdout(form: str, x: np.ndarray, y: np.ndarray, *, k: int,
     y = np.asarray(y, dtype=float).ravel()
     held = split_largest(x, k, size)
     fit = fit_form(form, x[~held], y[~held], delta=delta, starts=starts, x_names=x_names,
-                   y_name=y_name)
+                   y_name=y_name, method=method)
     fit = bootstrap_fit(fit, x[~held], y[~held], n_boot=n_boot, seed=seed, level=level)
     xh, yh = x[held], y[held]
     pred = fit.predict(xh)

@@ -6,9 +6,8 @@ table (:func:`normscale.store.export.long_table`) carries each run's
 parameter count ``N``; :func:`optima` reduces it to one row per run: its
 best test error over training, ``eps_opt`` (the early-stopping optimum, the
 minimum over the norm of the paper's curves), with the norm and step where
-it is reached. The ``joint`` form y = E + A N^-alpha + B P^-beta is then
-fitted on ``eps_opt`` against (P, N), all seeds of one (width, P) being one
-configuration of the bootstrap.
+it is reached. :func:`normscale.scaling.width.fit_width_study` fits the
+``joint`` form on them.
 """
 
 from __future__ import annotations
@@ -75,37 +74,3 @@ def load_runs(path: str | Path, *, norm: str | None = "spectral_complexity") -> 
     if table.empty:
         raise DataError(f"the store '{p}' has no finished run")
     return optima(table)
-
-
-def fit_width_study(runs: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0,
-                    holdout_k: int = 0, delta: float | None = 1e-3):
-    """The ``joint`` law eps_opt(N, P) on the per-run optima of a width x P sweep.
-
-    Parameters
-    ----------
-    runs : DataFrame
-        :func:`optima` of a store's long table (columns ``P``, ``N``, ``eps_opt``).
-    n_boot, seed, holdout_k, delta : see :func:`normscale.scaling.analyse`.
-
-    Returns
-    -------
-    ScalingAnalysis
-        The fit, its frontier (C = 6 N P) and, with ``holdout_k``, the held-out check.
-
-    Raises
-    ------
-    NormscaleError
-        When the runs span fewer than 2 model sizes or 2 training-set sizes,
-        or have no finite N (the joint law needs both axes).
-    """
-    from normscale.scaling.analysis import analyse
-
-    if "N" not in runs.columns or not np.isfinite(runs["N"].to_numpy(dtype=float)).any():
-        raise NormscaleError("the runs carry no parameter count N (export them again)")
-    runs = runs[np.isfinite(runs["N"].to_numpy(dtype=float))]
-    n_sizes, n_P = runs["N"].nunique(), runs["P"].nunique()
-    if n_sizes < 2 or n_P < 2:
-        raise NormscaleError(f"the joint law needs runs over at least 2 model sizes and 2 "
-                             f"training-set sizes; got {n_sizes} and {n_P}")
-    return analyse(runs, form="joint", x=("P", "N"), y="eps_opt", holdout_k=holdout_k,
-                   delta=delta, n_boot=n_boot, seed=seed)
