@@ -54,9 +54,13 @@ PLATEAU_SHARPNESS = 4.0
 #: points per decade of the noiseless perceptron curves that the logging grids are interpolated
 #: from (a cubic spline in log-log; 40 per decade interpolate eps to about 1e-6, relative)
 THEORY_POINTS_PER_DECADE = 40
-#: the norms of the cached perceptron curves: below 1e-3 eps_hat is 1 (the Hebb limit) to 1e-4,
+#: the norms of the perceptron curves: below 1e-3 eps_hat is 1 (the Hebb limit) to 1e-4,
 #: above 1e5 the theory is not solved (normscale.theory.curves.LAM_MAX)
 THEORY_LAMBDA_RANGE = (1e-3, 1e5)
+#: the cached fine grid of one alpha, relative to its lambda_opt (inside THEORY_LAMBDA_RANGE):
+#: the logging grids of the studies run from 0.01 to 10 lambda_opt; far above lambda_opt each
+#: solve is slow (a 40-point decade above lambda = 1e3 takes seconds)
+THEORY_SPAN = (1e-4, 20.0)
 
 _UNIT = Interval(Real, 0, 1, closed="neither")
 _RATIO = Interval(Real, 0, None, closed="neither")
@@ -259,7 +263,7 @@ def master_curves(*, gamma1: float = 0.5, gamma2: float = 1.0, ratio: float = 1.
     eps_law = eps0 * (P / P[0]) ** -g_meas
     lam_true, eps_true = np.empty_like(P), np.empty_like(P)
     for i, (lo, eo) in enumerate(zip(lam_law, eps_law, strict=True)):
-        res = minimize_scalar(lambda u, lo=lo, eo=eo: float(curve(np.exp(np.array([u])), lo, eo)[0]),
+        res = minimize_scalar(lambda u, lo=lo, eo=eo: float(curve(np.exp([u]), lo, eo)[0]),
                               bracket=(np.log(lo) - 0.5, np.log(lo), np.log(lo) + 0.5),
                               method="brent", options={"xtol": 1e-10})
         lam_true[i], eps_true[i] = np.exp(res.x), float(res.fun)
@@ -303,8 +307,13 @@ class TheoryCurve:
 
     def eps_at(self, lam) -> np.ndarray:
         """eps at any norms inside the fine grid (cubic spline in log-log)."""
+        lam = np.asarray(lam, dtype=float)
+        if np.any(lam < self.lam[0] * (1 - 1e-9)) or np.any(lam > self.lam[-1] * (1 + 1e-9)):
+            raise ParameterError(
+                f"theory curve at alpha={self.alpha:g}: the norms must lie in "
+                f"[{self.lam[0]:.3g}, {self.lam[-1]:.3g}] (THEORY_SPAN times lambda_opt).")
         spline = CubicSpline(np.log(self.lam), np.log(self.eps))
-        return np.exp(spline(np.log(np.asarray(lam, dtype=float))))
+        return np.exp(spline(np.log(np.clip(lam, self.lam[0], self.lam[-1]))))
 
 
 _THEORY_CACHE: dict[tuple[float, str], TheoryCurve] = {}
@@ -324,9 +333,11 @@ def _cache_dir() -> Path:
 def theory_curve(*, alpha: float, loss: str = "logistic") -> TheoryCurve:
     """The perceptron's noiseless curve at ``alpha`` on the fine grid, cached.
 
-    Solved once per process and kept in a small file (a few kB) under the
-    user's cache directory (``$XDG_CACHE_HOME/normscale/theory-curves``), keyed
-    by alpha, the loss, the grid and the theory's source; about a second to
+    The fine grid spans ``THEORY_SPAN`` times the exact lambda_opt with
+    ``THEORY_POINTS_PER_DECADE`` points per decade. Solved once per process and
+    kept in a small file (a few kB) under the user's cache directory
+    (``$XDG_CACHE_HOME/normscale/theory-curves``, else the temporary
+    directory), keyed by alpha, the loss and the grid; one to a few seconds to
     solve when not cached.
     """
     from normscale.theory import hebb_error, lambda_opt, learning_curve
@@ -335,18 +346,20 @@ def theory_curve(*, alpha: float, loss: str = "logistic") -> TheoryCurve:
     key = (float(alpha), loss)
     if key in _THEORY_CACHE:
         return _THEORY_CACHE[key]
-    lo, hi = THEORY_LAMBDA_RANGE
-    n = int(round(np.log10(hi / lo) * THEORY_POINTS_PER_DECADE)) + 1
-    tag = hashlib.sha1(f"{alpha!r}|{loss}|{lo}|{hi}|{n}|v1".encode()).hexdigest()[:16]
+    tag = hashlib.sha1(f"{alpha!r}|{loss}|{THEORY_SPAN}|{THEORY_POINTS_PER_DECADE}|v2".encode()
+                       ).hexdigest()[:16]
     file = _cache_dir() / f"{tag}.npz"
     if file.exists():
         with np.load(file) as z:
             tc = TheoryCurve(float(alpha), z["lam"], z["eps"], float(z["eps0"]),
                              float(z["lam_opt"]), float(z["eps_opt"]))
     else:
-        lams = np.geomspace(lo, hi, n)
-        c = learning_curve(alpha=float(alpha), lams=lams, loss=loss)
-        o = lambda_opt(alpha=float(alpha), loss=loss, lam_min=1e-2, lam_max=min(hi, 1e4))
+        o = lambda_opt(alpha=float(alpha), loss=loss, lam_min=1e-2,
+                       lam_max=1e3 if alpha < 500 else 1e4)
+        lo = max(THEORY_LAMBDA_RANGE[0], THEORY_SPAN[0] * o.lam_opt)
+        hi = min(THEORY_LAMBDA_RANGE[1], THEORY_SPAN[1] * o.lam_opt)
+        n = int(round(np.log10(hi / lo) * THEORY_POINTS_PER_DECADE)) + 1
+        c = learning_curve(alpha=float(alpha), lams=np.geomspace(lo, hi, n), loss=loss)
         tc = TheoryCurve(float(alpha), c.lam, c.eps, hebb_error(alpha=float(alpha)),
                          o.lam_opt, o.eps_opt)
         tmp = file.with_suffix(f".{os.getpid()}.tmp.npz")
@@ -373,7 +386,7 @@ def perceptron_truth_gamma1(*, alphas, N: int = 100, start: float = 1e-2, stop: 
     for a in np.unique(np.asarray(alphas, dtype=float)):
         tc = theory_curve(alpha=float(a), loss=loss)
         n = max(int(round(np.log10(stop / start) * points_per_decade)) + 1, 3)
-        lam = np.clip(tc.lam_opt * np.geomspace(start, stop, n), *THEORY_LAMBDA_RANGE)
+        lam = np.clip(tc.lam_opt * np.geomspace(start, stop, n), tc.lam[0], tc.lam[-1])
         rows.append(pd.DataFrame({"P": a * N, "seed": 0, "norm": lam,
                                   "test_error": tc.eps_at(lam) / tc.eps0}))
     import warnings
@@ -400,7 +413,8 @@ def perceptron_curves(*, alphas=(4, 6, 9, 13, 19, 28, 42, 64, 96), N: int = 100,
         Independent draws of the test noise per alpha.
     n_points : int
         Logged norms per curve (>= 3), log-spaced from ``start`` to ``stop``
-        times the exact lambda_opt(alpha) (clipped to ``THEORY_LAMBDA_RANGE``).
+        times the exact lambda_opt(alpha) (clipped to the cached fine grid,
+        ``THEORY_SPAN`` times lambda_opt within ``THEORY_LAMBDA_RANGE``).
     n_test : int or None
         Test-set size: the absolute error is drawn Binomial(n_test, eps) /
         n_test, then divided by eps_0(alpha) (the Hebb error): the logged
@@ -440,7 +454,7 @@ def perceptron_curves(*, alphas=(4, 6, 9, 13, 19, 28, 42, 64, 96), N: int = 100,
     for tc in curves:
         phase = rng.uniform() if random_phase else 0.5
         lam = np.clip(_grid(tc.lam_opt, start=start, stop=stop, n_points=n_points, phase=phase),
-                      *THEORY_LAMBDA_RANGE)
+                      tc.lam[0], tc.lam[-1])
         eps = tc.eps_at(lam)
         for s in range(n_seeds):
             rows.append(pd.DataFrame({
