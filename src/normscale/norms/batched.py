@@ -25,7 +25,13 @@ from normscale._validation import POSITIVE, POSITIVE_INT, Interval, Options, che
 from normscale.errors import ParameterError
 from normscale.norms.discovery import Discovery, LayerSpec, discover
 from normscale.norms.measures import LayerNorms, check_kinds, complexity, matrix_norms
-from normscale.norms.tracker import _NEEDS_SIGMA, SPECTRAL_METHODS, NormReport, _rhos
+from normscale.norms.tracker import (
+    _NEEDS_SIGMA,
+    SPECTRAL_METHODS,
+    NormReport,
+    _rhos,
+    warn_unsupported,
+)
 
 
 @dataclass(frozen=True)
@@ -196,6 +202,7 @@ class BatchedNormTracker:
         self.spectral, self.tol, self.max_iter, self.fallback = spectral, tol, max_iter, fallback
         self.discovery: Discovery = discover(model, norm_layers=norm_layers, bias=bias,
                                              embeddings=embeddings, split_qkv=split_qkv)
+        warn_unsupported(self.discovery)
         missing = [k for s in self.discovery.layers for k in s.sources if k not in tensors]
         if missing:
             raise ParameterError(f"the stacked tensors have no {missing[0]!r} "

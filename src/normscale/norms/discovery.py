@@ -3,7 +3,17 @@
 docs/science.md 2.1 defines the matrices that enter the norm-based measures:
 Linear layers give their (out, in) weight; a convolution gives its kernel
 reshaped to (out, in/groups * prod(kernel)); attention gives Q, K, V and the
-output projection as separate matrices. :func:`discover` walks *every*
+output projection as separate matrices. The definition extends to two more
+families **(normscale)**: a transposed convolution is the adjoint of the
+convolution with the same kernel, so it gives the transpose of that
+convolution's matrix, (out/groups * prod(kernel), in); a recurrent layer
+(``nn.RNN``, ``nn.LSTM``, ``nn.GRU``) gives each of its weight matrices,
+input-to-hidden (gates * hidden, in), hidden-to-hidden (gates * hidden,
+hidden) and an LSTM's projection, per layer and direction, as a Linear
+would. A layer with weights but no such definition (``nn.Bilinear``, whose
+map is not linear in its input; any unknown layer type) is named in
+:attr:`Discovery.unsupported`, and a model with no matrix at all is refused,
+so a measure is never 0 for "nothing measured". :func:`discover` walks *every*
 submodule (``named_modules``, so residual blocks and nested containers are
 all visited, unlike the paper's code whose ResNet measure saw only the head)
 and returns one :class:`LayerSpec` per matrix, in registration order, which
@@ -27,6 +37,7 @@ from torch.nn.modules.conv import _ConvNd
 from torch.nn.modules.instancenorm import _InstanceNorm
 
 from normscale._validation import Options, check_param
+from normscale.errors import ParameterError
 
 NORM_LAYER_MODES = ("ignore", "fold", "diagonal")
 
@@ -88,8 +99,10 @@ class LayerSpec:
     name : str
         Module name, with ``.q``/``.k``/``.v`` for a split attention projection.
     kind : str
-        ``linear``, ``conv1d``/``conv2d``/``conv3d``, ``attention.q`` (k, v),
-        ``embedding``, or ``<norm>.diagonal``; ``+bn`` marks a folded BatchNorm.
+        ``linear``, ``conv1d``/``conv2d``/``conv3d``,
+        ``conv_transpose1d`` (2d, 3d), ``attention.q`` (k, v), ``embedding``,
+        ``lstm.ih``/``lstm.hh``/``lstm.hr`` (``gru.*``, ``rnn.*``), or
+        ``<norm>.diagonal``; ``+bn`` marks a folded BatchNorm.
     shape : tuple of int
         (rows, cols) of the matrix (cols include the bias column if counted).
     weight : str or None
@@ -100,7 +113,8 @@ class LayerSpec:
     rows, bias_rows : (start, stop) or None
         Row slices of the weight and of the bias (Q, K, V of a packed projection).
     transpose : bool
-        The matrix is ``weight.T`` (an embedding maps one-hot -> vector).
+        The matrix is the transpose of the reshaped weight (an embedding maps
+        one-hot -> vector; a transposed convolution is a convolution's adjoint).
     affine : NormAffine or None
         Folded BatchNorm (with ``weight``) or diagonal layer (without).
     with_bias : bool
@@ -147,7 +161,9 @@ class LayerSpec:
             w = _as(tensors[self.weight], dtype)
             if self.rows is not None:
                 w = w[self.rows[0]:self.rows[1]]
-            a = w.T if self.transpose else w.reshape(w.shape[0], -1)
+            a = w.reshape(w.shape[0], -1)  # (out, in/groups * prod(kernel)) for a conv
+            if self.transpose:
+                a = a.T
             b = torch.zeros(a.shape[0], dtype=dtype)
             if self.bias:
                 b = _as(tensors[self.bias], dtype)
@@ -171,11 +187,14 @@ class Discovery:
     ``ignored`` lists every parameter of the model that enters no matrix
     (normalisation layers by default, biases by default, positional
     embeddings, class tokens, unsupported layer types), so nothing is left
-    out silently.
+    out silently. ``unsupported`` names the modules that hold a weight but
+    have no weight-matrix definition (``nn.Bilinear``, unknown layer types);
+    :class:`~normscale.norms.NormTracker` warns with their names.
     """
 
     layers: tuple[LayerSpec, ...]
     ignored: tuple[str, ...]
+    unsupported: tuple[str, ...] = ()
 
 
 def _as(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -209,6 +228,37 @@ def _conv(name: str, module: _ConvNd, bias: bool) -> LayerSpec:
                      shape=(module.out_channels, cols + has_bias), weight=_key(name, "weight"),
                      bias=_key(name, "bias") if has_bias else None, with_bias=has_bias,
                      conv=geometry)
+
+
+def _conv_transpose(name: str, module: _ConvNd) -> LayerSpec:
+    """A transposed convolution: the adjoint of the convolution with the same kernel
+    (in, out/groups, *kernel), so the transpose of its (in, out/groups * prod(kernel))
+    matrix. Its bias (one per output channel, not per row) is not counted."""
+    rows = module.weight[0].numel()
+    return LayerSpec(name=name, kind=f"conv_transpose{len(module.kernel_size)}d",
+                     shape=(rows, module.in_channels), weight=_key(name, "weight"),
+                     transpose=True)
+
+
+def _recurrent(name: str, module: nn.RNNBase, bias: bool) -> list[LayerSpec]:
+    """Each weight matrix of a recurrent layer, per layer and direction, as a Linear:
+    ``weight_ih_l<k>`` (gates * hidden, in), ``weight_hh_l<k>`` (gates * hidden, hidden
+    or proj), ``weight_hr_l<k>`` (proj, hidden) for an LSTM with ``proj_size``."""
+    family = type(module).__name__.lower()
+    specs = []
+    for key in module._flat_weights_names:
+        if not key.startswith("weight_"):
+            continue
+        w = getattr(module, key)
+        part = key.split("_")[1]  # ih, hh or hr
+        bias_key = "bias_" + key[len("weight_"):]
+        has_bias = bias and part != "hr" and getattr(module, bias_key, None) is not None
+        specs.append(LayerSpec(name=_key(name, key), kind=f"{family}.{part}",
+                               shape=(w.shape[0], w.shape[1] + has_bias),
+                               weight=_key(name, key),
+                               bias=_key(name, bias_key) if has_bias else None,
+                               with_bias=has_bias))
+    return specs
 
 
 def _attention(name: str, module: nn.MultiheadAttention, bias: bool) -> list[LayerSpec]:
@@ -271,10 +321,18 @@ def discover(model: nn.Module, *, norm_layers: str = "ignore", bias: bool = Fals
     Returns
     -------
     Discovery
-        The matrices, in registration order, and the parameters left out.
+        The matrices, in registration order, the parameters left out, and the
+        layers with weights but no matrix definition.
+
+    Raises
+    ------
+    ParameterError
+        When the model has no matrix to measure (its measures would all be 0
+        for "nothing measured"), naming the layers with weights not counted.
     """
     check_param("discover", "norm_layers", norm_layers, Options(NORM_LAYER_MODES))
     specs: list[LayerSpec] = []
+    unsupported: list[str] = []
     for name, module in model.named_modules():
         if isinstance(module, nn.MultiheadAttention):
             specs += _attention(name, module, bias)
@@ -286,17 +344,30 @@ def discover(model: nn.Module, *, norm_layers: str = "ignore", bias: bool = Fals
                           for i, p in enumerate("qkv")]
             else:
                 specs.append(_linear(name, module, bias))
-        elif isinstance(module, _ConvNd) and not module.transposed:
-            specs.append(_conv(name, module, bias))
+        elif isinstance(module, _ConvNd):
+            specs.append(_conv_transpose(name, module) if module.transposed
+                         else _conv(name, module, bias))
+        elif isinstance(module, nn.RNNBase):
+            specs += _recurrent(name, module, bias)
         elif isinstance(module, nn.Embedding) and embeddings:
             specs.append(LayerSpec(name=name, kind="embedding",
                                    shape=(module.embedding_dim, module.num_embeddings),
                                    weight=_key(name, "weight"), transpose=True))
         elif isinstance(module, _BatchNorm | nn.LayerNorm | nn.GroupNorm | _InstanceNorm):
             specs = _add_norm_layer(specs, name, module, norm_layers, bias)
+        elif module._parameters.get("weight") is not None \
+                and not isinstance(module, nn.Embedding):  # embeddings: counted on request
+            unsupported.append(f"{name or '(model)'} ({type(module).__name__})")
+    if not specs:
+        skipped = f"; layers with weights not counted: {', '.join(unsupported)}" \
+            if unsupported else ""
+        raise ParameterError(
+            f"the model {type(model).__name__} has no weight matrix that the norms measure "
+            "(Linear, convolutions and their transposes, attention, recurrent layers; "
+            f"normalisation layers with norm_layers='diagonal'){skipped}")
     counted = {k for s in specs for k in s.sources}
     ignored = tuple(n for n, _ in model.named_parameters() if n not in counted)
-    return Discovery(layers=tuple(specs), ignored=ignored)
+    return Discovery(layers=tuple(specs), ignored=ignored, unsupported=tuple(unsupported))
 
 
 def _add_norm_layer(specs: list[LayerSpec], name: str, module: nn.Module, mode: str,

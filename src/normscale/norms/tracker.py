@@ -11,6 +11,7 @@ matrix-vector products per layer instead of one SVD per layer.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Real
@@ -144,9 +145,17 @@ class NormTracker:
         self.conv = conv
         self.discovery: Discovery = discover(model, norm_layers=norm_layers, bias=bias,
                                              embeddings=embeddings, split_qkv=split_qkv)
+        warn_unsupported(self.discovery)
         self.rhos = _rhos(rho, self.discovery.layers)
         self._input_sizes: dict[str, tuple[int, ...]] = {}
         if conv == "operator":
+            transposed = [s.name for s in self.discovery.layers
+                          if s.kind.startswith("conv_transpose")]
+            if transposed:
+                raise ParameterError(
+                    "conv='operator' takes the exact operator norm of convolutions only; "
+                    f"the transposed convolutions {', '.join(transposed)} have none here: "
+                    "use conv='reshape'")
             if input_shape is None:
                 raise ParameterError("The 'input_shape' parameter of NormTracker is required "
                                      "with conv='operator'. Got None instead.")
@@ -326,6 +335,14 @@ def layers(model: nn.Module, reference: Reference = None, *, frame: bool = True,
     options.setdefault("spectral", "exact")
     report = NormTracker(model, reference=reference, **options).report()
     return report.frame() if frame else report.layers
+
+
+def warn_unsupported(discovery: Discovery) -> None:
+    """Warn, naming them, about layers with weights that no measure counts."""
+    if discovery.unsupported:
+        warnings.warn(f"norms: {len(discovery.unsupported)} layers with weights have no "
+                      "weight-matrix definition and are not counted: "
+                      + ", ".join(discovery.unsupported), UserWarning, stacklevel=3)
 
 
 def _device(model: nn.Module) -> torch.device:
