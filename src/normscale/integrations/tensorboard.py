@@ -147,6 +147,7 @@ def read_curves(logdir: str | Path, *, norm_tags: Sequence[str], error_tag: str,
             # the point's own step; a logger that sent the norms later (the Hugging Face
             # Trainer: at the next training log) then joins them to the error at that step
             logged = wide[step_tag].notna()
+            wide["step"] = wide["step"].astype(float)  # the tag is a float: checked later
             wide.loc[logged, "step"] = wide.loc[logged, step_tag]
             wide = wide.groupby("step", as_index=False, sort=True).first()
         for tag in norm_tags:
