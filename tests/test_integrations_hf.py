@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from integration_checks import assert_norms_equal, one_thread  # noqa: E402, F40
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 from normscale.data import load_dataset  # noqa: E402
+from normscale.errors import ParameterError  # noqa: E402
 from normscale.integrations.hf import STATE_FILE, NormTrainerCallback  # noqa: E402
 from normscale.norms import measure  # noqa: E402
 from normscale.store import Store  # noqa: E402
@@ -163,3 +165,27 @@ def test_tensorboard_import_of_a_trainer_run_equals_the_store_export(tmp_path):
     assert got["step"].tolist() == want["step"].tolist() == [5, 10, 20]
     for col in ("norm", "test_error", "epoch"):
         assert got[col].to_numpy() == pytest.approx(want[col].to_numpy(), rel=1e-6), col
+
+
+def test_a_resume_from_a_checkpoint_outside_output_dir_needs_its_state_path(tmp_path):
+    """Issue 23: the reference was silently reset (distance from init 0.61 -> 0)."""
+    first = NormTrainerCallback(model_name="vit-tiny", schedule=[5, 10, 15])
+    make_trainer(tmp_path, tiny_vit(), first, max_steps=10, save_strategy="steps",
+                 save_steps=10).train()
+    moved = tmp_path / "elsewhere" / "ckpt"
+    moved.parent.mkdir()
+    shutil.move(tmp_path / "out" / "checkpoint-10", moved)
+    saved = torch.load(moved / STATE_FILE, weights_only=True)
+    lost = NormTrainerCallback(model_name="vit-tiny", schedule=[5, 10, 15])
+    with pytest.raises(ParameterError, match="state_path"):
+        make_trainer(tmp_path, tiny_vit(), lost, max_steps=15, save_strategy="no").train(
+            resume_from_checkpoint=str(moved))
+    found = NormTrainerCallback(model_name="vit-tiny", schedule=[5, 10, 15],
+                                state_path=moved / STATE_FILE)
+    make_trainer(tmp_path, tiny_vit(), found, max_steps=15, save_strategy="no").train(
+        resume_from_checkpoint=str(moved))
+    for a, b in zip(saved["norms"]["reference"], found.tracker.norms.state_dict()["reference"],
+                    strict=True):
+        assert torch.equal(a, b)  # the reference is the init, not the resumed weights
+    assert [r.step for r in found.tracker.records] == [15]
+    assert found.tracker.records[0].norms["distance_from_init"] > 0

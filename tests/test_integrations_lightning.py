@@ -20,6 +20,7 @@ from integration_checks import assert_norms_equal, one_thread  # noqa: E402, F40
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 from normscale.data import load_dataset  # noqa: E402
+from normscale.errors import ParameterError  # noqa: E402
 from normscale.integrations.lightning import NormCallback  # noqa: E402
 from normscale.norms import NormTracker, measure  # noqa: E402
 from normscale.store import Store, long_table  # noqa: E402
@@ -218,3 +219,20 @@ def test_tensorboard_import_round_trips_the_store_export(tmp_path):
     # TensorBoard keeps float32 scalars: equal to float32 rounding
     for col in ("norm", "test_error", "epoch"):
         assert got[col].to_numpy() == pytest.approx(want[col].to_numpy(), rel=1e-6), col
+
+
+def test_a_resume_from_a_checkpoint_without_the_callback_state_is_refused(tmp_path):
+    """Issue 23: the resumed weights are not the initial ones; taking them as the reference
+    of distance_from_init would silently restart it at 0."""
+    train, val = loaders()
+    t1 = trainer(tmp_path, [], max_epochs=1)  # trained without NormCallback
+    t1.fit(_module(0), train, val)
+    ckpt = tmp_path / "plain.ckpt"
+    t1.save_checkpoint(ckpt)
+    cb = NormCallback(model_name="mlp", dataset="digits", error=None, schedule=[1, 2])
+    with pytest.raises(ParameterError, match="holds no state of this callback"):
+        trainer(tmp_path, [cb], max_epochs=2).fit(_module(0), train, val, ckpt_path=ckpt)
+    # no reference to lose: the resume goes on
+    plain = NormCallback(model_name="mlp", dataset="digits", error=None, reference=None)
+    trainer(tmp_path, [plain], max_epochs=2).fit(_module(0), train, val, ckpt_path=ckpt)
+    assert plain.tracker is not None and plain.tracker.records
