@@ -11,7 +11,7 @@ import pytest
 from laws_synthetic import synthetic_curves
 from normscale.errors import NormscaleError, ParameterError
 from normscale.laws import fit_laws, load_curves
-from normscale.laws.curves import Curve, curve_minimum, flat_range
+from normscale.laws.curves import Curve, curve_minimum
 from normscale.laws.fits import fit_offset_form, fit_power_law
 
 
@@ -33,16 +33,6 @@ def test_minimum_refined_below_the_grid():
     assert m.refined and not m.at_edge
     assert m.lambda_opt == pytest.approx(3.0, rel=1e-9)
     assert m.eps_opt == pytest.approx(0.05, rel=1e-9)
-
-
-def test_flat_range_of_a_parabola():
-    """ln eps = 0.5 u^2 (u = ln lambda): within tolerance 0.02 of the minimum for |u| <= 0.2."""
-    lam = np.exp(np.linspace(-1, 1, 201))  # u on a step of 0.01
-    err = np.exp(0.5 * np.log(lam) ** 2)
-    lo, hi = flat_range(Curve(1.0, lam, err), 100, 0.02)
-    assert np.log(lo) == pytest.approx(-0.2, abs=0.011)
-    assert np.log(hi) == pytest.approx(0.2, abs=0.011)
-    assert flat_range(Curve(1.0, lam, err), 100, 5.0) == (lam[0], lam[-1])
 
 
 def test_minimum_at_first_point_is_refused():
@@ -74,7 +64,7 @@ def _coverage(*, n_draws: int, n_seeds: int, noise: float, n_boot: int, first_se
                               P=(500, 1000, 2000, 4000, 8000), n_seeds=n_seeds, n_points=30,
                               noise=noise)
         f = fit_laws(df, n_boot=n_boot, seed=d)[0]
-        assert f.err_method == ("bootstrap" if n_boot else "analytic") and f.level == 0.95
+        assert f.level == 0.95
         for q, true in _TRUTH.items():
             lo, hi = getattr(f, f"{q}_ci")
             inside[q] += lo <= true <= hi
@@ -95,10 +85,9 @@ def test_synthetic_coverage_with_seed_bootstrap():
     inside, half = _coverage(n_draws=n_draws, n_seeds=4, noise=0.03, n_boot=20, first_seed=100)
     for q in _TRUTH:
         assert inside[q] >= 0.9 * n_draws, (q, inside)
-    # gamma2 and gamma_pred carry the systematic half-spread over nested P ranges on top, and
-    # gamma1 the profile's range in a window that starts at the first logged point (here the
-    # early law reaches it: it may go on before logging began)
-    assert half["gamma1"] < 0.04 and half["gamma2"] < 0.25 and half["gamma_pred"] < 0.15, half
+    # gamma1 carries the bend (how much steeper the profile gets than the window's mean) and
+    # the window's one-step move on top of the per-P scatter: about 10% of gamma1
+    assert half["gamma1"] < 0.06 and half["gamma2"] < 0.1 and half["gamma_pred"] < 0.08, half
 
 
 def test_synthetic_coverage_analytic_errors():
@@ -107,7 +96,7 @@ def test_synthetic_coverage_analytic_errors():
     inside, half = _coverage(n_draws=n_draws, n_seeds=1, noise=0.015, n_boot=0, first_seed=500)
     for q in _TRUTH:
         assert inside[q] >= 0.9 * n_draws, (q, inside)
-    assert half["gamma1"] < 0.04 and half["gamma2"] < 0.25 and half["gamma_pred"] < 0.15, half
+    assert half["gamma1"] < 0.06 and half["gamma2"] < 0.1 and half["gamma_pred"] < 0.08, half
 
 
 def test_window_skips_a_flat_start():
@@ -177,21 +166,22 @@ def test_paper_hand_windows_give_the_papers_gamma1(cli, shared_data, key, name, 
     assert run.code == 0, run.err
     out = json.loads(run.out)
     assert out["window"]["P_used"] and min(out["window"]["P_used"]) >= p_min
-    # auto mode rescales by the basin centres, the paper by the grid argmin: within 0.02 (paper
-    # mode, tests/test_laws_verdict.py, gives the paper's numbers exactly)
-    assert abs(out["gamma1"] - rep["gamma1"]) < 0.02
+    # auto mode rescales by its own lambda_opt estimates, the paper by the grid argmin (paper
+    # mode, tests/test_laws_verdict.py, gives the paper's numbers exactly): the windows differ
+    # by a fraction of a decade
+    assert abs(out["gamma1"] - rep["gamma1"]) < 0.1
     df = pd.read_csv(path)
+    lam_opt = {o["P"]: o["lambda_opt"] for o in out["optima"]}
+    used = set(out["ranges"][0]["P"])  # the P of the verdict's fit (with a minimum)
     slopes = []
     for P, c in df.groupby("P"):
-        i = int(np.argmin(c.test_error.to_numpy()))
-        x = c.norm.to_numpy() / c.norm.to_numpy()[i]
-        y = c.test_error.to_numpy() / c.test_error.to_numpy()[i]
+        x = c.norm.to_numpy() / lam_opt[float(P)]
+        y = c.test_error.to_numpy()
         inside = (x >= lo) & (x <= hi)
-        if P >= p_min and inside.sum() >= 3:
+        if P >= p_min and float(P) in used and inside.sum() >= 3:
             slopes.append(-_log_slope(x[inside], y[inside]))
-    # the pipeline takes the basin centre, the paper the grid point: the windows differ by a
-    # fraction of a grid step
-    assert out["gamma1"] == pytest.approx(np.mean(slopes), abs=0.02)
+    # the same window on the same rescaled axis: the same mean of per-P slopes
+    assert out["gamma1"] == pytest.approx(np.mean(slopes), rel=1e-9)
     # without P_min the smaller P enter and gamma1 moves away
     assert abs(fit_laws(path, window=(lo, hi), n_boot=0)[0].gamma1 - out["gamma1"]) > 0.02
 
@@ -209,15 +199,6 @@ def test_window_triple_is_checked(cli, tmp_path):
     for bad in ("0.01,0.1,-5", "0.01,0.1,a", "0.01"):
         run = cli("fit", path, "--window", bad)
         assert run.code == 2 and "--window" in run.err and "Traceback" not in run.err
-
-
-def test_gamma1_method_is_checked(cli, tmp_path):
-    df = synthetic_curves(n_seeds=1)
-    with pytest.raises(ParameterError, match="gamma1_method"):
-        fit_laws(df, gamma1_method="steepest")
-    path = tmp_path / "c.csv"
-    df.to_csv(path, index=False)
-    assert cli("fit", path, "--gamma1-method", "steepest").code == 2
 
 
 @pytest.mark.parametrize("mutate, message", [
@@ -262,44 +243,3 @@ def test_a_seed_that_never_trained_is_left_out_with_a_warning():
         fit = fit_laws(df, n_boot=10)[0]
     clean = fit_laws(df[~stuck], n_boot=10)[0]
     assert fit.gamma2 == pytest.approx(clean.gamma2, rel=1e-9)
-
-
-def _truncated(df: pd.DataFrame, P_cut, fraction: float = 0.3) -> pd.DataFrame:
-    """Cut the curves of ``P_cut`` at ``fraction`` of their true lambda_opt (k2 P, k2 = 0.1):
-    training stopped before the minimum, so the last point is the minimum (censored)."""
-    cut = df.P.isin(P_cut) & (df.norm > fraction * 0.1 * df.P)
-    return df[~cut].reset_index(drop=True)
-
-
-def test_rescaled_window_leaves_out_censored_curves():
-    """Curves whose minimum is their last point only bound lambda_opt from below; their place
-    on the lambda/lambda_opt axis is unknown, so the rescaled window search leaves them out."""
-    P = (500, 1000, 2000, 4000, 8000, 16000)
-    df = _truncated(synthetic_curves(rng=np.random.default_rng(7), P=P, n_seeds=1, noise=0.01),
-                    P[-2:])
-    with pytest.warns(UserWarning, match="left out of the rescaled gamma1 window"):
-        f = fit_laws(df, n_boot=0, gamma1_method="rescaled")[0]
-    assert f.n_edge_minima == 2 and [o.P for o in f.optima if o.censored] == [8000.0, 16000.0]
-    assert f.window.P_censored == (8000.0, 16000.0) and not f.window.censored_kept
-    assert not set(f.window.P_used) & {8000.0, 16000.0} and len(f.window.P_used) >= 2
-    assert f.window.to_dict()["P_censored"] == [8000.0, 16000.0]
-    assert f.gamma1 == pytest.approx(0.5, abs=max(3 * f.gamma1_err, 0.01))
-    # the same window as on the uncensored curves alone
-    alone = fit_laws(df[~df.P.isin(P[-2:])], n_boot=0, gamma1_method="rescaled")[0]
-    assert (f.window.lo, f.window.hi) == pytest.approx((alone.window.lo, alone.window.hi))
-    assert f.gamma1 == pytest.approx(alone.gamma1, rel=1e-12)
-    # absolute units keep them (lambda_opt only sets the elbow cut there, a lower bound is safe)
-    c = fit_laws(df, n_boot=0)[0]
-    assert c.window.P_censored == () and {8000.0, 16000.0} <= set(c.window.P_used)
-
-
-def test_rescaled_window_keeps_censored_curves_when_too_few_are_left():
-    """All but one curve censored: the search falls back on all curves, and says so."""
-    P = (500, 1000, 2000, 4000, 8000)
-    df = _truncated(synthetic_curves(rng=np.random.default_rng(8), P=P, n_seeds=1, noise=0.01),
-                    P[1:])
-    with pytest.warns(UserWarning, match="too few uncensored curves"):
-        f = fit_laws(df, n_boot=0, gamma1_method="rescaled")[0]
-    assert f.window.censored_kept and f.window.P_censored == tuple(float(p) for p in P[1:])
-    assert len(f.window.P_used) >= 2
-    assert f.gamma1 == pytest.approx(0.5, abs=max(3 * f.gamma1_err, 0.01))

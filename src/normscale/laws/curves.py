@@ -178,20 +178,3 @@ def curve_minimum(curve: Curve) -> CurveMinimum:
             eps = float(np.exp(c - b * b / (4 * a)))
             return CurveMinimum(lam, eps, i, False, True)
     return CurveMinimum(float(curve.norm[i]), float(curve.error[i]), i, False, False)
-
-
-def flat_range(curve: Curve, index: int, tolerance: float) -> tuple[float, float]:
-    """Norms around the grid minimum ``index`` where ln error stays within ``tolerance`` of it.
-
-    The contiguous run of points with ln eps <= ln eps[index] + tolerance: how
-    well the curve pins lambda_opt down. A run that reaches the last point
-    means the curve is flat up to the end of its range (lambda_opt is then
-    ill-defined from above).
-    """
-    inside = np.log(curve.error) <= np.log(curve.error[index]) + tolerance
-    lo = hi = index
-    while lo > 0 and inside[lo - 1]:
-        lo -= 1
-    while hi < inside.size - 1 and inside[hi + 1]:
-        hi += 1
-    return float(curve.norm[lo]), float(curve.norm[hi])

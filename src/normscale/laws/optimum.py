@@ -33,6 +33,8 @@ from normscale.laws.curves import Curve
 
 #: points on each side of the argmin used by the parabola (5 in all: 2 degrees of freedom)
 PARABOLA_HALF_WIDTH = 2
+#: the ``band`` estimator's band in ln eps: the points within 22% of the minimum error (e^0.2)
+BAND = 0.2
 
 
 def _step(u: np.ndarray) -> float:
@@ -48,8 +50,20 @@ def argmin_estimate(curve: Curve, noise: float | None = None) -> tuple[float, fl
     return float(u[i]), float(max(_step(u) / math.sqrt(12.0), half))
 
 
+def _band(y: np.ndarray, i: int, band: float, half_width: int) -> tuple[int, int]:
+    """The contiguous points around ``i`` with y <= y[i] + band, at least ``half_width`` on
+    each side where the curve has them: (lo, hi) as a slice."""
+    lo = hi = i
+    while lo > 0 and y[lo - 1] <= y[i] + band:
+        lo -= 1
+    while hi < y.size - 1 and y[hi + 1] <= y[i] + band:
+        hi += 1
+    return min(lo, max(0, i - half_width)), max(hi, min(y.size - 1, i + half_width)) + 1
+
+
 def parabola_fit(curve: Curve, noise: float | None = None, *,
-                 half_width: int = PARABOLA_HALF_WIDTH) -> tuple[float, float, float, bool]:
+                 half_width: int = PARABOLA_HALF_WIDTH,
+                 band: float | None = None) -> tuple[float, float, float, bool]:
     """The vertex of a least-squares parabola in (log10 norm, ln eps) around the argmin.
 
     Returns ``(log10 lambda_opt, its error, ln eps at the vertex, ok)``.
@@ -67,9 +81,12 @@ def parabola_fit(curve: Curve, noise: float | None = None, *,
     y = np.log(curve.error)
     n = u.size
     i = int(np.argmin(y))
-    lo, hi = max(0, i - half_width), min(n, i + half_width + 1)
-    v = u[lo:hi] - u[i]
     s = curve_noise(curve) if noise is None else float(noise)
+    if band is None:
+        lo, hi = max(0, i - half_width), min(n, i + half_width + 1)
+    else:
+        lo, hi = _band(y, i, max(band, 2 * s), half_width)
+    v = u[lo:hi] - u[i]
     fallback = (float(u[i]), float(max(0.5 * (v[-1] - v[0]), _step(u) / math.sqrt(12.0))),
                 float(y[i]), False)
     if hi - lo < 4:
@@ -127,6 +144,19 @@ def parabola3_estimate(curve: Curve, noise: float | None = None) -> tuple[float,
     return u, err
 
 
+def band_estimate(curve: Curve, noise: float | None = None) -> tuple[float, float]:
+    """The vertex of a parabola through the points within ``BAND`` of the minimum in ln eps.
+
+    The band is a ratio of errors (eps <= 1.22 eps_min, or 2 noise levels when the
+    noise is larger), so on curves that collapse, eps / eps_opt = Phi(lambda / lambda_opt),
+    it covers the same stretch of lambda / lambda_opt at every P: whatever bias an
+    asymmetric minimum gives the vertex, it is the same at every P and leaves gamma2 alone.
+    At least ``PARABOLA_HALF_WIDTH`` points on each side are used.
+    """
+    u, err, _, _ = parabola_fit(curve, noise, band=BAND)
+    return u, err
+
+
 def basin_estimate(curve: Curve, noise: float | None = None) -> tuple[float, float]:
     """The basin's centre and half its width (:func:`normscale.laws.basin.find_basin`)."""
     b = find_basin(curve, noise=noise)
@@ -135,4 +165,4 @@ def basin_estimate(curve: Curve, noise: float | None = None) -> tuple[float, flo
 
 #: name -> estimator(curve, noise=None) -> (log10 lambda_opt, its standard error)
 ESTIMATORS = {"argmin": argmin_estimate, "parabola": parabola_estimate,
-              "parabola3": parabola3_estimate, "basin": basin_estimate}
+              "parabola3": parabola3_estimate, "band": band_estimate, "basin": basin_estimate}

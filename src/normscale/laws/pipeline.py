@@ -118,7 +118,7 @@ class Estimates(Exponents):
 
 #: the estimator of lambda_opt (:data:`normscale.laws.optimum.ESTIMATORS`), chosen by its bias
 #: and coverage on ground truth with asymmetric minima (docs/laws.md, "The optimum")
-OPTIMUM_ESTIMATOR = "parabola3"
+OPTIMUM_ESTIMATOR = "band"
 
 
 @dataclass(frozen=True)
@@ -198,10 +198,7 @@ def gamma1_in(sets: list[CurveSet], optima, *, window: tuple[float, ...] | None
     means = [cs.mean for cs in sets]
     lam = np.array([o.lambda_opt for o in optima])
     if window is not None:
-        try:
-            return fit_window(means, lam, window), "", None
-        except NormscaleError as exc:
-            return None, str(exc), None
+        return fit_window(means, lam, window), "", None
     g = profile_gamma1(means, lam)
     return g.window, g.reason, g
 

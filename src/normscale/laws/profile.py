@@ -28,7 +28,8 @@ sees:
 
 gamma1 is *undefined*, with the reason, when no stretch holds, when the
 profile peaks at its first point and falls from there (its mean over the
-first third of its range is above its maximum over the rest; it is monotone:
+first third of its range is more than 2 ``TOLERANCE`` above its mean over the
+middle third; it is monotone:
 the descent began before the logging, so the early law is not seen), or
 when the per-P slopes inside the stretch scatter by more than
 ``MAX_SPREAD`` of their mean (the curves do not share one early law there,
@@ -205,12 +206,14 @@ def _trimmed(prof: SlopeProfile, i: int, j: int, min_width: float) -> tuple[floa
 
 def _falls(x: np.ndarray, s: np.ndarray) -> bool:
     """Whether the profile falls from its start: its mean over the first third of its range
-    exceeds its maximum over the rest (a coarse test, which the noise of the first few local
-    slopes cannot pass on a flat profile: there the maximum of the rest is above the mean)."""
+    exceeds its mean over the middle third by more than the ``TOLERANCE`` a holding stretch
+    allows (a relative change, the same in any units of the norm; a flat early law with noise
+    does not pass it, a descent that began before logging does)."""
     first = x <= x[0] + (x[-1] - x[0]) / 3
-    if first.all() or not first.any():
+    middle = ~first & (x <= x[0] + 2 * (x[-1] - x[0]) / 3)
+    if not first.any() or not middle.any():
         return False
-    return float(np.mean(s[first])) > float(np.nanmax(s[~first]))
+    return float(np.mean(s[first])) > (1 + 2 * TOLERANCE) * float(np.mean(s[middle]))
 
 
 def profile_gamma1(curves: list[Curve], lambda_opt: np.ndarray) -> Gamma1:

@@ -28,8 +28,7 @@ def summary_table(fits: list[LawsFit]) -> pd.DataFrame:
                    window_lo=w.lo if w else None, window_hi=w.hi if w else None,
                    window_units=w.units if w else None,
                    window_automatic=w.automatic if w else None, gamma1_reason=f.gamma1_reason,
-                   gamma1_method=f.gamma1_method, n_P=len(f.P), err_method=f.err_method,
-                   level=f.level)
+                   n_P=len(f.P), level=f.level)
         for q in ("gamma1", "gamma2", "gamma_pred", "gamma_meas"):
             row[f"{q}_ci_lo"], row[f"{q}_ci_hi"] = getattr(f, f"{q}_ci")
         rows.append(row)

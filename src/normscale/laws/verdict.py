@@ -6,9 +6,11 @@ and chosen from the curves alone: every P whose curve reached its minimum
 lambda_opt is unknown, is left out and named). On that fit:
 
 - ``gamma1`` comes from the local-slope profile (:mod:`normscale.laws.profile`);
-  its error is the standard error of the per-P slopes combined with half
-  their spread over a one-step change of the window (the bend of the curves
-  near the elbow moves the estimate; this error covers that move);
+  its error combines the standard error of the per-P slopes, half their
+  spread over a one-step change of the window, and the bend: how much
+  steeper the averaged profile gets anywhere up to the window's end (the
+  curves bend towards their minimum inside any finite window, which pulls
+  the window's mean slope below the early law's);
 - ``gamma2`` and ``gamma_meas`` are weighted least-squares slopes of the
   optima (:func:`normscale.laws.pipeline.fit_optima`): each lambda_opt weighs
   by its own error, which is wide for a flat minimum (errors in the
@@ -89,11 +91,14 @@ def max_sigma(gamma_pred: float) -> float:
     return VIOLATION * abs(gamma_pred) / (float(ndtri(0.975)) + float(ndtri(POWER)))
 
 
-def curvature_t(P: np.ndarray, y: np.ndarray) -> float:
+def curvature_t(P: np.ndarray, y: np.ndarray, log_err: np.ndarray | None = None) -> float:
     """t statistic of the quadratic term of ln y = a + b L + c L^2, L = ln P centred.
 
-    NaN with fewer than ``MIN_P_CURVATURE`` points. Large |t|: ln y is not
-    linear in ln P, the power law bends.
+    With ``log_err`` (standard errors of ln y, finite and positive) the fit is
+    weighted and the error of c is the weighted one times max(1, Birge
+    ratio), as for the laws themselves; without, the ordinary one. NaN with
+    fewer than ``MIN_P_CURVATURE`` points. Large |t|: ln y is not linear in
+    ln P, the power law bends.
     """
     L = np.log(np.asarray(P, float))
     L = L - L.mean()
@@ -101,12 +106,17 @@ def curvature_t(P: np.ndarray, y: np.ndarray) -> float:
     n = L.size
     if n < MIN_P_CURVATURE or np.ptp(L) == 0:
         return float("nan")
+    err = None if log_err is None else np.asarray(log_err, float)
+    weighted = err is not None and bool(np.all(np.isfinite(err)) and np.all(err > 0))
+    w = 1.0 / err ** 2 if weighted else np.ones(n)
     X = np.stack([np.ones(n), L, L * L], axis=1)
-    coef, *_ = np.linalg.lstsq(X, ly, rcond=None)
+    XtW = X.T * w
+    cov = np.linalg.inv(XtW @ X)
+    coef = cov @ XtW @ ly
     resid = ly - X @ coef
-    s2 = float(resid @ resid) / (n - 3)
-    cov = s2 * np.linalg.inv(X.T @ X)
-    se = math.sqrt(max(cov[2, 2], 0.0))
+    chi2 = float(np.sum(w * resid ** 2)) / (n - 3)
+    scale = max(1.0, chi2) if weighted else chi2
+    se = math.sqrt(max(cov[2, 2] * scale, 0.0))
     if se == 0.0:
         return 0.0 if coef[2] == 0 else math.copysign(math.inf, coef[2])
     return float(coef[2] / se)
@@ -124,7 +134,9 @@ class RangeFit(LawsInP):
     ``gamma1`` is NaN when undefined (``gamma1_reason`` says why);
     ``gamma1_err`` its standard error (``gamma1_stat``: the per-P slopes'
     standard error; ``gamma1_window``: half the spread of gamma1 over a
-    one-step change of the window, ``window_gamma1``); ``window`` the early
+    one-step change of the window, ``window_gamma1``; ``gamma1_bend``: how
+    much steeper the averaged profile gets than gamma1, up to the window's
+    end, the bias of a window near the elbow); ``window`` the early
     law's fit (lambda/lambda_opt units); ``lambda_law``, ``eps_law`` the
     weighted fits of lambda_opt(P) and eps_opt(P), ``direct`` eps_opt
     against lambda_opt across P (``gamma1_direct``, a window-free check);
@@ -140,6 +152,7 @@ class RangeFit(LawsInP):
     gamma1_err: float
     gamma1_stat: float
     gamma1_window: float
+    gamma1_bend: float
     gamma1_reason: str
     window: Window | None
     window_gamma1: tuple[float, ...]
@@ -194,6 +207,7 @@ class RangeFit(LawsInP):
         return {"name": self.name, "P": list(self.P), "P_range": list(self.P_range),
                 "gamma1": self.gamma1, "gamma1_err": self.gamma1_err,
                 "gamma1_stat": self.gamma1_stat, "gamma1_window": self.gamma1_window,
+                "gamma1_bend": self.gamma1_bend,
                 "gamma1_reason": self.gamma1_reason,
                 "window": [self.window.lo, self.window.hi] if self.window else None,
                 "window_gamma1": list(self.window_gamma1),
@@ -240,21 +254,37 @@ class Assessment:
                 "ranges": [r.to_dict() for r in self.ranges]}
 
 
+def _bend(prof, win) -> float:
+    """How much steeper the averaged slope profile gets anywhere up to the window's end than
+    gamma1 in the window: the curves bend towards their minimum inside any finite window, so
+    the window's mean slope is below the early law's by about this much (0 by hand windows)."""
+    if prof is None or win is None or prof.profile is None or prof.profile.x.size == 0:
+        return 0.0
+    p = prof.profile
+    upto = p.x <= np.log10(win.hi) + 1e-6 * prof.step
+    if not upto.any():
+        return 0.0
+    return float(max(0.0, np.nanmax(p.slope[upto]) - win.gamma1))
+
+
 def fit_range(name: str, sets: list[CurveSet], optima, *, window=None) -> RangeFit:
     """Fit the laws on ``sets`` (sorted by P) with their ``optima``, and judge them."""
     P = np.array([o.P for o in optima])
     lam = np.array([o.lambda_opt for o in optima])
     eps = np.array([o.eps_opt for o in optima])
+    lam_err = np.array([o.lambda_opt_err for o in optima]) * np.log(10)
+    eps_err = np.array([o.eps_opt_err for o in optima])
     try:
-        win, reason, _ = gamma1_in(sets, optima, window=window)
+        win, reason, prof = gamma1_in(sets, optima, window=window)
     except NormscaleError as exc:
-        win, reason = None, str(exc)
+        win, reason, prof = None, str(exc), None
     variants: list[float] = []
     if win is not None and window is None:
         variants = window_variants([cs.mean for cs in sets], lam, win)
     g1 = win.gamma1 if win is not None else float("nan")
     stat = win.gamma1_err if win is not None else float("nan")
     moved = _half_spread([g1, *variants])
+    bend = _bend(prof, win)
     try:
         direct = fit_power_law(lam, eps, what="eps_opt(lambda_opt)")
     except NormscaleError:
@@ -262,13 +292,14 @@ def fit_range(name: str, sets: list[CurveSet], optima, *, window=None) -> RangeF
     open_ = [not o.censored for o in optima]
     r = RangeFit(
         name=name, P=tuple(float(p) for p in P), gamma1=g1,
-        gamma1_err=math.hypot(stat, moved) if win is not None else float("nan"),
-        gamma1_stat=stat, gamma1_window=moved, gamma1_reason=reason, window=win,
+        gamma1_err=math.hypot(stat, moved, bend) if win is not None else float("nan"),
+        gamma1_stat=stat, gamma1_window=moved, gamma1_bend=bend, gamma1_reason=reason,
+        window=win,
         window_gamma1=tuple(variants),
         lambda_law=fit_optima(optima, "lambda_opt"), eps_law=fit_optima(optima, "eps_opt"),
         direct=direct,
-        curvature={"lambda_opt": curvature_t(P[open_], lam[open_]),
-                   "eps_opt": curvature_t(P[open_], eps[open_])},
+        curvature={"lambda_opt": curvature_t(P[open_], lam[open_], lam_err[open_]),
+                   "eps_opt": curvature_t(P[open_], eps[open_], eps_err[open_])},
         n_still_falling=sum(o.still_falling for o in optima),
         n_censored=sum(o.censored for o in optima))
     return _judge(r)
