@@ -16,7 +16,8 @@ sees:
    logging steps) and averaged over the P that cover each x (at least half
    of them, and 2).
 3. A stretch *holds* when the averaged profile stays within ``TOLERANCE``
-   (relative) of its mid-range over at least ``MIN_STEPS`` logging steps. The steepest stretch that holds is kept
+   (relative) of its mid-range over at least ``MIN_STEPS`` logging steps.
+   The steepest stretch that holds is kept
    and widened while it still holds; its ends more than ``TRIM`` below its
    median are trimmed off (the onset of the elbow).
 4. gamma1 is then the paper's estimator in that window: the mean over P of
