@@ -84,3 +84,30 @@ def test_cuda_without_a_gpu_exits_2(cli):
     r = cli("perceptron", "--n", "10", "--lam", "1", "--device", "cuda")
     assert r.code == 2
     assert "no CUDA device is available" in r.err
+
+
+def test_command_modules_import_no_heavy_library():
+    """The parsers of `perceptron`, `theory` and `scaling` (built for every `normscale
+    --help`) and `import normscale.theory` load neither pandas nor scipy: each command
+    imports what it needs when it runs."""
+    import subprocess
+    import sys
+
+    code = ("import sys, normscale.cli.perceptron, normscale.cli.theory, normscale.cli.scaling, "
+            "normscale.theory\n"
+            "print(sorted(m for m in ('pandas', 'scipy', 'scipy.integrate', 'torch', "
+            "'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]", out
+
+
+def test_loss_families_of_the_parser_are_the_theory_s():
+    from normscale.cli.theory import LOSS_FAMILIES
+    from normscale.theory.losses import FAMILIES
+
+    assert sorted(LOSS_FAMILIES) == sorted(FAMILIES)
+    import normscale.theory as theory
+
+    for name in theory.__all__:                  # every lazy name resolves
+        assert getattr(theory, name) is not None

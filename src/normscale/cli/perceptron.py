@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from normscale import __version__
 from normscale.cli import _common
 from normscale.errors import NormscaleError
+
+if TYPE_CHECKING:  # pandas is imported where a command needs it: `--help` stays fast
+    import pandas as pd
 
 HELP = "perceptron lab: fixed-norm curves eps(lambda) and GD trajectories"
 #: caps on the counts a typo can blow up (each far above any experiment of the paper)
@@ -82,6 +83,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _read_fixed_csv(path: str) -> pd.DataFrame:
+    import pandas as pd
+
     _common.input_file(path, "--fixed-csv")
     try:
         df = pd.read_csv(path)
@@ -166,5 +169,5 @@ def run(args: argparse.Namespace) -> _common.Result:
         if args.laws:
             lines.append(_laws_table(df, out))
         lines.append(f"written to {out}")
-    return _common.Result(data=df.replace({np.nan: None}).to_dict(orient="records"),
+    return _common.Result(data=df.replace({float("nan"): None}).to_dict(orient="records"),
                           text="\n".join(lines))

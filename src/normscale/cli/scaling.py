@@ -82,7 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Huber threshold on log y (default 1e-3)")
     parser.add_argument("--method", choices=("projection", "grid"), default=None,
                         help="projection (default): the exponents searched on a grid ranked "
-                             "by the linear fit, the best 8 refined; grid: the engine from "
+                             "by the linear fit, the best 4 refined; grid: the engine from "
                              "every start of --grid (the check: the same objective)")
     parser.add_argument("--grid", choices=("default", "coarse", "epoch"), default=None,
                         help="start grid of --method grid (implies it): the form's (scaled to "

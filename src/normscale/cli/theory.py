@@ -14,12 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 
-import pandas as pd
-
 from normscale.cli import _common
 from normscale.errors import NormscaleError
-from normscale.theory.closed_forms import bayes, hebb_error, max_stability
-from normscale.theory.losses import FAMILIES
+
+#: the loss families of ``normscale.theory.losses.FAMILIES``, named here so that building the
+#: parser (``normscale --help``) does not import scipy (a test ties the two together)
+LOSS_FAMILIES = ("hinge", "linear", "logistic", "square")
 
 HELP = "replica theory of the fixed-norm perceptron: eps(alpha, lambda), lambda_opt, laws"
 
@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="P/N: a value, a list a,b,c or lo:hi:n (log-spaced)")
     parser.add_argument("--lam", type=_common.grid_type("--lam"), default=None,
                         help="norm lambda = |w|/sqrt(N): a value, list or lo:hi:n")
-    parser.add_argument("--loss", choices=sorted(FAMILIES), default="logistic",
+    parser.add_argument("--loss", choices=LOSS_FAMILIES, default="logistic",
                         help="loss family of a student of norm lambda (default: logistic)")
     parser.add_argument("--opt", action="store_true",
                         help="lambda_opt(alpha) by scalar search, with the Bayes, Hebb and "
@@ -88,6 +88,7 @@ def _point_dict(p) -> dict:
 
 
 def _run_opt(args) -> _common.Result:
+    from normscale.theory.closed_forms import bayes, hebb_error, max_stability
     from normscale.theory.curves import lambda_opt
 
     rows = []
@@ -107,6 +108,8 @@ def _run_opt(args) -> _common.Result:
 
 
 def _run_laws(args) -> _common.Result:
+    import pandas as pd
+
     from normscale.theory.analysis import perceptron_laws
     from normscale.theory.figures import plot_laws
 
@@ -126,7 +129,7 @@ def _run_laws(args) -> _common.Result:
         if missing:
             raise NormscaleError(f"the simulation CSV '{args.sim}' lacks the columns "
                                  f"{sorted(missing)}")
-    out = _common.output_dir(args.out)
+    out = _common.output_dir(args.out, mkdir=args.mkdir)
     _common.log(args, f"theory: {len(args.alpha)} curves of {len(args.lam)} points")
     laws = perceptron_laws(alphas=args.alpha, lams=args.lam, loss=args.loss)
     summary = laws.summary()

@@ -10,7 +10,7 @@ walking the coefficients from far starts; variable projection (Golub and
 Pereyra 1973, 2003) searches omega alone:
 
 1. **Rank a grid of omega by the linear fit.** For each point of
-   :meth:`Form.exponent_grid` (a step of 0.1 in every exponent: 900 pairs
+   :meth:`Form.exponent_grid` (a step of 0.2 in the exponents: 225 pairs
    (alpha, beta) for ``joint``), the coefficients are the weighted
    non-negative least squares of the relative residuals,
 
@@ -25,14 +25,14 @@ Pereyra 1973, 2003) searches omega alone:
 2. **Refine the best few.** The ``N_REFINE`` best points start the engine's
    Levenberg-Marquardt (:func:`~normscale.scaling.engine.fit_batch`) with
    their projected coefficients: they start in the right basin, with the
-   coefficients already fitted, so the path is short (11 to 16 iterations
+   coefficients already fitted, so the path is short (13 to 15 iterations
    on Epoch's Chinchilla data, against 50 in median from the full grid).
 
 A search in omega alone with the coefficients re-solved at every trial
 point (Kaufman's reduced Gauss-Newton, an inner Gauss-Newton NNLS per
 trial) was measured too: it reaches the same objective in 6 to 17 steps but
-takes 240 ms on that data, its inner solves dominating, against about
-30 ms for the ranking plus the full-parameter refinement; it is not kept.
+takes 240 ms on that data, its inner solves dominating, against 20 to 40 ms
+for the ranking plus the full-parameter refinement; it is not kept.
 
 The outcome is an engine :class:`~normscale.scaling.engine.Batch` of the
 refined starts, so the multi-start bookkeeping, the bootstrap and the
@@ -53,7 +53,7 @@ from normscale.scaling.engine import MAX_ITER, Batch, fit_batch, rho
 from normscale.scaling.forms import Form
 
 #: grid points that start the local refinement
-N_REFINE = 8
+N_REFINE = 4
 #: bytes that one batch of the ranking's (grid points x points) temporaries may take: 128 MiB
 MEMORY = 2 ** 27
 
