@@ -215,7 +215,10 @@ def null_families() -> list[Family]:
         master("no plateau", "g1 0.6, g2 0.8, pure power law from 0.01 lambda_opt",
                gamma1=0.6, gamma2=0.8, plateau=None, eps0=0.05, start=1e-2),
         master("offset q1", "base + q1 = 0.005 (truth: the exponents of eps - q1)", q1=0.005),
-        master("asymmetric", "g1 0.5, g2 1, beta 0.2 (slow rise past the optimum)", beta=0.2),
+        master("asymmetric", "g1 0.5, g2 1, beta 0.2 (slow rise past the optimum; the early "
+               "slope bends from x = 0.01 on)", beta=0.2),
+        master("asymmetric, sharp join", "g1 0.5, g2 1, beta 0.2, sharpness 3 (early law clean "
+               "to x = 0.1)", beta=0.2, sharpness=3.0),
         master("13 P, 1 seed", "g1 0.5, g2 1, 60 points", n_P=13, n_seeds=1, n_points=60),
         master("5 P, 31 seeds", "g1 0.5, g2 1, 10 points", n_P=5, n_seeds=31, n_points=10),
         master("5 P, 1 seed", "g1 0.5, g2 1, 10 points", n_P=5, n_seeds=1, n_points=10),
@@ -321,7 +324,10 @@ def study_null(args) -> dict:
         cov += coverage_rows(fam, res)
         zc = z_centred(res)
         sdz = float(np.std(zc, ddof=1)) if zc.size > 1 else math.nan
-        summ.append({"family": fam.name, "built as": fam.about, "draws": draws,
+        truth = (f"{res['true_gamma1'].iloc[0]:.3g}, {res['true_gamma2'].iloc[0]:.3g}, "
+                 f"{res['true_gamma_pred'].iloc[0]:.3g}, {res['true_gamma_meas'].iloc[0]:.3g}")
+        summ.append({"family": fam.name, "built as": fam.about,
+                     "truth g1, g2, g_pred, g_meas": truth, "draws": draws,
                      "finite z": zc.size, "sd(z)": sdz, "mean z": float(np.mean(zc))
                      if zc.size else math.nan,
                      "sd(z) in target": _mark(SDZ_TARGET[0] <= sdz <= SDZ_TARGET[1]),
@@ -331,7 +337,7 @@ def study_null(args) -> dict:
     n_sdz = sum(s["sd(z) in target"] == "yes" for s in summ)
     body = (
         f"{draws} seeded draws per family; the test noise binomial with n_test = 10,000 "
-        "(:mod:`normscale.laws.synthetic`). z is centred on its truth "
+        "(`normscale.laws.synthetic`). z is centred on its truth "
         "((gamma_pred - gamma_meas) - (its true value)) / sigma; for the master curves the "
         "truth is 0, for the perceptron it is not (its early slope reaches 1/2 only "
         "asymptotically in alpha; its gamma1 truth is the fit of the noiseless curves on a "
@@ -395,6 +401,19 @@ def paper_row(name: str) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     return df, (pd.read_csv(opt) if opt.exists() else None)
 
 
+def paper_cases(rows):
+    """Each row on its seed-mean curves alone, then with its per-seed optima (when fit_laws
+    takes them)."""
+    for name in rows:
+        df, opt = paper_row(name)
+        yield name, df, None
+    if _accepts("optima"):
+        for name in rows:
+            df, opt = paper_row(name)
+            if opt is not None:
+                yield f"{name} + optima", df, opt
+
+
 def transform(df: pd.DataFrame, optima: pd.DataFrame | None, k: float, c: float):
     out = df.copy()
     out["norm"] = np.exp(k * np.log(df["norm"].to_numpy(float)) + math.log(c))
@@ -432,9 +451,7 @@ def invariance_checks(base: dict, new: dict, k: float) -> list[str]:
 
 
 def invariance_cases(quick: bool, seed: int, rows=ROWS):
-    for name in rows:
-        df, opt = paper_row(name)
-        yield name, df, opt
+    yield from paper_cases(rows)
     fams = [master("base", ""), master("asymmetric", "", beta=0.2),
             master("5 P, 1 seed", "", n_P=5, n_seeds=1, n_points=10)]
     if not quick:
@@ -460,8 +477,8 @@ def study_invariance(args) -> dict:
         log(f"  {name}: {time.time() - t0:.0f} s")
     df = pd.DataFrame(rows)
     n = len(rows) * len(TRANSFORMS)
-    body = ("lambda -> c lambda^k (per-seed optima transformed the same way where the row has "
-            "them and `fit_laws` takes `optima`). Pass: the same verdict and P range, z within "
+    body = ("lambda -> c lambda^k; `ROW + optima`: the row with its per-seed optima "
+            "(`optima=`), transformed the same way. Pass: the same verdict and P range, z within "
             "0.05, gamma_pred within a tenth of its error, gamma1 k and gamma2 / k within a "
             "tenth of their errors (a failure lists the transformed values).\n\n"
             f"**{n - fails} of {n} transforms pass.**\n\n" + md_table(df) + "\n")
@@ -485,8 +502,7 @@ def variants(df: pd.DataFrame, opt: pd.DataFrame | None):
 
 def study_stability(args) -> dict:
     rows, flips, changes, total = [], 0, 0, 0
-    for name in args.rows:
-        df, opt = paper_row(name)
+    for name, df, opt in paper_cases(args.rows):
         base = None
         for what, vdf, vopt in variants(df, opt):
             rec = record(fit(vdf, n_boot=args.n_boot, optima=vopt))
@@ -507,8 +523,8 @@ def study_stability(args) -> dict:
         log(f"  {name} done")
     body = (f"**{flips} flips between `consistent` and `tension` and {changes} verdict changes "
             f"in {total} perturbed fits.** Thinned: every other logged norm of each curve "
-            "(even or odd points); per-seed optima, where `fit_laws` takes them, are passed "
-            "unchanged (thinning) or without the dropped P.\n\n" + md_table(pd.DataFrame(rows))
+            "(even or odd points). `ROW + optima`: with its per-seed optima (`optima=`), "
+            "unchanged when thinned, without the dropped P.\n\n" + md_table(pd.DataFrame(rows))
             + "\n")
     write(args.out, "stability.md", "Stability of the verdict on the paper's rows", args, body)
     return {"stability": pd.DataFrame(rows), "flips": flips, "changes": changes}

@@ -100,29 +100,38 @@ class Truth:
                              "eps_opt": self.eps_opt})
 
 
-def master_shape(x, *, gamma1: float, beta: float) -> np.ndarray:
-    """The master curve Phi(x) = (x^-g1 + (g1/beta) x^beta) / (1 + g1/beta).
+def master_shape(x, *, gamma1: float, beta: float, sharpness: float = 1.0) -> np.ndarray:
+    """The master curve Phi(x) = [(x^(-g1 m) + (g1/beta) x^(beta m)) / (1 + g1/beta)]^(1/m).
 
     Parameters
     ----------
     x : array-like
         lambda / lambda_opt, > 0.
     gamma1 : float
-        The early exponent g1 > 0: Phi ~ x^-g1 / (1 + g1/beta) for x << 1.
+        The early exponent g1 > 0: Phi ~ x^-g1 for x << 1.
     beta : float
         The exponent of the rise past the optimum, > 0 (small: a slow,
         asymmetric rise).
+    sharpness : float
+        m > 0, how sharply the early law joins the rise. m = 1 is
+        Phi(x) = (x^-g1 + (g1/beta) x^beta) / (1 + g1/beta), whose local slope
+        bends away from -g1 well below the optimum when beta is small (at
+        x = 0.01 it is -0.44 for g1 = 0.5, beta = 0.2); a larger m keeps the
+        early law clean up to near the optimum (-0.49 at x = 0.1 with m = 3).
 
     Returns
     -------
     ndarray
-        Phi(x); its minimum is Phi(1) = 1, at x = 1 (dPhi/dx = 0 there:
-        -g1 x^(-g1-1) + g1 x^(beta-1) vanishes at x = 1).
+        Phi(x); its minimum is Phi(1) = 1, at x = 1: d/dx of the bracket,
+        m g1 (x^(beta m - 1) - x^(-g1 m - 1)), vanishes at x = 1 only.
     """
     check_param("master_shape", "gamma1", gamma1, POSITIVE)
     check_param("master_shape", "beta", beta, POSITIVE)
+    check_param("master_shape", "sharpness", sharpness, POSITIVE)
     x = np.asarray(x, dtype=float)
-    return (x ** -gamma1 + gamma1 / beta * x ** beta) / (1.0 + gamma1 / beta)
+    m = float(sharpness)
+    return ((x ** (-gamma1 * m) + gamma1 / beta * x ** (beta * m)) / (1.0 + gamma1 / beta)
+            ) ** (1.0 / m)
 
 
 def _rng(rng) -> np.random.Generator:
@@ -169,7 +178,8 @@ def _check_grid(owner: str, start, stop, n_points) -> None:
 
 
 def master_curves(*, gamma1: float = 0.5, gamma2: float = 1.0, ratio: float = 1.0,
-                  beta: float = 1.0, k2: float = 1.0, eps0: float = 0.2,
+                  beta: float = 1.0, sharpness: float = 1.0, k2: float = 1.0,
+                  eps0: float = 0.2,
                   P=(500, 1000, 2000, 4000, 8000, 16000, 32000), n_seeds: int = 5,
                   n_points: int = 30, start: float = 1e-3, stop: float = 10.0,
                   n_test: int | None = 10_000, q1: float = 0.0, plateau: float | None = 0.9,
@@ -232,11 +242,12 @@ def master_curves(*, gamma1: float = 0.5, gamma2: float = 1.0, ratio: float = 1.
     Notes
     -----
     Laws 1 to 4 of docs/science.md (introduction): with ratio = 1,
-    eps = eps0 P_min^gm (k2)^g1 / (1 + g1/beta) lambda^-g1 for lambda << lambda_opt,
+    eps = eps0 P_min^gm k2^g1 (1 + g1/beta)^(-1/m) lambda^-g1 for lambda << lambda_opt,
     the same for every P.
     """
     owner = "master_curves"
-    for name, value in (("gamma1", gamma1), ("gamma2", gamma2), ("beta", beta), ("k2", k2)):
+    for name, value in (("gamma1", gamma1), ("gamma2", gamma2), ("beta", beta),
+                        ("sharpness", sharpness), ("k2", k2)):
         check_param(owner, name, value, POSITIVE)
     check_param(owner, "ratio", ratio, _RATIO)
     check_param(owner, "eps0", eps0, _UNIT)
@@ -253,7 +264,7 @@ def master_curves(*, gamma1: float = 0.5, gamma2: float = 1.0, ratio: float = 1.
     g_meas = ratio * gamma1 * gamma2
 
     def curve(lam: np.ndarray, lam_opt: float, e_opt: float) -> np.ndarray:
-        eps = e_opt * master_shape(lam / lam_opt, gamma1=gamma1, beta=beta)
+        eps = e_opt * master_shape(lam / lam_opt, gamma1=gamma1, beta=beta, sharpness=sharpness)
         if plateau is not None:
             m = PLATEAU_SHARPNESS
             eps = (eps ** -m + plateau ** -m) ** (-1 / m)
