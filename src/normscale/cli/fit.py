@@ -110,7 +110,7 @@ def _run_paper(args: argparse.Namespace, table, group_by) -> _common.Result:
 def run(args: argparse.Namespace) -> _common.Result:
     from normscale.errors import NormscaleError
     from normscale.laws import fit_laws, load_curves, write_report
-    from normscale.laws.tables import markdown
+    from normscale.laws.tables import compact, markdown
 
     group_by = [g.strip() for g in args.group_by.split(",") if g.strip()]
     table = load_curves(args.curves)
@@ -142,6 +142,7 @@ def run(args: argparse.Namespace) -> _common.Result:
         for f in fits:
             _common.log(args, "verdict: " + f.verdict_line())
     data = [f.to_dict() for f in fits]
-    text = markdown(fits).rstrip() + "\n\n" + "\n".join(
+    head = compact(fits) + "\n" if len(fits) > 1 else ""
+    text = head + markdown(fits).rstrip() + "\n\n" + "\n".join(
         "verdict: " + f.verdict_line() for f in fits)
     return _common.Result(data=data if group_by else data[0], text=text)

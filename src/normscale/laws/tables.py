@@ -44,6 +44,23 @@ def _window_cell(f: LawsFit) -> str:
     return f"[{w.lo:.3g}, {w.hi:.3g}] {w.units}" if w is not None else "none"
 
 
+def compact(fits: list[LawsFit]) -> str:
+    """One line per group: its verdict, z and gamma_pred +- error beside gamma_meas +- error.
+
+    With one group per norm (``--group-by norm_kind``) this is the paper's ablation side by
+    side: which norms' gamma1 gamma2 meets gamma_meas.
+    """
+    head = list(fits[0].group) + ["verdict", "z", "gamma_pred", "gamma_meas", "P range"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for f in fits:
+        z = f"{f.z:+.2f}" if f.z == f.z else "-"
+        lines.append("| " + " | ".join([str(v) for v in f.group.values()] + [
+            f"**{f.verdict}**", z, _pm(f.gamma_pred, f.gamma_pred_err),
+            _pm(f.gamma_meas, f.gamma_meas_err),
+            f"{f.P_range[0]:g}..{f.P_range[1]:g}"]) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown(fits: list[LawsFit]) -> str:
     """A markdown table with value ± error columns, the verdict, and its reasons below."""
     head = list(fits[0].group) + ["gamma1", "gamma2", "gamma_pred", "gamma_meas", "sigma",
@@ -75,7 +92,7 @@ def write_tables(fits: list[LawsFit], out: Path) -> list[Path]:
 
     table = summary_table(fits)
     paths = [out / n for n in ("laws.md", "laws.csv", "laws.tex", "laws.json", "optima.csv")]
-    paths[0].write_text(markdown(fits))
+    paths[0].write_text((compact(fits) + "\n" if len(fits) > 1 else "") + markdown(fits))
     table.to_csv(paths[1], index=False)
     paths[2].write_text(table.to_latex(index=False, float_format="%.4g"))
     paths[3].write_text(json.dumps(to_jsonable([f.to_dict() for f in fits]), indent=1))
