@@ -1,0 +1,290 @@
+"""The solvable-model study: presets, one runner, and what it writes.
+
+:func:`run_study` runs, for a preset (:data:`PRESETS`):
+
+1. one-pass SGD: the Volterra theory against Monte Carlo for (alpha, beta)
+   pairs in different phases (the largest |z| over the logged steps);
+2. the classic laws L(t), L(P), L(N) for several (a, b), each fitted with
+   ``normscale scaling``'s engine and set against its asymptotic exponent,
+   with a held-out check of the largest sizes;
+3. the crossover of L(P) and L(N) in a at fixed b;
+4. the dynamical laws on gradient flow with label noise, fitted with
+   ``normscale fit``'s analysis, against the derived prediction.
+
+:func:`write_study` writes the long tables (CSV), ``exponents.md`` and
+``exponents.csv`` (predicted against fitted), ``sgd.csv``, ``dynamical.md``
+and the figures. BLAS runs on ``threads`` threads (1 by default: on a
+shared machine a threaded BLAS is slower, not faster, for these sizes).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from normscale.errors import ParameterError
+from normscale.solvable.experiment import (
+    ClassicFit,
+    DynamicalFit,
+    data_table,
+    fit_classic,
+    fit_dynamical,
+    model_table,
+    noisy_table,
+    time_table,
+)
+from normscale.solvable.exponents import sgd_phase
+from normscale.solvable.model import PowerLawModel, draw_features
+from normscale.solvable.sgd import SGDCurve, log_steps, sgd_monte_carlo
+from normscale.solvable.volterra import sgd_theory
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Sizes of a study. ``classic``: the (a, b) of the classic laws; ``crossover_a`` the a
+    grid at b = ``crossover_b``; ``dynamical``: (a, b, noise) of the norm-indexed curves;
+    ``sgd``: (alpha, beta) pairs of the SGD check."""
+
+    classic: tuple[tuple[float, float], ...]
+    time_v: int
+    time_k: tuple[float, float]
+    time_seeds: int
+    sizes_P: tuple[int, ...]
+    sizes_N: tuple[int, ...]
+    size_seeds: int
+    v_ratio_P: int
+    v_ratio_N: int
+    crossover_a: tuple[float, ...]
+    crossover_b: float
+    crossover_seeds: int
+    dynamical: tuple[tuple[float, float, float], ...]
+    dyn_v: int
+    dyn_P: tuple[int, ...]
+    dyn_seeds: int
+    dyn_times: tuple[float, float, int]
+    sgd: tuple[tuple[float, float], ...]
+    sgd_v: int
+    sgd_d: int
+    sgd_steps: int
+    sgd_runs: int
+    sgd_logged: int
+    sgd_step_fraction: float
+    n_boot_classic: int
+    n_boot_laws: int
+
+
+#: ``demo``: the whole study in under 2 minutes on a shared 2-core machine; ``smoke``: every
+#: step at toy sizes (seconds; the CLI tests), not for reading exponents
+PRESETS: dict[str, Preset] = {
+    "demo": Preset(
+        classic=((2.0, 1.5), (5.0, 1.5), (2.6, 2.0)),
+        time_v=1000, time_k=(3.0, 30.0), time_seeds=2,
+        sizes_P=(16, 24, 32, 48, 64, 96, 128, 192, 256),
+        sizes_N=(16, 24, 32, 48, 64, 96, 128, 192, 256), size_seeds=8,
+        v_ratio_P=8, v_ratio_N=16,
+        crossover_a=(1.5, 2.25, 3.0, 3.5, 4.0, 4.5, 5.25), crossover_b=1.5, crossover_seeds=6,
+        dynamical=((1.5, 2.0, 1.0), (2.0, 2.0, 1.0), (3.5, 1.5, 1.0)), dyn_v=1000,
+        dyn_P=(100, 200, 400, 800, 1600, 3200), dyn_seeds=4, dyn_times=(0.1, 1e7, 60),
+        sgd=((1.0, 0.3), (1.0, 0.7), (0.7, 1.2), (0.4, 0.8)), sgd_v=400, sgd_d=40,
+        sgd_steps=2000, sgd_runs=1000, sgd_logged=12, sgd_step_fraction=0.15,
+        n_boot_classic=200, n_boot_laws=50),
+    "smoke": Preset(
+        classic=((2.0, 1.5),), time_v=100, time_k=(2.0, 6.0), time_seeds=2,
+        sizes_P=(8, 16, 32, 64, 128), sizes_N=(8, 16, 32, 64, 128), size_seeds=3, v_ratio_P=4,
+        v_ratio_N=4,
+        crossover_a=(2.0, 5.0), crossover_b=1.5, crossover_seeds=2,
+        dynamical=((1.5, 2.0, 1.0),), dyn_v=200, dyn_P=(50, 100, 200), dyn_seeds=2,
+        dyn_times=(0.1, 1e6, 30),
+        sgd=((1.0, 0.3),), sgd_v=50, sgd_d=10, sgd_steps=100, sgd_runs=20, sgd_logged=6,
+        sgd_step_fraction=0.15, n_boot_classic=20, n_boot_laws=0),
+}
+
+
+@dataclass(frozen=True)
+class SGDCheck:
+    """Theory against Monte Carlo at one (alpha, beta): ``max_z`` the largest |MC - theory| /
+    s.e. over the logged steps after 0 (at step 0 both are the null risk exactly),
+    ``frac_2se`` the fraction of those within 2 s.e."""
+
+    alpha: float
+    beta: float
+    phase: str
+    gamma: float
+    theory: SGDCurve
+    mc: SGDCurve
+    max_z: float
+    frac_2se: float
+
+
+@dataclass
+class Study:
+    """What :func:`run_study` computed (tables, fits, checks) and how long each part took."""
+
+    preset: str
+    sgd: list[SGDCheck] = field(default_factory=list)
+    classic_tables: list[pd.DataFrame] = field(default_factory=list)
+    classic: list[ClassicFit] = field(default_factory=list)
+    crossover: list[ClassicFit] = field(default_factory=list)
+    dynamical_tables: list[pd.DataFrame] = field(default_factory=list)
+    dynamical: list[DynamicalFit] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def exponents(self) -> pd.DataFrame:
+        """Predicted against fitted exponents: the classic laws, then the dynamical ones."""
+        rows = [f.row() for f in self.classic]
+        for d in self.dynamical:
+            rows += d.rows()
+        return pd.DataFrame(rows)
+
+
+def sgd_check(alpha: float, beta: float, p: Preset, *, seed: int = 0) -> SGDCheck:
+    """The Volterra theory and the Monte Carlo of the same features, at ``p``'s sizes; the
+    step is ``sgd_step_fraction`` / lam_max, batch 1."""
+    feats = draw_features(PowerLawModel(alpha=alpha, beta=beta, v=p.sgd_v, d=p.sgd_d), seed=seed)
+    gamma = p.sgd_step_fraction / float(feats.lam[0])
+    steps = log_steps(p.sgd_steps, p.sgd_logged)
+    th = sgd_theory(feats, gamma=gamma, steps=p.sgd_steps, log_times=steps)
+    mc = sgd_monte_carlo(feats, gamma=gamma, steps=p.sgd_steps, log_times=steps,
+                         n_runs=p.sgd_runs, seed=seed)
+    z = np.abs(mc.mean[1:] - th.mean[1:]) / mc.se[1:]
+    return SGDCheck(alpha, beta, sgd_phase(alpha=alpha, beta=beta), gamma, th, mc,
+                    float(z.max()), float(np.mean(z <= 2)))
+
+
+def run_study(preset: str = "demo", *, threads: int | None = 1,
+              log: Callable[[str], None] = lambda s: None) -> Study:
+    """Run every part of the study for ``preset`` (module docstring)."""
+    from threadpoolctl import threadpool_limits
+
+    if preset not in PRESETS:
+        raise ParameterError(f"unknown preset {preset!r}; the presets are "
+                             f"{', '.join(sorted(PRESETS))}")
+    p = PRESETS[preset]
+    st = Study(preset)
+    with threadpool_limits(limits=threads, user_api="blas"):
+        t0 = time.perf_counter()
+        for alpha, beta in p.sgd:
+            st.sgd.append(c := sgd_check(alpha, beta, p))
+            log(f"SGD alpha={alpha:g} beta={beta:g} (phase {c.phase}): theory vs "
+                f"{c.mc.n_runs} runs, max |z| = {c.max_z:.2f}")
+        t1 = time.perf_counter()
+        st.seconds["sgd"] = t1 - t0
+        seeds = range(p.size_seeds)
+        for a, b in p.classic:
+            for table in (time_table(a=a, b=b, v=p.time_v, P=1000 * p.time_v, k_range=p.time_k,
+                                     seeds=range(p.time_seeds)),
+                          data_table(a=a, b=b, P_grid=p.sizes_P, v_ratio=p.v_ratio_P,
+                                     seeds=seeds),
+                          model_table(a=a, b=b, N_grid=p.sizes_N, v_ratio=p.v_ratio_N,
+                                      seeds=seeds)):
+                law = table["law"].iloc[0]
+                fit = fit_classic(table, n_boot=p.n_boot_classic,
+                                  holdout_k=0 if law == "time" else 1)
+                st.classic_tables.append(table)
+                st.classic.append(fit)
+                log(f"L({ {'time': 't', 'data': 'P', 'model': 'N'}[law] }) a={a:g} b={b:g}: "
+                    f"fitted {fit.fitted:.3f} [{fit.ci[0]:.3f}, {fit.ci[1]:.3f}], "
+                    f"predicted {fit.predicted:.3f}")
+        t2 = time.perf_counter()
+        st.seconds["classic"] = t2 - t1
+        cs = range(p.crossover_seeds)
+        b = p.crossover_b
+        for a in p.crossover_a:
+            for table in (data_table(a=a, b=b, P_grid=p.sizes_P, v_ratio=p.v_ratio_P, seeds=cs),
+                          model_table(a=a, b=b, N_grid=p.sizes_N, v_ratio=p.v_ratio_N,
+                                      seeds=cs)):
+                st.crossover.append(fit_classic(table, n_boot=p.n_boot_classic))
+        t3 = time.perf_counter()
+        st.seconds["crossover"] = t3 - t2
+        lo, hi, n = p.dyn_times
+        for a, b, noise in p.dynamical:
+            table = noisy_table(a=a, b=b, noise=noise, v=p.dyn_v, P_grid=p.dyn_P,
+                                times=np.geomspace(lo, hi, int(n)), seeds=range(p.dyn_seeds))
+            st.dynamical_tables.append(table)
+            st.dynamical.append(d := fit_dynamical(table, n_boot=p.n_boot_laws))
+            log(f"dynamical a={a:g} b={b:g}: {d.fit.verdict_line()}")
+        st.seconds["dynamical"] = time.perf_counter() - t3
+    return st
+
+
+def _fmt(x: float, nd: int = 3) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{nd}f}"
+
+
+LAW_LABEL = {"time": "L(t)", "data": "L(P)", "model": "L(N)", "gamma1": "gamma1",
+             "gamma2": "gamma2", "gamma_pred": "gamma_pred", "gamma_meas": "gamma_meas"}
+
+
+def exponents_markdown(st: Study) -> str:
+    """The table of predicted against fitted exponents (written as ``exponents.md``)."""
+    lines = ["| law | a | b | alpha | beta | predicted | fitted | 95% interval | inside |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for _, r in st.exponents().iterrows():
+        lines.append(f"| {LAW_LABEL[r['law']]} | {r['a']:g} | {r['b']:g} | {r['b'] / 2:g} | "
+                     f"{(r['a'] - r['b']) / 2:g} | {_fmt(r['predicted'])} | "
+                     f"{_fmt(r['fitted'])} | [{_fmt(r['ci_lo'])}, {_fmt(r['ci_hi'])}] | "
+                     f"{'yes' if r['inside'] else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+def sgd_markdown(st: Study) -> str:
+    """Theory against Monte Carlo per (alpha, beta) (written as ``sgd.md``)."""
+    lines = ["| alpha | beta | phase | gamma | runs | logged steps | max abs z | within 2 s.e. |",
+             "|---|---|---|---|---|---|---|---|"]
+    for c in st.sgd:
+        lines.append(f"| {c.alpha:g} | {c.beta:g} | {c.phase} | {c.gamma:.3g} | {c.mc.n_runs} | "
+                     f"{c.mc.steps.size} (to {c.mc.steps[-1]}) | {c.max_z:.2f} | "
+                     f"{100 * c.frac_2se:.0f}% |")
+    return "\n".join(lines) + "\n"
+
+
+def dynamical_markdown(st: Study) -> str:
+    """Per dynamical setting: the fitted laws, the predictions, the verdict (``dynamical.md``)."""
+    lines = ["| a | b | noise | gamma1 (asymptote / window / fitted) | gamma2 (pred / fitted) | "
+             "gamma_pred | gamma_meas (pred / fitted) | verdict |",
+             "|---|---|---|---|---|---|---|---|"]
+    for d in st.dynamical:
+        f, p = d.fit, d.prediction
+        lines.append(
+            f"| {d.a:g} | {d.b:g} | {d.noise:g} | {_fmt(p.gamma1)} / {_fmt(d.gamma1_window)} / "
+            f"{_fmt(f.gamma1)} | {_fmt(p.gamma2)} / {_fmt(f.gamma2)} | {_fmt(f.gamma_pred)} | "
+            f"{_fmt(p.gamma)} / {_fmt(f.gamma_meas)} | {f.verdict} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_study(st: Study, out: str | Path) -> list[Path]:
+    """Write the tables, the markdown summaries and the figures of ``st`` into ``out``."""
+    from normscale.solvable.figures import write_figures
+
+    out = Path(out)
+    paths = []
+
+    def put(name: str, text: str) -> None:
+        (out / name).write_text(text)
+        paths.append(out / name)
+
+    pd.concat(st.classic_tables, ignore_index=True).to_csv(out / "classic.csv", index=False)
+    paths.append(out / "classic.csv")
+    if st.dynamical_tables:
+        pd.concat(st.dynamical_tables, ignore_index=True).to_csv(out / "dynamical.csv",
+                                                                  index=False)
+        paths.append(out / "dynamical.csv")
+    st.exponents().to_csv(out / "exponents.csv", index=False)
+    paths.append(out / "exponents.csv")
+    pd.DataFrame([{"alpha": c.alpha, "beta": c.beta, "phase": c.phase, "gamma": c.gamma,
+                   "step": s, "theory": th, "mc_mean": m, "mc_se": se}
+                  for c in st.sgd for s, th, m, se in zip(c.theory.steps, c.theory.mean,
+                                                          c.mc.mean, c.mc.se, strict=True)]
+                 ).to_csv(out / "sgd.csv", index=False)
+    paths.append(out / "sgd.csv")
+    put("exponents.md", exponents_markdown(st))
+    put("sgd.md", sgd_markdown(st))
+    put("dynamical.md", dynamical_markdown(st))
+    paths += write_figures(st, out)
+    return paths
