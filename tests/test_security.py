@@ -137,6 +137,22 @@ def test_a_checkpoint_round_trips_under_weights_only_and_refuses_other_objects(t
         load_checkpoint(tmp_path / "f.pt")
 
 
+def test_is_checkpoint_tells_a_checkpoint_from_an_unrelated_file(tmp_path):
+    """What `train --checkpoint n.txt` asks before it replaces n.txt."""
+    from normscale.train.checkpoint import is_checkpoint
+
+    notes = tmp_path / "n.txt"
+    notes.write_text("my notes\n")
+    marker = tmp_path / "ran"
+    state = {"model_state": {}, "optimizer_state": {}, "step": 0, "epoch": 0.0,
+             "rng_state": {"torch": torch.get_rng_state()}, "config": {}}
+    assert not is_checkpoint(notes) and notes.read_text() == "my notes\n"
+    assert not is_checkpoint(plant(tmp_path / "p.pt", marker)) and not marker.exists()
+    assert is_checkpoint(save_checkpoint(tmp_path / "c.pt", state))
+    torch.save({"weights": torch.ones(2)}, tmp_path / "other.pt")
+    assert not is_checkpoint(tmp_path / "other.pt")
+
+
 # -- 2. outputs: regular files or nothing, never an input -------------------------------------
 
 @pytest.fixture

@@ -45,6 +45,9 @@ from normscale.norms import MEASURES, NormReport, NormTracker
 from normscale.store import Record, Store
 from normscale.store.store import new_owner
 
+#: the largest step a point may have: 2**53, where float64 stops holding every integer (and
+#: far below SQLite's 2**63)
+MAX_STEP = 2**53
 #: config keys every run of an integration carries (the grouping of ``normscale fit``)
 RUN_KEYS = ("model", "dataset", "P", "seed")
 
@@ -192,20 +195,26 @@ class RunTracker:
         """
         self._check_open("log")
         check_param("RunTracker.log", "step", step, NONNEGATIVE_INT)
+        if step > MAX_STEP:
+            raise ParameterError(f"The 'step' parameter of RunTracker.log must be <= 2**53. "
+                                 f"Got {step!r} instead.")
         if epoch is None:
             if self.steps_per_epoch is None:
                 raise ParameterError("RunTracker.log needs the epoch of the point: pass "
                                      "epoch=..., or steps_per_epoch=... to the tracker.")
             epoch = step / self.steps_per_epoch
-        if not math.isfinite(float(epoch)):
+        epoch = _float(epoch, "epoch")
+        if not (math.isfinite(epoch) and epoch >= 0):
             raise ParameterError(f"The 'epoch' parameter of RunTracker.log must be a finite "
-                                 f"float. Got {epoch!r} instead.")
+                                 f"float >= 0. Got {epoch!r} instead.")
+        errors = {name: _float(value, name) for name, value in (
+            ("test_error", test_error), ("test_loss", test_loss), ("train_error", train_error),
+            ("train_loss", train_loss))}
         with torch.random.fork_rng(devices=[]), torch.no_grad():  # measuring draws no randomness
             self.last_report = self.norms.report()
         norms = self.last_report.complexity.as_dict()
-        record = Record(epoch=float(epoch), step=int(step), test_error=_float(test_error),
-                        test_loss=_float(test_loss), train_error=_float(train_error),
-                        train_loss=_float(train_loss), wall_time=self.wall_time, norms=norms)
+        record = Record(epoch=epoch, step=int(step), wall_time=self.wall_time, norms=norms,
+                        **errors)
         if self.store is not None:
             self._start()
             self.store.add_records(self.run_id, [record])
@@ -355,9 +364,24 @@ def totals(record: Record, kinds: Sequence[str] | None = None,
             **{f"{prefix}{k}": float(record.norms[k]) for k in names}}
 
 
-def _float(x: Any) -> float:
+def _float(x: Any, name: str) -> float:
+    """A number the loop measured (None: not measured, NaN); anything else is a ParameterError."""
     if x is None:
         return math.nan
-    if isinstance(x, torch.Tensor):
+    if isinstance(x, torch.Tensor) and x.numel() == 1:
         return float(x.detach().cpu())
-    return float(x)
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        try:
+            import numpy as np
+
+            if isinstance(x, np.generic) and np.isreal(x):
+                return float(x)
+        except (TypeError, ValueError):
+            pass
+        raise ParameterError(f"The '{name}' parameter of RunTracker.log must be a number. Got "
+                             f"{x!r} instead.")
+    try:
+        return float(x)
+    except OverflowError:  # an int past float's range
+        raise ParameterError(f"The '{name}' parameter of RunTracker.log must be a number a "
+                             f"float holds. Got {x!r} instead.") from None

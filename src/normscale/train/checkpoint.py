@@ -85,6 +85,20 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
     return state
 
 
+def is_checkpoint(path: str | Path) -> bool:
+    """Whether ``path`` holds a normscale checkpoint (loaded as :func:`load_checkpoint` does).
+
+    A caller about to delete or replace a file given as a checkpoint path
+    (``train --checkpoint n.txt`` without ``--resume``) asks this first, so
+    that an unrelated file is refused instead of destroyed.
+    """
+    try:
+        load_checkpoint(path)
+    except NormscaleError:
+        return False
+    return True
+
+
 def _checked(state: Mapping[str, Any]) -> str | None:
     """What is wrong with a loaded state (None when it can be resumed from)."""
     for key in ("model_state", "optimizer_state", "rng_state", "config"):
