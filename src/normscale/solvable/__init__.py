@@ -21,6 +21,7 @@ from normscale.solvable.exponents import (
     alpha_beta_from_ab,
     compute_optimal,
     dynamical_exponents,
+    model_exponent,
     sgd_phase,
     sgd_time_exponent,
     size_branch,
@@ -36,6 +37,6 @@ __all__ = [
     "ComputeOptimal", "DynamicalPrediction", "Features", "FlowCurve", "PowerLawModel",
     "SGDCurve", "ab_from_alpha_beta", "alpha_beta_from_ab", "compute_optimal",
     "draw_features", "dynamical_exponents", "gradient_flow", "log_steps", "max_stable_gamma",
-    "noise_kernel_norm", "population_flow", "sgd_monte_carlo", "sgd_phase",
+    "model_exponent", "noise_kernel_norm", "population_flow", "sgd_monte_carlo", "sgd_phase",
     "sgd_theory", "sgd_time_exponent", "size_branch", "size_exponent", "time_exponent",
 ]

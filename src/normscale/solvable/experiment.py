@@ -37,6 +37,7 @@ import pandas as pd
 
 from normscale.solvable.exponents import (
     dynamical_exponents,
+    model_exponent,
     size_exponent,
     time_exponent,
 )
@@ -154,7 +155,7 @@ def predicted_exponent(law: str, *, a: float, b: float) -> float:
     if law == "data":
         return size_exponent(a=a, b=b)
     if law == "model":
-        return min(a - 1, b)
+        return model_exponent(a=a, b=b)
     raise ValueError(f"unknown law {law!r}")
 
 

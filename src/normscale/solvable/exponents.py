@@ -4,10 +4,11 @@ In the (a, b) convention (spectrum k^-b, target power k^-a per mode;
 :mod:`~normscale.solvable.model` gives the map to (alpha, beta)):
 
 - gradient flow, P, N -> infinity: L(t) ~ t^-(a-1)/b (:func:`time_exponent`);
-- t -> infinity (minimum-norm solution), N -> infinity: L(P) ~ P^-min(a-1, 2b), and by
-  the same computation with the roles of samples and features exchanged,
-  P -> infinity: L(N) ~ N^-min(a-1, 2b) (:func:`size_exponent`);
-- compute C = N t at the frontier of L ~ t^-(a-1)/b + N^-min(a-1, 2b)
+- t -> infinity (minimum-norm solution), N -> infinity: L(P) ~ P^-min(a-1, 2b)
+  (:func:`size_exponent`); Bordelon et al. give the same for L(N) at P -> infinity,
+  but with a Gaussian projection the feature-limited floor is
+  L(N) ~ N^-min(a-1, b) (:func:`model_exponent`; Paquette et al.'s F_0);
+- compute C = N t at the frontier of L ~ t^-(a-1)/b + N^-min(a-1, b)
   (:func:`compute_optimal`);
 - one-pass SGD (Paquette et al. 2024), d -> infinity, alpha > 1/2: the
   population-bias term decays as t^-(2 alpha + 2 beta - 1)/(2 alpha), the SGD
@@ -63,6 +64,22 @@ def size_exponent(*, a: float, b: float) -> float:
     return min(a - 1, 2 * b)
 
 
+def model_exponent(*, a: float, b: float) -> float:
+    """min(a - 1, b): L(N) at P, t -> infinity in the PLRF model (Gaussian projection W).
+
+    The best student of N features leaves the target's tail beyond mode N,
+    sum_{k>N} k^-a ~ N^-(a-1), and, when the target has a finite norm (a > 1
+    + b), the tail modes' leakage through the projection: fitting the first
+    N modes with a coefficient vector of norm O(1) puts sum_{k>N} lam_k / N
+    ~ N^-b of error on the rest. It is Paquette et al.'s capacity floor
+    F_0 ~ d^(-2 alpha + max(0, 1 - 2 beta)). On samples the same leakage is
+    second order (the implicit ridge squared), hence 2b in
+    :func:`size_exponent`: the two sizes are not symmetric in this model.
+    """
+    _check_ab("model_exponent", a, b)
+    return min(a - 1, b)
+
+
 def size_branch(*, a: float, b: float) -> str:
     """Which term of min(a - 1, 2b) binds: ``"a-1"`` (the unlearned tail of the target) or
     ``"2b"`` (the implicit ridge of the minimum-norm solution, P^-b squared)."""
@@ -80,15 +97,15 @@ class ComputeOptimal:
 
 
 def compute_optimal(*, a: float, b: float) -> ComputeOptimal:
-    """The compute-optimal allocation of C = N t for L = t^-(a-1)/b + N^-m, m = min(a-1, 2b).
+    """The compute-optimal allocation of C = N t for L = t^-(a-1)/b + N^-m, m = min(a-1, b).
 
     Both terms are equal at the optimum (a sum of two power laws is minimised
     at fixed N t where their logarithmic slopes balance, which up to a
     constant equates them): t = N^(m b/(a-1)), so N ~ C^(1/(1 + m b/(a-1))).
-    On the branch a - 1 < 2b: N ~ C^(1/(1+b)), t ~ C^(b/(1+b)),
-    L ~ C^-(a-1)/(1+b) (Bordelon et al. 2024).
+    On the branch a - 1 < b: N ~ C^(1/(1+b)), t ~ C^(b/(1+b)),
+    L ~ C^-(a-1)/(1+b) (Bordelon et al. 2024; Paquette et al.'s phase I, d* ~ f^(1/(1+2 alpha))).
     """
-    m, r = size_exponent(a=a, b=b), time_exponent(a=a, b=b)
+    m, r = model_exponent(a=a, b=b), time_exponent(a=a, b=b)
     ratio = m / r                        # t = N^ratio
     n_exp = 1 / (1 + ratio)
     return ComputeOptimal(n_exp, ratio * n_exp, m * n_exp)
