@@ -12,6 +12,12 @@ folder, and the property is:
   checkpoints), and no folder appears outside the working folder;
 - a store file given to a reader (export, table, report) is byte-identical afterwards.
 
+Issue 23 adds the surfaces since: the integrations' API (a random sequence of tracker
+calls), ``import tensorboard`` (generated event files and hparams.yaml), stores with damaged
+columns, special files (a named pipe, ``/dev/full``, a symbolic link, the command's own input)
+as inputs and outputs, and a full disk (a 64 KiB tmpfs, where this runs as root): the same
+property, and a special file keeps its kind.
+
 The example counts are fixed (``derandomize``: the same examples on every run) so that the
 suite's time stays small, and every test runs under a time limit (a hang fails it).
 """
@@ -25,6 +31,7 @@ import os
 import shutil
 import signal
 import sqlite3
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,12 +104,15 @@ def workspace() -> Iterator[Path]:
 
 
 def snapshot(root: Path) -> dict[str, str]:
-    """Every path under ``root`` with its content hash (folders: "dir")."""
+    """Every path under ``root`` with its content hash (folders: "dir"; links, pipes: their
+    kind and target, so that one replaced by a regular file counts as written)."""
     out = {}
     for p in root.rglob("*"):
         rel = str(p.relative_to(root))
-        if p.is_symlink() or not (p.is_file() or p.is_dir()):
-            out[rel] = "other"
+        if p.is_symlink():
+            out[rel] = f"link to {os.readlink(p)}"
+        elif not (p.is_file() or p.is_dir()):
+            out[rel] = f"other {stat.S_IFMT(p.lstat().st_mode)}"
         elif p.is_dir():
             out[rel] = "dir"
         else:
@@ -163,6 +173,9 @@ texts = st.one_of(st.sampled_from(["", "foo", "all", "none", "model", "P", "norm
 
 PATH_KINDS = ["missing", "folder", "empty", "binary", "text", "csv", "foreign", "store",
               "truncated", "outside", "nested", "under_file", "proc", "dotdot"]
+#: special files (issue 23): fuzzed on the commands whose reading and writing go through
+#: normscale.safeio (import, export, norms, the stores)
+SPECIAL_KINDS = ["fifo", "device", "symlink", "dangling"]
 
 
 def make_path(kind: str, root: Path, template: Path, name: str = "f") -> str:
@@ -201,6 +214,15 @@ def make_path(kind: str, root: Path, template: Path, name: str = "f") -> str:
         return "/proc/normscale-fuzz/x.out"
     elif kind == "dotdot":
         return f"../normscale-fuzz-dotdot-{os.getpid()}/{name}.out"
+    elif kind == "fifo":
+        os.mkfifo(p)
+    elif kind == "device":
+        return "/dev/full"
+    elif kind == "symlink":
+        (root / f"{name}.target").write_text("P,norm,test_error\n1,2,0.5\n")
+        p.symlink_to(root / f"{name}.target")
+    elif kind == "dangling":
+        p.symlink_to(root / f"{name}.nowhere")
     return name
 
 
@@ -402,8 +424,8 @@ READER_OPTIONS = {
 @pytest.mark.parametrize("reader, n", [("export", 60), ("table", 20), ("report", 8)])
 def test_fuzz_readers(reader, n, template):
     @fuzz(n)
-    @given(store=st.sampled_from(PATH_KINDS), out=st.sampled_from([None, *PATH_KINDS]),
-           data=st.data())
+    @given(store=st.sampled_from([*PATH_KINDS, *SPECIAL_KINDS]),
+           out=st.sampled_from([None, *PATH_KINDS, *SPECIAL_KINDS]), data=st.data())
     def one(store, out, data):
         event(f"store {store}")
         with workspace() as root:
@@ -418,7 +440,9 @@ def test_fuzz_readers(reader, n, template):
                 outputs = ["curves.csv", "curves.parquet", "results"]  # the defaults
             readers = [str(Path(db))] if (root / db).is_file() and not Path(db).is_absolute() \
                 else []
-            run(root, argv, outputs=outputs, readers=readers)
+            r = run(root, argv, outputs=outputs, readers=readers)
+            if out in SPECIAL_KINDS or store in SPECIAL_KINDS:
+                assert special_kept(root), r.err
         remove_dotdot()
 
     one()
@@ -546,9 +570,11 @@ def test_fuzz_norms(kind, data, template, state_dict):
     remove_dotdot()
 
 
-def _table_file(draw, root: Path, template: Path, columns: list[str]) -> str:
+def _table_file(draw, root: Path, template: Path, columns: list[str],
+                special: bool = False) -> str:
     """A generated CSV (random columns and cells) or a path of another kind."""
-    kind = draw(st.sampled_from(["csv", "csv", "csv", *PATH_KINDS]))
+    kind = draw(st.sampled_from(["csv", "csv", "csv", *PATH_KINDS,
+                                 *(SPECIAL_KINDS if special else [])]))
     if kind != "csv":
         return make_path(kind, root, template, "t")
     rows = [",".join(columns)]
@@ -591,13 +617,253 @@ def test_fuzz_import_csv(columns, data, template):
     maps = st.sampled_from(["norm=norm", "test_error=test_error", "P=P", "seed=seed",
                             "step=x", "norm=missing", "bogus=P", "noequals", "="])
     with workspace() as root:
-        source = _table_file(data.draw, root, template, columns)
-        out = make_path(data.draw(st.sampled_from(["missing", *PATH_KINDS])), root, template,
-                        "out.csv")
+        source = _table_file(data.draw, root, template, columns, special=True)
+        out_kind = data.draw(st.sampled_from(["missing", "input", *PATH_KINDS, *SPECIAL_KINDS]))
+        out = source if out_kind == "input" else make_path(out_kind, root, template, "out.csv")
         argv = ["import", "csv", source, "--out", out]
         for m in data.draw(st.lists(maps, max_size=3)):
             argv += ["--column", m]
         argv += options(data.draw, {"--P": numbers, "--seed": numbers, "--norm-kind": texts,
                                     "--log10": None, "--model": texts}, 2)
-        run(root, argv, outputs=[out], readers=[source] if (root / source).is_file() else [])
+        r = run(root, argv, outputs=[] if out == source else [out],
+                readers=[source] if (root / source).is_file() else [])
+        assert special_kept(root), r.err
+        if out == source:
+            assert r.code == 2, r.err
     remove_dotdot()
+
+
+# -- issue 23: special files, damaged stores, tensorboard logs, the tracker API, full disks -----
+
+def special_kept(root: Path) -> bool:
+    """/dev/full is still a device, and every pipe and link in ``root`` still one."""
+    if not stat.S_ISCHR(os.stat("/dev/full").st_mode):
+        return False
+    for p in root.iterdir():
+        if p.name.startswith("fifo") or p.name in ("out.csv", "out", "runs.db", "t", "ck"):
+            if p.is_symlink() or not p.exists():
+                continue
+            if stat.S_ISREG(p.lstat().st_mode) and (root / f"{p.name}.target").exists():
+                return False  # a link was replaced by a regular file
+    return True
+
+
+DAMAGE = [
+    "UPDATE runs SET config = {v} WHERE rowid = 1",
+    "UPDATE runs SET versions = {v} WHERE rowid = 2",
+    "UPDATE runs SET status = 'finished', stop_reason = {v}",
+    "UPDATE runs SET wall_time = {v}",
+    "UPDATE runs SET created_at = {v} WHERE rowid = 3",
+    "UPDATE records SET norms = {v} WHERE rowid % 5 = 0",
+    "UPDATE records SET epoch = {v} WHERE rowid = 4",
+    "UPDATE records SET step = {v} WHERE rowid = 7",
+    "UPDATE records SET test_error = {v} WHERE rowid % 3 = 0",
+    "DELETE FROM meta",
+    "DROP TABLE records",
+    "UPDATE meta SET value = {v}",
+]
+damaged_values = st.sampled_from([
+    "NULL", "'x'", "''", "'{'", "'[1, 2]'", "'{\"a\": [1]}'",
+    "'{\"spectral_complexity\": \"big\"}'",
+    "'{\"spectral_complexity\": null}'", "'{\"model\": [\"cnn\"], \"P\": \"many\"}'",
+    "'{\"model\": {\"x\": 1}, \"P\": 1e400}'", "'{\"step\": 1}'", "1e308", "-1", "0",
+    "X'00ff'", "'NaN'", "9223372036854775807", "'{\"P\": 10, \"seed\": [0]}'"])
+
+
+@pytest.mark.parametrize("reader, n", [("export", 30), ("table", 12), ("report", 4)])
+def test_fuzz_damaged_stores(reader, n, template):
+    """A real store with one to three columns damaged by SQL: one line or a result, the
+    store unchanged."""
+    @fuzz(n)
+    @given(damage=st.lists(st.tuples(st.sampled_from(DAMAGE), damaged_values), min_size=1,
+                           max_size=3), data=st.data())
+    def one(damage, data):
+        with workspace() as root:
+            db = root / "runs.db"
+            shutil.copy(template, db)
+            conn = sqlite3.connect(db)
+            for sql, value in damage:
+                with contextlib.suppress(sqlite3.Error):  # a CHECK may refuse the value
+                    conn.execute(sql.format(v=value))
+                    conn.commit()
+            conn.close()
+            argv = [reader, "--store", "runs.db", *options(data.draw, READER_OPTIONS[reader], 1)]
+            if reader != "table":
+                argv += ["--out", "out.csv" if reader == "export" else "out"]
+            if reader != "export":
+                argv += ["--n-boot", "0"]
+            run(root, argv, outputs=["out.csv", "out"], readers=["runs.db"])
+
+    one()
+
+
+hparams_files = st.sampled_from([
+    None, b"P: 100\nseed: 1\n", b"data:\n  P: 200\n", b"P: [1, 2\n", b"- 1\n- 2\n", b"",
+    b"P: !!python/object/apply:os.system ['touch ran']\n", bytes(range(256)),
+    b"P: 1e30\n", b"P: -5\n", b"P: 2.5\n", b"P: .inf\n", b"&a [*a]\n", b"P: ~\n"])
+scalars = st.one_of(st.sampled_from([0.0, 1.0, 0.5, -1.0, 1e30, -1e30, math.inf, -math.inf,
+                                     math.nan, 2.5, 1e-30]),
+                    st.floats(allow_nan=True, allow_infinity=True, width=32))
+
+
+@fuzz(25)
+@given(runs=st.lists(st.tuples(
+    st.sampled_from(["P=100_seed=0", "P=200_seed=1", "x", "P=abc", "P=0", "nested/P=50"]),
+    st.lists(st.tuples(st.integers(0, 2**40), scalars, scalars, st.one_of(st.none(), scalars)),
+             min_size=1, max_size=5),
+    hparams_files), min_size=1, max_size=3, unique_by=lambda r: r[0]), data=st.data())
+def test_fuzz_import_tensorboard(runs, data, template):
+    """Generated event files (steps up to 2**40, values inf, NaN, 1e30; a norms/step tag that
+    may hold anything) and hparams.yaml files (broken, binary, !!python, lists)."""
+    pytest.importorskip("tensorboard")
+    from torch.utils.tensorboard import SummaryWriter
+
+    with workspace() as root:
+        for name, points, hparams in runs:
+            folder = root / "tb" / name
+            with SummaryWriter(folder) as w:
+                for step, norm, error, step_value in points:
+                    w.add_scalar("norms/spectral_complexity", norm, step)
+                    w.add_scalar("val_error", error, step)
+                    if step_value is not None:
+                        w.add_scalar("norms/step", step_value, step)
+            if hparams is not None:
+                (folder / "hparams.yaml").write_bytes(hparams)
+        if data.draw(st.integers(0, 4)) == 0:
+            os.mkfifo(root / "tb" / runs[0][0] / "events.out.tfevents.0.fifo")
+        tags = data.draw(st.lists(st.sampled_from(["norms/spectral_complexity", "norms/x",
+                                                   "other/spectral_complexity"]),
+                                  min_size=1, max_size=3))
+        argv = ["import", "tensorboard", "tb", "--error-tag",
+                data.draw(st.sampled_from(["val_error", "val_error", "nope"]))]
+        for t in tags:
+            argv += ["--norm-tag", t]
+        argv += data.draw(st.sampled_from([["--P", "10"], ["--P-from", "hparams:P"],
+                                           ["--P-from", r"P=(\d+)"], ["--P-from", "("],
+                                           ["--P-from", "hparams:data.P"], []]))
+        argv += options(data.draw, {"--seed-from": st.sampled_from([r"seed=(\d+)",
+                                                                    "hparams:seed", "x"]),
+                                    "--log10": None, "--model": texts}, 2)
+        out_kind = data.draw(st.sampled_from(["missing", "missing", *SPECIAL_KINDS, "folder"]))
+        out = make_path(out_kind, root, template, "out.csv")
+        r = run(root, [*argv, "--out", out], outputs=[out])
+        assert special_kept(root), r.err
+        assert not (root / "ran").exists()
+
+
+class _Net(torch.nn.Module):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.a, self.b = torch.nn.Linear(3, width), torch.nn.Linear(width, 2)
+
+
+log_values = st.one_of(st.sampled_from([0.5, math.nan, math.inf, -1.0, 1e300, None, True]),
+                       st.floats(allow_nan=True, allow_infinity=True),
+                       st.sampled_from(["0.3", "x", [1], torch.tensor(0.25)]))
+tracker_calls = st.one_of(
+    st.tuples(st.just("log"), st.one_of(st.integers(-2, 12), st.sampled_from([2**63, 1.5, "3",
+                                                                              None, True])),
+              log_values, st.one_of(st.none(), log_values)),
+    st.tuples(st.just("finish"), st.sampled_from(["finished", "failed", "running", "x"])),
+    st.tuples(st.just("close")),
+    st.tuples(st.just("state"), st.sampled_from(["own", "other", "wide", "junk", "empty",
+                                                 "negative"])),
+    st.tuples(st.just("second"), st.integers(0, 3)))
+
+
+@fuzz(40)
+@given(calls=st.lists(tracker_calls, max_size=8), config=st.sampled_from([
+    None, {"lr": 0.1}, {"layers": [64, 64]}, {"opt": {"beta": [0.9]}}]))
+def test_fuzz_tracker_api(calls, config):
+    """A random sequence of RunTracker calls: each returns or raises a NormscaleError (a
+    one-line message), never another error; the store stays readable and exportable, and
+    a run's stored steps are the steps its live tracker logged."""
+    from normscale.errors import NormscaleError
+    from normscale.integrations import RunTracker
+
+    with workspace() as root:
+        def make(width: int = 4, cfg: dict | None = config) -> RunTracker:
+            torch.manual_seed(0)
+            return RunTracker(_Net(width), model_name="net", P=10, store=root / "runs.db",
+                              schedule=1, config=cfg)
+
+        t, logged = make(), []
+        for call in calls:
+            try:
+                if call[0] == "log":
+                    epoch = None if call[3] is None else call[3]
+                    rec = t.log(call[1], epoch=epoch if epoch is not None else 1.0,
+                                test_error=call[2])
+                    logged.append(rec.step)
+                elif call[0] == "finish":
+                    t.finish(call[1])
+                elif call[0] == "close":
+                    t.close()
+                elif call[0] == "state":
+                    state = {"own": t.state_dict,
+                             "other": lambda: make(cfg={"z": 1}).state_dict(),
+                             "wide": lambda: {**make(8).state_dict(), "run_id": t.run_id},
+                             "junk": lambda: {"run_id": t.run_id, "last_step": 1, "norms": 3},
+                             "empty": dict,
+                             "negative": lambda: {**t.state_dict(), "last_step": -4}}[call[1]]()
+                    t.load_state_dict(state)
+                else:
+                    other = make()
+                    other.log(call[1] + 1, epoch=1.0, test_error=0.5)
+                    other.close()
+            except NormscaleError as exc:
+                assert "\n" not in str(exc), str(exc)
+        t.close()
+        if (root / "runs.db").exists():
+            with Store(root / "runs.db", readonly=True) as store:
+                runs = store.runs()
+                for info in runs:
+                    assert [r.step for r in store.records(info.run_id)] == \
+                        sorted({r.step for r in store.records(info.run_id)})
+            r = run_cli("export", "--store", root / "runs.db", "--status", "any",
+                        "--out", root / "c.csv")
+            assert r.code == 0, r.err
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("no tmpfs mount here (needs root): the simulated full disk is in "
+                    "test_security.py")
+    yield mount
+    subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+@fuzz(15)
+@given(command=st.sampled_from(["export", "import", "norms"]), fill=st.integers(0, 64),
+       rows=st.sampled_from([10, 1000, 20000]))
+def test_fuzz_full_disk(command, fill, rows, tiny_disk, template, state_dict):
+    """Outputs on a 64 KiB file system filled to a random level: a result or one line, no
+    temporary file left, an old output kept whole."""
+    for p in tiny_disk.iterdir():
+        p.unlink()
+    with workspace() as root:
+        (tiny_disk / "old.csv").write_text("old\n")
+        with contextlib.suppress(OSError):
+            (tiny_disk / "filler").write_bytes(b"\0" * (fill * 1024))
+        if command == "export":
+            argv = ["export", "--store", template, "--norm", "all", "--status", "any"]
+        elif command == "import":
+            (root / "w.csv").write_text("P,norm,test_error\n" + "100,2.5,0.25\n" * rows)
+            argv = ["import", "csv", "w.csv", "--column", "P=P", "--column", "norm=norm",
+                    "--column", "test_error=test_error"]
+        else:
+            argv = ["norms", state_dict, "--arch", "cnn", "--in-channels", "1", "--image-size",
+                    "8", "--num-classes", "10", "--width", "0.125", "--dataset", "digits",
+                    "--csv"]
+        out = tiny_disk / "old.csv"
+        r = run(root, [*argv] + ([str(out)] if command == "norms" else ["--out", str(out)]))
+        if r.code == 2:
+            assert "disk is full" in r.err or "No space" in r.err, r.err
+            assert out.read_text() == "old\n"
+        assert sorted(p.name for p in tiny_disk.iterdir() if p.name != "filler") == ["old.csv"]
