@@ -108,6 +108,9 @@ def test_a_rerun_of_a_finished_config_replaces_it_and_a_resume_continues_it(tmp_
     assert steps_in(db) == [1, 2, 3, 4, 5]
     with Store(db, readonly=True) as store:
         assert {r.test_error for r in store.records(store.runs()[0].run_id)} == {0.25}
+    with pytest.raises(RuntimeError), tracker(db):  # a rerun that fails before its 1st point
+        raise RuntimeError("crashed at start-up")
+    assert steps_in(db) == [1, 2, 3, 4, 5]  # the finished run is not replaced by nothing
     first = tracker(db)
     for step in range(1, 4):
         first.log(step, epoch=float(step), test_error=0.5)

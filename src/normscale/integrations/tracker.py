@@ -226,9 +226,16 @@ class RunTracker:
 
     def finish(self, status: str = "finished", error: str | None = None) -> None:
         """Mark the run ``status`` in the store (``normscale export`` keeps finished runs)
-        and release its claim; no point is recorded after this."""
+        and release its claim; no point is recorded after this. A tracker that recorded no
+        point leaves a run already in the store as it is (a rerun that failed before its
+        first point does not replace the finished run)."""
         self._check_open("finish")
         if self.store is not None:
+            if not self._started and self.store.run(self.run_id) is not None:
+                # no point recorded: the stored run (a finished one, say) is not replaced
+                Store.release(self._owner)
+                self._ended = "finished"
+                return
             self._start()
             self.store.finish_run(self.run_id, status=status, error=error,
                                   wall_time=self.wall_time)
