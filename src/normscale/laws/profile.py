@@ -20,9 +20,12 @@ sees:
    The steepest stretch that holds is kept
    and widened while it still holds; its ends more than ``TRIM`` below its
    median are trimmed off (the onset of the elbow).
-4. gamma1 is then the paper's estimator in that window: the mean over P of
-   the per-P least-squares slopes (:func:`normscale.laws.window.fit_window`).
-   When the window starts within a logging step of the profile's first
+4. gamma1 is then fitted from the window on with the bend towards the
+   minimum modelled (:mod:`normscale.laws.early`: the early law plus the
+   late rise, per P, averaged). Where fewer than 2 curves rise past their
+   minimum, gamma1 is the paper's estimator in the window: the mean over P
+   of the per-P least-squares slopes (:func:`normscale.laws.window.fit_window`).
+   When that window starts within a logging step of the profile's first
    point (a short curve, the early law cut by the start of logging), the
    change of the profile across the window (first third against last
    third) is added to gamma1's error.
@@ -45,6 +48,7 @@ import numpy as np
 
 from normscale.errors import NormscaleError
 from normscale.laws.curves import Curve
+from normscale.laws.early import sum_form_gamma1
 from normscale.laws.window import MIN_POINTS, Window, fit_window
 
 #: half-width of the sliding window of the local slope, in logging steps (5 points on a regular
@@ -266,7 +270,14 @@ def profile_gamma1(curves: list[Curve], lambda_opt: np.ndarray) -> Gamma1:
                             f"{10 ** b:.2g}] scatter from {slopes.min():.2f} to "
                             f"{slopes.max():.2f} ({spread:.0%} of their mean): no early law "
                             "shared by the curves", stretch, prof, step)
-    if a <= prof.x[0] + step * (1 + 1e-9):
+    upto = prof.x <= b + 1e-6 * step
+    x_peak = float(prof.x[upto][int(np.nanargmax(prof.slope[upto]))])
+    sf = sum_form_gamma1(curves, lambda_opt, x_start=10 ** a, x_peak=10 ** max(x_peak, a),
+                         gamma1_start=win.gamma1)
+    if sf is not None:
+        win = replace(win, gamma1=sf.gamma1, gamma1_err=sf.gamma1_err, slopes=sf.slopes,
+                      P_used=sf.P_used, estimator="sum form")
+    elif a <= prof.x[0] + step * (1 + 1e-9):
         # the window starts where the profile does: the early law may go on, steeper or
         # flatter, before logging began; gamma1 is uncertain by the change of the profile
         # across the window (mean over its first third against its last third: noise averages

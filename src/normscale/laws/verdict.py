@@ -258,7 +258,8 @@ def _bend(prof, win) -> float:
     """How much steeper the averaged slope profile gets anywhere up to the window's end than
     gamma1 in the window: the curves bend towards their minimum inside any finite window, so
     the window's mean slope is below the early law's by about this much (0 by hand windows)."""
-    if prof is None or win is None or prof.profile is None or prof.profile.x.size == 0:
+    if (prof is None or win is None or win.estimator != "window" or prof.profile is None
+            or prof.profile.x.size == 0):
         return 0.0
     p = prof.profile
     upto = p.x <= np.log10(win.hi) + 1e-6 * prof.step
@@ -279,7 +280,7 @@ def fit_range(name: str, sets: list[CurveSet], optima, *, window=None) -> RangeF
     except NormscaleError as exc:
         win, reason, prof = None, str(exc), None
     variants: list[float] = []
-    if win is not None and window is None:
+    if win is not None and window is None and win.estimator == "window":
         variants = window_variants([cs.mean for cs in sets], lam, win)
     g1 = win.gamma1 if win is not None else float("nan")
     stat = win.gamma1_err if win is not None else float("nan")

@@ -63,6 +63,10 @@ class Window:
     ``TOLERANCE`` noise levels; when no automatic window does, the steepest
     anchor window is kept and this is False (the per-P slopes then differ by
     more than the noise, and ``gamma1_err`` says by how much).
+    ``estimator`` is ``"window"`` (gamma1 is the mean of the per-P slopes
+    in the window) or ``"sum form"`` (the per-P exponents of the early law
+    fitted with the late rise, :mod:`normscale.laws.early`; ``slopes`` and
+    ``P_used`` are then theirs).
     ``P_censored`` are the sizes whose lambda_opt is censored (a lower
     bound) in a rescaled search: left out of it, unless fewer than 2
     uncensored curves could hold a window, in which case all curves were
@@ -85,6 +89,7 @@ class Window:
     P_censored: tuple[float, ...] = ()
     censored_kept: bool = False
     slope_errs: tuple[float, ...] = ()
+    estimator: str = "window"
 
     @property
     def gamma1_err_paper(self) -> float:
@@ -111,7 +116,8 @@ class Window:
                 "P_used": list(self.P_used), "n_points": self.n_points,
                 "rms": self.rms, "noise": self.noise, "within_noise": self.within_noise,
                 "automatic": self.automatic, "P_censored": list(self.P_censored),
-                "censored_kept": self.censored_kept, "gamma1_err_paper": self.gamma1_err_paper}
+                "censored_kept": self.censored_kept, "gamma1_err_paper": self.gamma1_err_paper,
+                "estimator": self.estimator}
 
 
 @dataclass(frozen=True)
