@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from laws_synthetic import synthetic_curves
@@ -75,33 +77,131 @@ def test_table_bad_input(cli, tmp_path, store_path):
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def test_report_page_shows_every_figure(cli, tmp_path, store_path):
-    out = tmp_path / "report"
-    r = cli("report", "--store", store_path, "--out", out, "--n-boot", "10", "--quiet",
-            "--json")
-    assert r.code == 0, r.err
-    assert r.json()["groups"] == 2 and r.json()["failed_groups"] == 1
-    page = (out / "index.html").read_text()
-    images = re.findall(r"<img src='([^']+)'", page)
-    assert len(images) == 2 and all((out / src).is_file() for src in images)
-    assert "Not fitted" in page and "torch" in page  # the failure and the environment
-    assert page.count("<details>") == 18 + 18 + 2  # every run with its config
-    # each run's stop reason, and per group the verdict, the stop reasons and edge minima
-    assert page.count("<td class='stop'>past_optimum</td>") == 17 + 17 + 1
-    assert page.count("<td class='stop'>plateau</td>") == 3
-    assert page.count("18 runs stopped: 17 past_optimum, 1 plateau") == 2
-    assert len(re.findall(r"<span class='edge'>\d+</span> of \d+ P", page)) == 2
-    assert len(re.findall(r"verdict <b class='verdict'>(consistent|tension|untestable)</b>",
-                          page)) == 2
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed (apt-get install chromium)")
+def chromium_dom(page: Path, profile: Path, *, width: int = 1280) -> str:
+    """The DOM of ``page`` after its scripts ran, in headless Chromium at ``width`` px."""
     dom = subprocess.run(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
-         "--virtual-time-budget=5000", "--dump-dom", (out / "index.html").as_uri()],
+         "--disable-sync", f"--user-data-dir={profile}", f"--window-size={width},900",
+         "--hide-scrollbars", "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
         capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-1000:]
-    loaded = re.search(r'data-images-loaded="(\d+)/(\d+)"', dom.stdout)
+    return dom.stdout
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory, store_path):
+    from normscale.cli import main
+
+    out = tmp_path_factory.mktemp("report") / "report"
+    assert main(["report", "--store", str(store_path), "--out", str(out), "--n-boot", "10",
+                 "--quiet"]) == 0
+    return out
+
+
+def _groups(page: str) -> list[str]:
+    return re.findall(r"<section class='group'>.*?</section>", page, re.DOTALL)
+
+
+def test_report_leads_each_group_with_its_verdict_table(cli, report, store_path):
+    page = (report / "index.html").read_text()
+    rows = {row["group"]["optimizer"]: row for row in
+            cli("table", "--store", store_path, "--n-boot", "10", "--json", "--quiet").json()}
+    groups = _groups(page)
+    assert len(groups) == 2
+    for g in groups:
+        opt = re.search(r"<h2>[^<]*optimizer=(\w+)", g).group(1)
+        row = rows[opt]
+        cells = dict(re.findall(r"<td class='(z|gamma_pred|gamma_meas|stops)'>([^<]*)</td>", g))
+        verdict = re.search(r"<b class='verdict (\w+)'>(\w+)</b>", g)
+        assert verdict.group(1) == verdict.group(2) == row["verdict"]
+        assert cells["gamma_pred"] == f"{row['gamma_pred']:.3f} ± {row['gamma_pred_err']:.3f}"
+        assert cells["gamma_meas"] == f"{row['gamma_meas']:.3f} ± {row['gamma_meas_err']:.3f}"
+        assert cells["z"] == f"{row['z']:+.1f}"
+        assert cells["stops"] == "17 past_optimum, 1 plateau"
+        assert len(re.findall(r"<li>", g)) == len(row["verdict_reasons"])
+        # the short table first, then the figure, then every column behind a click
+        table, img, details = (g.index(s) for s in ("<table class='verdict'>", "<img ",
+                                                    "<details class='columns'>"))
+        assert table < img < details
+        laws = pd.read_csv(report / "figures" / "laws.csv")
+        shown = re.findall(r"<tr><th>(\w+)</th>", g[details:])
+        assert shown == list(laws.columns)  # all of them, behind the click
+        assert re.search(r"<span class='edge'>\d+</span> of 6 P", g)  # synthetic_curves: 6 P
+
+
+def test_report_page_shows_every_figure(report):
+    page = (report / "index.html").read_text()
+    images = re.findall(r"<img src='([^']+)'", page)
+    assert len(images) == 2 and all((report / src).is_file() for src in images)
+    assert "Not fitted: " in page and "torch" in page  # the failure and the environment
+    assert page.count("<details>") == 18 + 18 + 2 + 1  # every run's config, the environment
+    assert page.count("<td class='stop'>past_optimum</td>") == 17 + 17 + 1
+    assert page.count("<td class='stop'>plateau</td>") == 3
+
+
+def test_report_names_no_folder_of_the_machine(report, store_path):
+    page = (report / "index.html").read_text()
+    for folder in (store_path.parent, report, Path.home(), Path("/tmp")):
+        assert str(folder) not in page
+    assert "<code>runs.db</code>" in page
+
+
+def test_scrub_paths_keeps_the_name_only():
+    from normscale.report.html import scrub_paths
+
+    assert scrub_paths("the store '/tmp/s3/x.db' holds none") == "the store '.../x.db' holds none"
+    assert scrub_paths(r"at C:\Users\me\runs.db, ~/data/mnist") == "at .../runs.db, .../mnist"
+    # a ratio, a fraction or a relative link are not paths
+    kept = "lambda/lambda_opt in [0.01, 1], 1/2 of P, figures/laws.md"
+    assert scrub_paths(kept) == kept
+
+
+def test_report_page_fits_the_screen_with_its_figures(report, tmp_path):
+    """In Chromium every figure loads and the page needs no sideways scrolling at 1280 px."""
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (apt-get install chromium, or make browser)")
+    probe = report / "probe.html"
+    probe.write_text((report / "index.html").read_text().replace("</body>", PROBE + "</body>"))
+    dom = chromium_dom(probe, tmp_path / "profile")
+    loaded = re.search(r'data-images-loaded="(\d+)/(\d+)"', dom)
     assert loaded is not None, "the page's image check did not run"
     assert loaded.group(1) == loaded.group(2) == "2"
+    width = re.search(r'data-scroll-width="(\d+)" data-view-width="(\d+)"', dom)
+    assert width is not None and int(width.group(1)) <= int(width.group(2)), width.group(0)
+
+
+# appended to a copy of a page: its width against the window's, after the images loaded
+PROBE = """<script>window.addEventListener("load", function () {
+  var d = document.createElement("div");
+  d.setAttribute("data-scroll-width", document.documentElement.scrollWidth);
+  d.setAttribute("data-view-width", window.innerWidth);
+  document.body.appendChild(d); });</script>"""
+
+
+@pytest.mark.xfail(strict=True, reason="laws/figures.py labels the minor ticks of log axes "
+                   "spanning about one decade, and they print over each other (fix sent to "
+                   "the lead; remove this mark with it)")
+@pytest.mark.parametrize("P", [(250, 500, 1000, 2000, 4000), (100, 200, 400, 800)])
+def test_log_axes_of_the_report_figure_have_no_overlapping_tick_labels(monkeypatch, tmp_path, P):
+    """The P ranges of the cpu presets (cnn-mnist, cnn-digits): every tick label readable."""
+    import matplotlib.pyplot as plt
+
+    from normscale.laws import figures, fit_laws
+
+    curves = synthetic_curves(P=P, n_seeds=2, noise=0.02, rng=np.random.default_rng(3))
+    kept = []
+    monkeypatch.setattr(figures.plt, "close", kept.append)
+    figures.plot_fit(fit_laws(curves)[0], tmp_path / "fit")
+    (fig,) = kept
+    renderer = fig.canvas.get_renderer()
+    overlaps = []
+    for ax in fig.axes:
+        for axis, name in ((ax.xaxis, "x"), (ax.yaxis, "y")):
+            boxes = [(t.get_window_extent(renderer), t.get_text())
+                     for t in axis.get_ticklabels(which="both") if t.get_visible() and t.get_text()]
+            overlaps += [f"{ax.get_title()} {name}: {sa!r} over {sb!r}"
+                         for i, (a, sa) in enumerate(boxes) for b, sb in boxes[i + 1:]
+                         if a.overlaps(b)]
+    plt.close(fig)
+    assert not overlaps, overlaps

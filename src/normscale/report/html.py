@@ -1,33 +1,51 @@
-"""A self-contained HTML report: figures, the table, the configs and the environment.
+"""A self-contained HTML report that leads with the verdict of each group.
+
+Per group, first: one short table (verdict, z, gamma_pred +- error,
+gamma_meas +- error, stop reasons), the verdict's reasons and the group's
+figure; every other column of the summary table sits behind a click
+(``<details>``). Then the groups that could not be fitted, the runs with
+their configs, and the environment.
 
 The page uses relative links only, so it opens from the file system with no
-server; a small script marks any image that failed to load (and records the
-count in ``data-images-loaded`` on ``<body>``, which the tests read).
+server, and names no folder of the machine that made it: the store appears
+by its file name, and absolute paths in messages and configs are cut to
+their last part. It fits a laptop screen without sideways scrolling (long
+cells wrap, figures scale to the page). A small script marks any image that
+failed to load and records the count in ``data-images-loaded`` on
+``<body>``, which the tests read.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import math
 import platform
+import re
 import subprocess
 from pathlib import Path
 
 import pandas as pd
 
-from normscale import __version__, safeio
+from normscale import __version__
 from normscale.laws import LawsFit, write_report
 from normscale.laws.tables import summary_table
-from normscale.report.study import GroupFailure, stop_line, stop_reasons
+from normscale.report.study import GroupFailure, stop_counts, stop_reasons
 from normscale.store import Store
 
 _STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
-table { border-collapse: collapse; font-size: 0.9em; }
+body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 70em;
+       padding: 0 1em; color: #222; overflow-wrap: anywhere; }
+table { border-collapse: collapse; font-size: 0.9em; margin: 0.5em 0; max-width: 100%; }
 td, th { border: 1px solid #ccc; padding: 0.25em 0.5em; text-align: right; }
-img { max-width: 100%; border: 1px solid #eee; }
+th { background: #f4f4f4; }
+table.columns td, table.columns th, table.runs td.config { text-align: left; }
+table.verdict td { font-size: 1.1em; }
+.consistent { color: #17692b; } .tension { color: #b00; } .untestable { color: #8a5a00; }
+img { max-width: 100%; height: auto; border: 1px solid #eee; }
 .broken { outline: 3px solid #c00; }
-details pre { background: #f6f6f6; padding: 0.5em; overflow-x: auto; }
+summary { cursor: pointer; }
+details pre { background: #f6f6f6; padding: 0.5em; white-space: pre-wrap; }
 """
 
 _CHECK_IMAGES = """
@@ -45,6 +63,26 @@ window.addEventListener("load", function () {
   }
 });
 """
+
+# An absolute path (POSIX, ~ or a Windows drive) not glued to a word: "/tmp/x/runs.db",
+# never "lambda/lambda_opt" or "1/2".
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.)\]/])(?:~|[A-Za-z]:)?[/\\](?:[^\s'\"<>,;/\\]+[/\\])+"
+                            r"(?P<name>[^\s'\"<>,;/\\]*)")
+
+
+def scrub_paths(text: str) -> str:
+    """``text`` with every absolute path cut to its last part (``.../runs.db``)."""
+    return _ABSOLUTE_PATH.sub(lambda m: ".../" + m["name"], text)
+
+
+def _scrub(value: object) -> object:
+    if isinstance(value, str):
+        return scrub_paths(value)
+    if isinstance(value, dict):
+        return {k: _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return value
 
 
 def _environment() -> dict[str, str]:
@@ -66,57 +104,120 @@ def _environment() -> dict[str, str]:
     return env
 
 
-def write_html_report(store: Store, fits: list[LawsFit], failures: list[GroupFailure],
-                      out_dir: Path, *, title: str = "normscale report") -> Path:
-    """Write figures, tables and ``index.html`` into ``out_dir``; return the page's path."""
-    figures = write_report(fits, out_dir / "figures") if fits else []
-    e = html.escape
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>",
-             f"<style>{_STYLE}</style><script>{_CHECK_IMAGES}</script></head><body>",
-             f"<h1>{e(title)}</h1>",
-             f"<p>Store: <code>{e(str(store.path))}</code>. Exponents as in docs/science.md: "
-             "eps ~ lambda^-gamma1 early in training, lambda_opt ~ P^gamma2, "
-             "gamma_pred = gamma1 gamma2 against gamma_meas from eps_opt ~ P^-gamma.</p>"]
-    if fits:
-        table = summary_table(fits)
-        parts += ["<h2>The table</h2><div style='overflow-x:auto'>",
-                  table.to_html(index=False, float_format="%.4g", border=0), "</div>"]
-        links = [p for p in figures if p.suffix in (".md", ".csv", ".tex", ".json")]
-        parts.append("<p>Also as " + ", ".join(
-            f"<a href='figures/{e(p.name)}'>{e(p.name)}</a>" for p in links) + ".</p>")
-        parts.append("<h2>Verdicts, stop reasons and edge minima</h2><ul>")
-        for f in fits:
-            label = ", ".join(f"{k}={v}" for k, v in f.group.items())
-            reasons = "".join(f"<li>{e(r)}</li>" for r in f.verdict_reasons)
-            parts.append(
-                f"<li class='group'><b>{e(label)}</b>: verdict <b class='verdict'>"
-                f"{e(f.verdict)}</b><ul>{reasons}</ul><p class='stops'>"
-                f"{e(stop_line(stop_reasons(store, f.group)))}; minimum at the last logged "
-                f"point (edge minimum) on <span class='edge'>{f.n_edge_minima}</span> of "
-                f"{len(f.P)} P</p></li>")
-        parts.append("</ul>")
-    for f in failures:
-        parts.append(f"<p><b>Not fitted</b> {e(json.dumps(f.group, default=str))}: "
-                     f"{e(f.error)}</p>")
-    parts.append("<h2>Figures</h2>")
-    for p in figures:
-        if p.suffix == ".png":
-            parts.append(f"<h3>{e(p.stem)}</h3><p><img src='figures/{e(p.name)}' "
-                         f"alt='{e(p.stem)}'> <a href='figures/{e(p.stem)}.pdf'>PDF</a></p>")
+def _pm(value: float, err: float) -> str:
+    """``0.521 ± 0.043``, or ``undefined`` for NaN."""
+    if not math.isfinite(value):
+        return "undefined"
+    return f"{value:.3f} ± {err:.3f}" if math.isfinite(err) else f"{value:.3f}"
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return "-" if math.isnan(value) else f"{value:.4g}"
+    return "-" if value is None else str(value)
+
+
+def _label(group: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in group.items()) or "all runs"
+
+
+def _group_section(fit: LawsFit, row: pd.Series, figure: Path | None, stops: dict[str, int],
+                   e) -> list[str]:
+    """The verdict table, the reasons and the figure of one group; all columns behind a click."""
+    r = fit.assessment.range
+    z = f"{fit.z:+.1f}" if math.isfinite(fit.z) else "-"
+    parts = [f"<section class='group'><h2>{e(_label(fit.group))}</h2>",
+             "<table class='verdict'><tr><th>verdict</th><th>z</th><th>gamma_pred</th>"
+             "<th>gamma_meas</th><th>stop reasons</th></tr>",
+             f"<tr><td><b class='verdict {e(fit.verdict)}'>{e(fit.verdict)}</b></td>"
+             f"<td class='z'>{e(z)}</td>"
+             f"<td class='gamma_pred'>{e(_pm(fit.gamma_pred, fit.gamma_pred_err))}</td>"
+             f"<td class='gamma_meas'>{e(_pm(fit.gamma_meas, fit.gamma_meas_err))}</td>"
+             f"<td class='stops'>{e(stop_counts(stops) or 'none recorded')}</td></tr></table>",
+             f"<p>On P = {r.P_range[0]:g}..{r.P_range[1]:g} ({e(r.name)}); "
+             f"gamma1 = {e(_pm(fit.gamma1, fit.gamma1_err))}, "
+             f"gamma2 = {e(_pm(fit.gamma2, fit.gamma2_err))}; minimum at the last logged point "
+             f"(edge minimum) on <span class='edge'>{fit.n_edge_minima}</span> of "
+             f"{len(fit.P)} P.</p>",
+             "<ul class='reasons'>"
+             + "".join(f"<li>{e(scrub_paths(reason))}</li>" for reason in fit.verdict_reasons)
+             + "</ul>"]
+    if figure is not None:
+        parts.append(f"<p><img src='figures/{e(figure.name)}' alt='{e(figure.stem)}'><br>"
+                     f"<a href='figures/{e(figure.stem)}.pdf'>PDF</a></p>")
+    rows = "".join(f"<tr><th>{e(str(k))}</th><td>{e(scrub_paths(_cell(v)))}</td></tr>"
+                   for k, v in row.items())
+    parts.append(f"<details class='columns'><summary>All {len(row)} columns of the summary "
+                 f"table</summary><table class='columns'>{rows}</table></details></section>")
+    return parts
+
+
+def _runs_section(store: Store, e) -> list[str]:
     runs = store.runs()
-    parts.append(f"<h2>Runs ({len(runs)})</h2><table><tr><th>run</th><th>status</th>"
-                 "<th>stop reason</th><th>records</th><th>wall time (s)</th><th>config</th></tr>")
+    parts = [f"<h2>Runs ({len(runs)})</h2><table class='runs'><tr><th>run</th><th>status</th>"
+             "<th>stop reason</th><th>records</th><th>wall time (s)</th><th>config</th></tr>"]
     for r in runs:
         wall = "" if r.wall_time is None else f"{r.wall_time:.1f}"
-        cfg = e(json.dumps(dict(r.config), indent=1, sort_keys=True))
+        cfg = e(json.dumps(_scrub(dict(r.config)), indent=1, sort_keys=True, default=str))
         parts.append(f"<tr><td><code>{e(r.run_id)}</code></td><td>{e(r.status)}</td>"
                      f"<td class='stop'>{e(r.stop_reason or '')}</td><td>{r.n_records}</td>"
-                     f"<td>{wall}</td><td style='text-align:left'>"
+                     f"<td>{wall}</td><td class='config'>"
                      f"<details><summary>{e(str(r.config.get('model')))} "
                      f"{e(str(r.config.get('dataset')))} P={e(str(r.config.get('P')))} "
                      f"seed={e(str(r.config.get('seed')))}</summary><pre>{cfg}</pre>"
                      "</details></td></tr>")
-    parts.append("</table><h2>Environment</h2><table>")
+    return [*parts, "</table>"]
+
+
+def write_html_report(store: Store, fits: list[LawsFit], failures: list[GroupFailure],
+                      out_dir: Path, *, title: str = "normscale report") -> Path:
+    """Write figures, tables and ``index.html`` into ``out_dir``; return the page's path.
+
+    Parameters
+    ----------
+    store : Store
+        The runs (their configs, stop reasons and wall times are listed).
+    fits : list of LawsFit
+        One per group (:func:`normscale.report.fit_store`); each gets its
+        verdict table and its figure, in this order.
+    failures : list of GroupFailure
+        Groups that could not be fitted, listed with the reason.
+    out_dir : Path
+        Receives ``index.html`` and ``figures/`` (the six-panel figures as PNG
+        and PDF, and the tables as markdown, CSV, LaTeX and JSON).
+    title : str
+        The page's title.
+    """
+    figures = write_report(fits, out_dir / "figures") if fits else []
+    pngs = [p for p in figures if p.suffix == ".png"]
+    per_fit = pngs if len(pngs) == len(fits) else [None] * len(fits)
+    e = html.escape
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'>"
+             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+             f"<title>{e(title)}</title>",
+             f"<style>{_STYLE}</style><script>{_CHECK_IMAGES}</script></head><body>",
+             f"<h1>{e(title)}</h1>",
+             f"<p>Store <code>{e(Path(store.path).name)}</code>: {len(fits)} group(s) fitted"
+             + (f", {len(failures)} not fitted" if failures else "")
+             + ". Exponents as in docs/science.md: eps ~ lambda^-gamma1 early in training, "
+             "lambda_opt ~ P^gamma2, gamma_pred = gamma1 gamma2 against gamma_meas from "
+             "eps_opt ~ P^-gamma_meas; z = (gamma_pred - gamma_meas) / sigma.</p>"]
+    if fits:
+        table = summary_table(fits)
+        for (_, row), fit, figure in zip(table.iterrows(), fits, per_fit, strict=True):
+            parts += _group_section(fit, row, figure, stop_reasons(store, fit.group), e)
+        links = [p for p in figures if p.suffix in (".md", ".csv", ".tex", ".json")]
+        parts.append("<p>The summary table as " + ", ".join(
+            f"<a href='figures/{e(p.name)}'>{e(p.name)}</a>" for p in links) + ".</p>")
+        if per_fit[0] is None and pngs:  # figures that could not be matched to a group
+            parts += [f"<p><img src='figures/{e(p.name)}' alt='{e(p.stem)}'></p>" for p in pngs]
+    for f in failures:
+        parts.append(f"<h2>Not fitted: {e(_label(f.group))}</h2>"
+                     f"<p class='failure'>{e(scrub_paths(f.error))}</p>")
+    parts += _runs_section(store, e)
+    parts.append("<details><summary>Environment</summary><table>")
     parts += [f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in _environment().items()]
-    parts.append("</table></body></html>")
-    return safeio.write_text(out_dir / "index.html", "\n".join(parts), "the report page")
+    parts.append("</table></details></body></html>")
+    page = out_dir / "index.html"
+    page.write_text("\n".join(parts))
+    return page

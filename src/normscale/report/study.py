@@ -43,12 +43,15 @@ def _same(a: object, b: object) -> bool:
         return a == b
 
 
+def stop_counts(counts: dict[str, int]) -> str:
+    """``"17 past_optimum, 1 max_epochs (censored)"``: the most common reason first."""
+    return ", ".join(f"{n} {k}" + (" (censored)" if k == "max_epochs" else "")
+                     for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def stop_line(counts: dict[str, int]) -> str:
     """``"18 runs stopped: 17 past_optimum, 1 max_epochs (censored)"``."""
-    total = sum(counts.values())
-    parts = [f"{n} {k}" + (" (censored)" if k == "max_epochs" else "")
-             for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
-    return f"{total} runs stopped: " + ", ".join(parts)
+    return f"{sum(counts.values())} runs stopped: " + stop_counts(counts)
 
 
 @dataclass(frozen=True)
