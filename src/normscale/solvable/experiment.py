@@ -64,9 +64,10 @@ def _rows(model: PowerLawModel, law: str, P, N, steps, norms, errors, seed) -> p
 
 def time_table(*, a: float, b: float, v: int, P: int, k_range=(3.0, 40.0), n_times: int = 16,
                seeds=range(4)) -> pd.DataFrame:
-    """Gradient flow from 0 on P noiseless samples (P >> v: the Wishart draw costs v^3 at any
-    P), identity features with the tail beyond v (``tail=True``): L(t) at times t = k^b for
-    k log-spaced in ``k_range`` (the mode being learned at t; keep it far below v)."""
+    """Gradient flow from 0 on P noiseless samples, identity features with the tail beyond v
+    (``tail=True``): L(t) at times t = k^b for k log-spaced in ``k_range`` (the mode being
+    learned at t; keep it far below v). P >> v, e.g. 10^8: the Wishart draw costs v^3 at any
+    P, and the empirical spectrum is off by about sqrt(v/P)."""
     model = PowerLawModel.from_ab(a=a, b=b, v=v, tail=True)
     times = np.geomspace(*k_range, n_times) ** b
     feats = draw_features(model)

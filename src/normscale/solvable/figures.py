@@ -23,6 +23,8 @@ from normscale.solvable.exponents import size_exponent  # noqa: E402
 
 
 def _save(fig, path: Path) -> Path:
+    for ax in fig.axes:                      # minor log ticks unlabelled: no overlapping labels
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -83,10 +83,9 @@ class Preset:
 #: step at toy sizes (seconds; the CLI tests), not for reading exponents
 PRESETS: dict[str, Preset] = {
     "demo": Preset(
-        classic=((2.0, 1.5), (5.0, 1.5), (2.6, 2.0)),
+        classic=((2.0, 1.5), (5.0, 1.5), (2.2, 2.0)),
         time_v=1000, time_k=(3.0, 30.0), time_seeds=2,
-        sizes_P=(16, 24, 32, 48, 64, 96, 128, 192, 256),
-        sizes_N=(16, 24, 32, 48, 64, 96, 128, 192, 256), size_seeds=8,
+        sizes_P=(16, 32, 64, 128, 256), sizes_N=(16, 32, 64, 128, 256), size_seeds=12,
         v_ratio_P=8, v_ratio_N=16,
         crossover_a=(1.5, 2.25, 3.0, 3.5, 4.0, 4.5, 5.25), crossover_b=1.5, crossover_seeds=6,
         dynamical=((1.5, 2.0, 1.0), (2.0, 2.0, 1.0), (3.5, 1.5, 1.0)), dyn_v=1000,
@@ -177,7 +176,7 @@ def run_study(preset: str = "demo", *, threads: int | None = 1,
         st.seconds["sgd"] = t1 - t0
         seeds = range(p.size_seeds)
         for a, b in p.classic:
-            for table in (time_table(a=a, b=b, v=p.time_v, P=1000 * p.time_v, k_range=p.time_k,
+            for table in (time_table(a=a, b=b, v=p.time_v, P=10 ** 8, k_range=p.time_k,
                                      seeds=range(p.time_seeds)),
                           data_table(a=a, b=b, P_grid=p.sizes_P, v_ratio=p.v_ratio_P,
                                      seeds=seeds),
