@@ -288,6 +288,19 @@ def test_a_full_disk_leaves_no_temp_file_and_the_old_file(cli, tmp_path, small_t
     assert out.read_text() == "old\n"
 
 
+def test_a_checkpoint_on_a_full_disk_is_one_line_and_keeps_the_last_one(small_tmpfs):
+    state = {"model_state": {"w": torch.zeros(4)}, "optimizer_state": {}, "step": 1,
+             "rng_state": {"torch": torch.get_rng_state()}, "config": {}, "epoch": 1.0}
+    path = save_checkpoint(small_tmpfs / "c.pt", state)
+    before = digest(path)
+    big = {**state, "model_state": {"w": torch.zeros(100_000)}, "step": 2}  # 400 kB > 64 KiB
+    with pytest.raises(NormscaleError) as info:
+        save_checkpoint(path, big)
+    assert "disk is full" in str(info.value) and "\n" not in str(info.value)
+    assert digest(path) == before and load_checkpoint(path)["step"] == 1
+    assert sorted(p.name for p in small_tmpfs.iterdir()) == ["c.pt"]
+
+
 def small_tmpfs_free(folder: Path) -> int:
     st = os.statvfs(folder)
     return st.f_bavail * st.f_frsize
