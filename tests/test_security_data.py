@@ -20,7 +20,7 @@ from torch import nn
 
 from normscale.errors import DataError, NormscaleError, ParameterError
 from normscale.integrations import RunTracker
-from normscale.store import Record, Store
+from normscale.store import Record, Store, long_table
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -188,16 +188,23 @@ def test_tracker_configs_with_lists_export_and_table_without_traceback(cli, tmp_
     db = tmp_path / "runs.db"
     for P in (100, 200, 400):
         with RunTracker(mlp(), model_name="mlp", P=P, store=db, schedule=1,
-                        config={"layers": [64, 64], "opts": {"beta": 0.9}}) as t:
+                        config={"layers": [64, 64], "opts": {"beta": 0.9},
+                                "optimizer": ["adam", {"lr": 0.1}]}) as t:
             for step in range(1, 6):
                 t.log(step, epoch=float(step), test_error=1.0 / (step * P) ** 0.3)
     r = cli("export", "--store", db, "--out", tmp_path / "c.csv")
     assert r.code == 0, r.err
-    r = cli("table", "--store", db, "--n-boot", "0", "--group-by", "model,dataset")
-    assert r.code in (0, 2) and "Traceback" not in r.err, r.err
-    r = cli("report", "--store", db, "--n-boot", "0", "--group-by", "model,dataset",
-            "--out", tmp_path / "rep")
-    assert r.code in (0, 2) and "Traceback" not in r.err, r.err
+    from normscale.report.study import stop_reasons
+
+    with Store(db, readonly=True) as store:  # a group's value is the list's JSON text
+        group = {"model": "mlp", "optimizer": long_table(store)["optimizer"].iloc[0]}
+        assert stop_reasons(store, group) == {"unknown": 3}
+    for group_by in ("model,dataset", "model,dataset,optimizer,weight_decay,norm_kind"):
+        r = cli("table", "--store", db, "--n-boot", "0", "--group-by", group_by)
+        assert r.code in (0, 2) and "Traceback" not in r.err, r.err
+        r = cli("report", "--store", db, "--n-boot", "0", "--group-by", group_by,
+                "--out", tmp_path / "rep")
+        assert r.code in (0, 2) and "Traceback" not in r.err, r.err
 
 
 # -- import tensorboard: damaged logs --------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,12 +36,20 @@ def stop_reasons(store: Store, group: dict) -> dict[str, int]:
 
 
 def _same(a: object, b: object) -> bool:
-    if pd.isna(a) and pd.isna(b):
+    """A config value against a group's value (a long-table cell: lists and tables as their
+    JSON text, as :func:`normscale.store.long_table` writes them)."""
+    a, b = (json.dumps(v, sort_keys=True, default=str) if isinstance(v, list | dict | tuple)
+            else v for v in (a, b))
+    if _missing(a) and _missing(b):
         return True
     try:
         return float(a) == float(b)  # weight_decay 0 against 0.0
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return a == b
+
+
+def _missing(v: object) -> bool:
+    return bool(pd.api.types.is_scalar(v) and pd.isna(v))
 
 
 def stop_counts(counts: dict[str, int]) -> str:
