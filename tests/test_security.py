@@ -242,6 +242,10 @@ def test_a_checkpoint_over_the_store_of_the_same_command_is_refused(tmp_path):
             save_checkpoint(db, state)
         assert digest(db) == before
     save_checkpoint(tmp_path / "elsewhere.pt", state)  # outside the command: no such input
+    with safeio.command():  # a resumed run replaces the checkpoint it loaded
+        load_checkpoint(tmp_path / "elsewhere.pt")
+        save_checkpoint(tmp_path / "elsewhere.pt", {**state, "step": 5})
+    assert load_checkpoint(tmp_path / "elsewhere.pt")["step"] == 5
     with Store(db, readonly=True) as store:
         assert [r.run_id for r in store.runs()] == ["r"]
 

@@ -252,11 +252,13 @@ def write_bytes(path: str | os.PathLike, data: bytes, what: str = "the output", 
 # -- reading ------------------------------------------------------------------------------------
 
 def check_input(path: str | os.PathLike, what: str = "the file", *,
-                max_bytes: int | None = None) -> Path:
+                max_bytes: int | None = None, register: bool = True) -> Path:
     """Check that ``path`` is a readable regular file (of at most ``max_bytes``); remember it.
 
     A symbolic link is followed (reading through one changes nothing). The
-    file is registered as an input of the running :func:`command`.
+    file is registered as an input of the running :func:`command` unless
+    ``register`` is False: a state file the command itself updates (the
+    checkpoint a run resumes from and then replaces).
 
     Raises
     ------
@@ -278,7 +280,8 @@ def check_input(path: str | os.PathLike, what: str = "the file", *,
     if max_bytes is not None and st.st_size > max_bytes:
         raise NormscaleError(f"{what} '{p}' holds {st.st_size} bytes; at most {max_bytes} are "
                              "read (it is not the file it should be)")
-    register_input(p)
+    if register:
+        register_input(p)
     return p
 
 
@@ -307,7 +310,7 @@ def read_text(path: str | os.PathLike, what: str = "the file", *,
 
 
 def load_torch(path: str | os.PathLike, what: str = "the file", *,
-               map_location: Any = "cpu") -> Any:
+               map_location: Any = "cpu", register: bool = True) -> Any:
     """``torch.load(path, weights_only=True)``: tensors and plain values, never code.
 
     A file that holds any other object (a pickled class, a function, a
@@ -325,7 +328,7 @@ def load_torch(path: str | os.PathLike, what: str = "the file", *,
 
     import torch
 
-    p = check_input(path, what)
+    p = check_input(path, what, register=register)
     try:
         return torch.load(p, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:

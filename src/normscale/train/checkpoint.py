@@ -75,7 +75,9 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
     path = Path(path)
     if not path.exists():
         raise NormscaleError(f"the checkpoint '{path}' does not exist")
-    state = safeio.load_torch(path, "the checkpoint", map_location=map_location)
+    # not registered as an input: the run that resumes from it replaces it as it goes
+    state = safeio.load_torch(path, "the checkpoint", map_location=map_location,
+                              register=False)
     if not isinstance(state, dict) or not set(REQUIRED) <= state.keys():
         raise NormscaleError(f"the checkpoint '{path}' is not a normscale checkpoint")
     problem = _checked(state)
