@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from normscale.data import augment
-from normscale.data.augment import affine
+from normscale.data.augmentation import affine
 
 
 def per_sample_crop_flip(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from normscale import data, nets
-from normscale.data.augment import MAX_DEGREES, MAX_TRANSLATE, affine
+from normscale.data.augmentation import MAX_DEGREES, MAX_TRANSLATE, affine
 from normscale.train import TrainConfig, train
 from normscale.train.loop import augment_generator, epoch_order
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from normscale.data import augment, info, normalize
-from normscale.data.augment import affine
+from normscale.data.augmentation import affine
 from normscale.errors import ParameterError
 
 

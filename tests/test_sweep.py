@@ -18,6 +18,7 @@ from normscale.errors import NormscaleError
 from normscale.store import Store
 from normscale.sweep import list_presets, load_spec, run_sweep
 from normscale.sweep.spec import parse_spec
+from normscale.train import train
 
 TINY = """
 name = "tiny"
@@ -135,9 +136,6 @@ def test_local_sweep_is_idempotent_and_records_failures(tmp_path):
         assert store.run(broken.configs()[0].run_id).status == "failed"
 
 
-ray = pytest.importorskip("ray")
-
-
 def _finished_runs(db: Path) -> int:
     """Finished runs in a store, read-only (the driver is writing it)."""
     if not db.exists():
@@ -152,9 +150,10 @@ def _finished_runs(db: Path) -> int:
 
 
 @pytest.mark.slow
-def test_ray_sweep_survives_a_killed_driver(tmp_path):
-    # runs of a few seconds each, so that the kill lands while most are still to do
-    spec_path = _tiny(tmp_path, TINY.replace("steps = 12", "steps = 1500"))
+def test_ray_sweep_survives_a_killed_driver(tmp_path, one_thread):
+    pytest.importorskip("ray")  # this test alone needs Ray
+    # runs of a second or more each, so that the kill lands while most are still to do
+    spec_path = _tiny(tmp_path, TINY.replace("steps = 12", "steps = 400"))
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "normscale", "sweep", str(spec_path), "--executor", "ray",
            "--workers", "2", "--quiet", "--store"]
@@ -178,9 +177,14 @@ def test_ray_sweep_survives_a_killed_driver(tmp_path):
     rerun = subprocess.run([*cmd, str(killed_db)], env=env, capture_output=True, text=True,
                            timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
+    # the records of uninterrupted runs, trained here
     clean_db = tmp_path / "clean.db"
     with Store(clean_db) as clean:
-        run_sweep(load_spec(spec_path), store=clean, workers=2)
+        for cfg in load_spec(spec_path).configs():
+            clean.start_run(cfg.run_id, cfg.to_dict())
+            result = train(cfg)
+            clean.add_records(cfg.run_id, result.records)
+            clean.finish_run(cfg.run_id, status=result.status)
     with Store(killed_db) as killed, Store(clean_db) as clean:
         assert len(killed.runs()) == 6
         got, want = _snapshot(killed), _snapshot(clean)

@@ -194,3 +194,77 @@ def test_a_run_records_N_and_the_export_reads_it_without_building_a_model(
         store.finish_run("other", status="finished")
         with pytest.raises(NormscaleError, match="N = 'many'"):
             long_table(store)
+
+
+# -- issue 23: no input destroyed, no run lost ----------------------------------------------
+@pytest.mark.parametrize("until", [["--epochs", "3"], ["--until", "optimum", "--max-epochs", "3"]])
+def test_an_absurd_learning_rate_is_stored_diverged_not_failed(cli, tmp_path, until):
+    """lr = 1e308 makes the weights infinite after one Adam step: the norms of such weights
+    are undefined (an SVD of inf), so the run is diverged there, not a LinAlgError."""
+    db = tmp_path / "runs.db"
+    r = cli("train", *TINY, *until, "--lr", "1e308", "--store", db, "--json")
+    assert r.code == 0, r.err
+    assert r.json()["status"] == "diverged" and r.json()["stop_reason"] == "diverged"
+    with Store(db) as store:
+        (run,) = store.runs()
+        assert run.status == "diverged" and run.error
+
+
+def test_an_unrelated_file_at_the_checkpoint_path_is_refused_not_deleted(cli, tmp_path):
+    notes = tmp_path / "n.txt"
+    notes.write_text("my notes\n")
+    r = cli("train", *TINY, "--epochs", "1", "--checkpoint", notes)
+    assert r.code == 2 and "--checkpoint" in r.err and "not a normscale checkpoint" in r.err
+    assert len(r.err.strip().splitlines()) == 1
+    assert notes.read_text() == "my notes\n"
+    # a checkpoint normscale wrote is replaced by a new run
+    ckpt = tmp_path / "run.pt"
+    assert cli("train", *TINY, "--epochs", "1", "--checkpoint", ckpt).code == 0
+    again = cli("train", *TINY, "--epochs", "2", "--checkpoint", ckpt, "--json")
+    assert again.code == 0 and again.json()["step"] == 8
+
+
+def _fail_after(real, n: int, error: BaseException):
+    calls = {"n": 0}
+
+    def wrapped(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > n:
+            raise error
+        return real(*args, **kwargs)
+
+    return wrapped
+
+
+@pytest.mark.parametrize("where", ["checkpoint", "store"])
+def test_a_full_disk_stops_the_run_in_one_line_and_resume_finishes_it(
+        cli, tmp_path, monkeypatch, where):
+    import errno
+    import sqlite3
+
+    import normscale.train.loop as loop
+
+    db = tmp_path / "runs.db"
+    argv = [*TINY, "--epochs", "4", "--n-log", "4", "--store", db]
+    if where == "checkpoint":
+        monkeypatch.setattr(loop, "save_checkpoint", _fail_after(
+            loop.save_checkpoint, 2, OSError(errno.ENOSPC, "No space left on device")))
+        needle = "No space left on device"
+    else:
+        monkeypatch.setattr(Store, "add_records", _fail_after(
+            Store.add_records, 2, sqlite3.OperationalError("database or disk is full")))
+        needle = "disk is full"
+    r = cli("train", *argv)
+    assert r.code == 2 and needle in r.err and "--resume" in r.err
+    assert "Traceback" not in r.err and len(r.err.strip().splitlines()) == 2  # start line + error
+    with Store(db) as store:
+        (run,) = store.runs()
+        assert run.status == "failed" and needle in run.error
+    monkeypatch.undo()
+    resumed = cli("train", *argv, "--resume", "--json")
+    assert resumed.code == 0, resumed.err
+    assert resumed.json()["resumed_from"] is not None
+    want = train(config(epochs=4, n_log=4))
+    with Store(db) as store:
+        assert store.run(want.run_id).status == "finished"
+        assert [r.step for r in store.records(want.run_id)] == [r.step for r in want.records]

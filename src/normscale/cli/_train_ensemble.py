@@ -57,12 +57,10 @@ def run_ensemble(args: argparse.Namespace, config, *, device: str,
                 result = train_ensemble(todo, data_root=args.data_root, download=args.download,
                                         device=device, callback=write, progress=bar.update)
         except BaseException as exc:
-            if store is not None:
-                message = "interrupted" if isinstance(exc, KeyboardInterrupt) else (
-                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-                for c in todo:
-                    store.finish_run(c.run_id, status="failed", error=message)
-            raise
+            from normscale.cli.train import stopped
+
+            raise stopped(exc, store, [c.run_id for c in todo],
+                          f"--store {args.store}" if store else None, resumable=False) from None
         for member in result.members:
             results[member.run_id] = member
             if store is not None:

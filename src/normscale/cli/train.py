@@ -16,6 +16,7 @@ Example: normscale train --model cnn --dataset mnist --data-root DIR --P 1000
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +152,52 @@ def config_from_args(args: argparse.Namespace):
         log_growth=args.log_growth)
 
 
+def _own_checkpoint(path: Path, flag: str) -> None:
+    """Refuse to replace ``path`` unless it is a normscale checkpoint (a file normscale
+    wrote): ``--checkpoint notes.txt`` must not delete the user's notes."""
+    from normscale.train import load_checkpoint
+
+    try:
+        load_checkpoint(path)
+    except NormscaleError:
+        raise NormscaleError(f"{flag} '{path}' exists and is not a normscale checkpoint; "
+                             "normscale replaces only its own checkpoints: give another "
+                             "path") from None
+
+
+def stopped(exc: BaseException, store, run_ids: list[str], where: str | None, *,
+            resumable: bool) -> BaseException:
+    """What a training that stopped on ``exc`` raises, once its runs are marked ``failed``.
+
+    A failed write (a full disk, a lost folder: ``OSError`` or SQLite's
+    errors) becomes one line saying that ``--resume`` continues the run from
+    its last checkpoint (the store and checkpoint writers report theirs as
+    one-line :class:`NormscaleError` already); marking the runs
+    failed is best effort, since the store may sit on the full disk itself
+    (a run left ``running`` resumes as well). An interrupt stays an
+    interrupt, a bug stays a traceback.
+    """
+    import sqlite3
+
+    if store is not None:
+        message = "interrupted" if isinstance(exc, KeyboardInterrupt) else (
+            str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        for run_id in run_ids:
+            try:
+                store.finish_run(run_id, status="failed", error=message)
+            except (NormscaleError, OSError, sqlite3.Error):
+                break  # the store cannot be written either: the runs stay `running`
+    if not isinstance(exc, OSError | sqlite3.Error):
+        return exc  # a NormscaleError is one line already
+    reason = (exc.strerror if isinstance(exc, OSError) and exc.strerror else
+              str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    if isinstance(exc, sqlite3.Error) and where:
+        reason = f"{where}: {reason}"
+    hint = ("; once it can be written, --resume continues from the last checkpoint"
+            if resumable else "")
+    return NormscaleError(f"training stopped: {reason}{hint}")
+
+
 def _device(name: str) -> str:
     return _common.torch_device(name)  # cpu, cuda, cuda:N or auto; checked before any work
 
@@ -185,7 +232,16 @@ def _check_inputs(args: argparse.Namespace) -> None:
         _common.writable_file(args.checkpoint, "--checkpoint", mkdir=args.mkdir)
 
 
+#: OpenMP threads that sleep at a barrier instead of spinning: a 2-thread run beside a busy
+#: process took 96.6 s spinning and 28.7 s passive, identical records (issue 25); on the
+#: shared 2-core machine (load ~10) 200 digits steps took 21 s passive against ~118 s
+#: spinning (237 s for 400 steps)
+OMP_WAIT_POLICY = "PASSIVE"
+
+
 def run(args: argparse.Namespace) -> _common.Result:
+    # before torch loads OpenMP (a user's own OMP_WAIT_POLICY wins)
+    os.environ.setdefault("OMP_WAIT_POLICY", OMP_WAIT_POLICY)
     from normscale.store import Store
     from normscale.train import stored_config, train
 
@@ -228,8 +284,9 @@ def run(args: argparse.Namespace) -> _common.Result:
                     "--force to start it over")
         store.start_run(run_id, stored_config(config, data_root=args.data_root),
                         ensemble_id=args.ensemble_id, fresh=not args.resume)
-    if checkpoint is not None and not args.resume:
-        checkpoint.unlink(missing_ok=True)
+    if checkpoint is not None and not args.resume and checkpoint.exists():
+        _own_checkpoint(checkpoint, "--checkpoint" if args.checkpoint else "the checkpoint")
+        checkpoint.unlink()
 
     _common.log(args, f"run {run_id}: {config.model} on {config.dataset}, P={config.P}, "
                       f"seed={config.seed}, {config.length} {config.unit}s, {config.optimizer} "
@@ -241,11 +298,8 @@ def run(args: argparse.Namespace) -> _common.Result:
                            callback=(lambda r: store.add_records(run_id, [r])) if store else None,
                            progress=bar.update)
     except BaseException as exc:
-        if store is not None:
-            message = "interrupted" if isinstance(exc, KeyboardInterrupt) else (
-                str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-            store.finish_run(run_id, status="failed", error=message)
-        raise
+        raise stopped(exc, store, [run_id], f"--store {args.store}" if store else None,
+                      resumable=checkpoint is not None) from None
     if store is not None:
         store.finish_run(run_id, status=result.status, error=result.error,
                          wall_time=result.wall_time, stop_reason=result.stop_reason)

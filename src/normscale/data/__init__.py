@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 from normscale.data.base import AUGMENTATIONS, DatasetInfo, ImageData
 
 if TYPE_CHECKING:  # for type checkers and the API docs; at run time they load on first use
-    from normscale.data.augment import augment, normalize
+    from normscale.data.augmentation import augment, normalize
     from normscale.data.download import cache_dir
     from normscale.data.registry import DATASETS, info, load_dataset
     from normscale.data.subsets import subset_indices, subset_order
 
-_LAZY = {"augment": "augment", "normalize": "augment", "cache_dir": "download",
+_LAZY = {"augment": "augmentation", "normalize": "augmentation", "cache_dir": "download",
          "DATASETS": "registry", "info": "registry", "load_dataset": "registry",
          "subset_indices": "subsets", "subset_order": "subsets"}
 

@@ -69,6 +69,9 @@ def run_one(config: dict[str, Any] | list[dict[str, Any]], *, data_root: str | N
         Exceptions are caught and returned as status ``failed`` so that one
         bad run never stops a sweep.
     """
+    # OpenMP threads sleep at barriers (read when torch loads, so first): a run with
+    # threads > 1 beside a busy process would otherwise spin (cli/train.py)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
 
     from normscale.train import TrainConfig, train

@@ -55,6 +55,7 @@ from normscale.train.loop import (
     init_run,
     load_data,
     run_curves,
+    train_eval_indices,
 )
 from normscale.train.optim import make_optimizer
 from normscale.train.schedule import Schedule
@@ -127,11 +128,15 @@ class _Batched:
         self.info = info
         train_raw = train_full.images[idx.flatten()].to(device)  # (K * P, C, H, W)
         self.train_raw = train_raw.view(K, P, *train_raw.shape[1:])  # (K, P, C, H, W)
-        self.train_x = data.normalize(train_raw, info).view_as(self.train_raw)
         self.train_y = train_full.labels[idx.flatten()].view(K, P).to(device)  # (K, P)
+        self.rows = torch.arange(K, device=device)[:, None]  # (K, 1) row index for gathers
+        # each member evaluates the sample of its subset its lone run evaluates
+        sample = torch.stack([train_eval_indices(c.seed, P) for c in configs]).to(device)
+        self.eval_x = data.normalize(self.train_raw[self.rows, sample].flatten(0, 1), info
+                                     ).view(K, sample.shape[1], *train_raw.shape[1:])  # (K, S, ..)
+        self.eval_y = self.train_y[self.rows, sample]  # (K, S)
         self.test_x = data.normalize(test.images.to(device), info)  # (N_test, C, H, W)
         self.test_y = test.labels.to(device)
-        self.rows = torch.arange(K, device=device)[:, None]  # (K, 1) row index for gathers
         self.perm: torch.Tensor | None = None
         self.base.train()
 
@@ -205,7 +210,7 @@ class _Batched:
     def evaluate(self, members: list[int]) -> tuple[list[float], ...]:
         sel = torch.as_tensor(members, device=self.device)
         test_error, test_loss = self._evaluate(self.test_x, self.test_y, True, sel)
-        train_error, train_loss = self._evaluate(self.train_x, self.train_y, False, sel)
+        train_error, train_loss = self._evaluate(self.eval_x, self.eval_y, False, sel)
         return test_error, test_loss, train_error, train_loss
 
 
