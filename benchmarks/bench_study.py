@@ -25,13 +25,26 @@ evaluation of N_test + P images, and extended to larger P by the images.
         [--seeds 4] [--steps 12] [--width 1] [--data-root ../shared/data/mnist]
 
 Without the MNIST files it says so and exits 0 (``make bench`` runs every script).
+
+``--compare REF`` instead measures a run of ``cpu/cnn-mnist`` (one P, seed 0, one
+thread, as a sweep worker runs it) with the code of the git revision REF and with
+this tree, alternately, ``--rounds`` times each, and checks that both log the same
+steps with the same test errors and stop at the same step for the same reason:
+
+    nice .venv/bin/python benchmarks/bench_study.py --compare 994a1ca --P 250 --rounds 2
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -40,7 +53,8 @@ import torch
 from normscale.sweep import load_spec
 from normscale.train import TrainConfig, train
 from normscale.train.ensemble import train_ensemble
-from normscale.train.loop import _measure, _setup, evaluate
+from normscale.train.loop import _Lone, _setup, evaluate
+from normscale.train.schedule import Schedule
 
 ROW = "paper/cnn-mnist"
 DEFAULT_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
@@ -73,15 +87,21 @@ def time_steps(config: TrainConfig, *, root: Path, device: str, seeds: int) -> f
 
 def time_point(config: TrainConfig, *, root: Path, device: str) -> tuple[float, float]:
     """Seconds per logged point of a lone run at ``config.P`` (test set, training subset,
-    every norm), and seconds per evaluated image."""
+    every norm), and seconds per evaluated test image."""
     s = _setup(config, root, False, torch.device(device))
-    _measure(s, epoch=0.0, step=0, wall_time=0.0)  # warm-up: the tracker's first pass
+    engine = _Lone(config, s, Schedule.of(config))
+
+    def point() -> None:
+        engine.evaluate([0])
+        engine.norms([0])
+
+    point()  # warm-up: the tracker's first pass
     _sync(device)
     t0 = time.perf_counter()
-    _measure(s, epoch=0.0, step=1, wall_time=0.0)
+    point()
     _sync(device)
     t1 = time.perf_counter()
-    evaluate(s.model, s.test_x, s.test_y)
+    evaluate(s.model, s.test_x, s.test_y, channels_last=s.channels_last)
     _sync(device)
     return t1 - t0, (time.perf_counter() - t1) / len(s.test_y)
 
@@ -91,6 +111,64 @@ def project(configs: list[TrainConfig], t_step: float, t_point, epochs_of) -> fl
     seconds = sum(epochs_of(c) * math.ceil(c.P / c.batch_size) * t_step + N_POINTS * t_point(c.P)
                   for c in configs)
     return len(configs) / (seconds / 3600)
+
+
+#: one run in a fresh process, on the tree at sys.path[0]: its wall time and what it logged
+_RUN = """
+import json, sys, time
+import torch
+torch.set_num_threads(1)
+from normscale.train import TrainConfig, train
+cfg = TrainConfig.from_dict(json.loads(sys.argv[1]))
+t0 = time.perf_counter()
+r = train(cfg, data_root=sys.argv[2])
+print(json.dumps({"wall": time.perf_counter() - t0, "status": r.status,
+                  "stop_reason": r.stop_reason, "step": r.step,
+                  "records": [[x.step, x.test_error, x.test_loss, x.train_error]
+                              for x in r.records]}))
+"""
+
+
+def _run_tree(src: Path, config: TrainConfig, root: Path) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(src), "OMP_NUM_THREADS": "1"}
+    env.pop("OMP_WAIT_POLICY", None)  # the same OpenMP settings for both trees
+    done = subprocess.run([sys.executable, "-c", _RUN, json.dumps(config.to_dict()), str(root)],
+                          env=env, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def compare(ref: str, *, P: int, rounds: int, root: Path) -> None:
+    """Alternate runs of one cpu/cnn-mnist config on the code of ``ref`` and of this tree."""
+    repo = Path(__file__).resolve().parents[1]
+    config = next(c for c in load_spec("cpu/cnn-mnist").configs() if c.P == P and c.seed == 0)
+    with tempfile.TemporaryDirectory(prefix="bench-study-ref-") as tmp:
+        archive = subprocess.run(["git", "-C", str(repo), "archive", ref, "src"],
+                                 capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        trees = {"before": Path(tmp) / "src", "after": repo / "src"}
+        runs: dict[str, list[dict]] = {"before": [], "after": []}
+        for i in range(rounds):
+            for name in (("before", "after") if i % 2 == 0 else ("after", "before")):
+                runs[name].append(_run_tree(trees[name], config, root))
+                print(f"round {i + 1} {name:>6}: {runs[name][-1]['wall']:7.1f} s, "
+                      f"{len(runs[name][-1]['records'])} points, stopped "
+                      f"{runs[name][-1]['stop_reason']} at step {runs[name][-1]['step']}",
+                      flush=True)
+    a, b = runs["before"][0], runs["after"][0]
+    steps_same = [r[0] for r in a["records"]] == [r[0] for r in b["records"]]
+    diffs = [abs(x[1] - y[1]) for x, y in zip(a["records"], b["records"], strict=False)]
+    loss = [abs(x[2] - y[2]) / abs(x[2]) for x, y in zip(a["records"], b["records"],
+                                                         strict=False)]
+    print(f"{ref} vs this tree, cpu/cnn-mnist P = {P} seed 0, {rounds} rounds alternated: "
+          f"same logged steps: {steps_same}; test error: {sum(d > 0 for d in diffs)} of "
+          f"{len(diffs)} points differ, by at most {max(diffs, default=0):.2g} "
+          f"({max(diffs, default=0) * 10000:.0f} of 10,000 images); test loss to "
+          f"{max(loss, default=0):.1g} relative; same stop: "
+          f"{(a['stop_reason'], a['step']) == (b['stop_reason'], b['step'])}")
+    before = statistics.median(r["wall"] for r in runs["before"])
+    after = statistics.median(r["wall"] for r in runs["after"])
+    print(f"median wall time {before:.1f} s before, {after:.1f} s after: "
+          f"{before / after:.2f}x faster")
 
 
 def main() -> None:
@@ -104,10 +182,16 @@ def main() -> None:
     p.add_argument("--stop-epochs", type=float, default=60.0)
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--data-root", type=Path, default=DEFAULT_ROOT)
+    p.add_argument("--compare", metavar="REF",
+                   help="time cpu/cnn-mnist at --P against the code of git revision REF")
+    p.add_argument("--rounds", type=int, default=2, help="with --compare: runs of each")
     args = p.parse_args()
     STEPS = args.steps
     if not (args.data_root / "train-images-idx3-ubyte.gz").is_file():
         print(f"bench_study: no MNIST files in {args.data_root}; skipped")
+        return
+    if args.compare:
+        compare(args.compare, P=args.P, rounds=args.rounds, root=args.data_root)
         return
     torch.set_num_threads(args.threads)
     configs = [dataclasses.replace(c, width=args.width) for c in load_spec(ROW).configs()]

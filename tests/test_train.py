@@ -287,3 +287,28 @@ def test_augmentation_is_drawn_from_the_seed(reference):
     plain = train(tiny(epochs=2, n_log=1))
     same_records(a.records, b.records)
     assert a.records[0].train_loss != plain.records[0].train_loss
+
+
+def test_a_large_subset_is_evaluated_on_a_fixed_seeded_sample():
+    from normscale.train.loop import TRAIN_EVAL_IMAGES, stored_config, train_eval_indices
+
+    small = train_eval_indices(0, 500)
+    assert small.tolist() == list(range(500))
+    big = train_eval_indices(3, 3 * TRAIN_EVAL_IMAGES)
+    assert len(big) == TRAIN_EVAL_IMAGES == len(set(big.tolist()))
+    assert big.tolist() == sorted(big.tolist()) and int(big.max()) < 3 * TRAIN_EVAL_IMAGES
+    assert torch.equal(big, train_eval_indices(3, 3 * TRAIN_EVAL_IMAGES))  # fixed
+    assert not torch.equal(big, train_eval_indices(4, 3 * TRAIN_EVAL_IMAGES))  # by the seed
+    assert stored_config(tiny())["train_eval_images"] == 100
+    assert stored_config(tiny(P=1437))["train_eval_images"] == 1437
+
+
+def test_evaluation_in_channels_last_gives_the_same_errors():
+    torch.manual_seed(0)
+    from normscale import nets
+
+    model = nets.build("cnn", in_channels=1, image_size=28, num_classes=10, width=0.125)
+    x, y = torch.randn(300, 1, 28, 28), torch.randint(0, 10, (300,))
+    plain, fast = evaluate(model, x, y), evaluate(model, x, y, channels_last=True)
+    assert fast[0] == plain[0] and fast[1] == pytest.approx(plain[1], rel=1e-6)
+    assert all(p.is_contiguous() for p in model.parameters())  # the model is untouched

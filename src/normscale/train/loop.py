@@ -167,6 +167,9 @@ def stored_config(config: TrainConfig, *, data_root: str | Path | None = None
     on the ``meta`` device (no memory, no initialisation), so an export never has
     to build one.
 
+    ``train_eval_images``: how many images of the training subset its logged
+    training error and loss are measured on (P, or ``TRAIN_EVAL_IMAGES``).
+
     Raises
     ------
     NormscaleError
@@ -181,7 +184,8 @@ def stored_config(config: TrainConfig, *, data_root: str | Path | None = None
                            preset=config.preset, width=config.width, depth=config.depth,
                            init_factor=config.init_factor, dataset=config.dataset)
     n = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {**config.to_dict(), "N": int(n)}
+    return {**config.to_dict(), "N": int(n),
+            "train_eval_images": int(train_eval_indices(config.seed, config.P).numel())}
 
 
 def train_eval_indices(seed: int, P: int) -> torch.Tensor:
