@@ -83,8 +83,8 @@ class Preset:
 #: step at toy sizes (seconds; the CLI tests), not for reading exponents
 PRESETS: dict[str, Preset] = {
     "demo": Preset(
-        classic=((2.0, 1.5), (5.0, 1.5), (2.2, 2.0)),
-        time_v=1000, time_k=(3.0, 30.0), time_seeds=2,
+        classic=((1.6, 1.5), (5.0, 1.5), (2.2, 2.0)),
+        time_v=1000, time_k=(4.0, 20.0), time_seeds=2,
         sizes_P=(16, 32, 64, 128, 256), sizes_N=(16, 32, 64, 128, 256), size_seeds=12,
         v_ratio_P=8, v_ratio_N=16,
         crossover_a=(1.5, 2.25, 3.0, 3.5, 4.0, 4.5, 5.25), crossover_b=1.5, crossover_seeds=6,
@@ -222,13 +222,15 @@ LAW_LABEL = {"time": "L(t)", "data": "L(P)", "model": "L(N)", "gamma1": "gamma1"
 
 def exponents_markdown(st: Study) -> str:
     """The table of predicted against fitted exponents (written as ``exponents.md``)."""
-    lines = ["| law | a | b | alpha | beta | predicted | fitted | 95% interval | inside |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| law | a | b | alpha | beta | predicted | fitted | 95% interval | inside | "
+             "fitted/predicted - 1 |", "|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in st.exponents().iterrows():
+        rel = r["fitted"] / r["predicted"] - 1 if math.isfinite(r["predicted"]) else math.nan
         lines.append(f"| {LAW_LABEL[r['law']]} | {r['a']:g} | {r['b']:g} | {r['b'] / 2:g} | "
-                     f"{(r['a'] - r['b']) / 2:g} | {_fmt(r['predicted'])} | "
-                     f"{_fmt(r['fitted'])} | [{_fmt(r['ci_lo'])}, {_fmt(r['ci_hi'])}] | "
-                     f"{'yes' if r['inside'] else 'no'} |")
+                     f"{(r['a'] - r['b']) / 2:g} | {_fmt(r['predicted'], 4)} | "
+                     f"{_fmt(r['fitted'], 4)} | [{_fmt(r['ci_lo'], 4)}, {_fmt(r['ci_hi'], 4)}] | "
+                     f"{'yes' if r['inside'] else 'no'} | "
+                     f"{'-' if not math.isfinite(rel) else f'{100 * rel:+.2f}%'} |")
     return "\n".join(lines) + "\n"
 
 
