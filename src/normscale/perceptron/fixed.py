@@ -16,7 +16,9 @@ factor of the Hessian, built once and reused over Newton steps and lambdas
 until it goes stale. Seeds are solved in lock-step on one (S, P, N)
 tensor, each with its own stopping test; lambdas are visited in increasing
 order, the first started from Hebb's rule (the lambda -> 0 limit), the
-next ones from the secant through the last two solutions.
+next ones from the polynomial in log lambda through the last three
+solutions (or the last two, or the last one: whichever has the lowest loss
+at the new lambda, per seed).
 
 Stopping test: |grad_R L| <= gtol * |grad L|, i.e. the sine of the angle
 between the Euclidean gradient and the normal of the sphere. Because the
@@ -57,6 +59,9 @@ _STALE = 6
 # matrix-vector products, measured on CPU), and serves about _REUSE steps
 _DENSE_SPEEDUP = 10.0
 _REUSE = 8
+# the start at the next lambda: a polynomial in log lambda through up to _PREDICT_ORDER + 1
+# earlier solutions (of degree _PREDICT_ORDER at most; each seed keeps the best degree)
+_PREDICT_ORDER = 2
 _RIDGE = 1e-5  # smallest diagonal shift of the preconditioner, relative to its mean diagonal
 
 
@@ -324,18 +329,34 @@ def _solve_one(z, d, delta, lam, gtol, max_iter, max_cg, precond):
     return d, delta, done, rel, n_iter, n_cg, precond
 
 
-def _secant_start(d1, delta1, d0, delta0, *, rate, lam):
-    """Start at the next lambda on the secant through the last two solutions (in log lambda).
+def _predicted_start(history, lam):
+    """Start at the next lambda on the polynomial through the last solutions (in log lambda).
 
-    d = d1 + rate (d1 - d0), normalised; its stabilities follow linearly from
-    those of d1 and d0, so the prediction costs no pass over z. Seeds where
-    it does not lower the loss at the new lambda keep d1.
+    ``history`` holds (lambda, d, delta) of up to ``_PREDICT_ORDER + 1``
+    solutions at distinct lambdas, latest last. d = sum_i L_i d_i (Lagrange weights L_i at log
+    lam), normalised; its stabilities follow linearly from those of the
+    d_i, so a prediction costs no pass over z. Each degree from the highest
+    down is tried, and each seed keeps the one with the lowest loss at the new
+    lambda (the latest solution, degree 0, included).
     """
-    v = d1 + rate * (d1 - d0)
-    norm = v.norm(dim=-1, keepdim=True)
-    d, delta = v / norm, (delta1 + rate * (delta1 - delta0)) / norm
-    better = (_loss_of(delta, lam) < _loss_of(delta1, lam))[:, None]
-    return torch.where(better, d, d1), torch.where(better, delta, delta1)
+    t = math.log(lam)
+    _, d_best, delta_best = history[-1]
+    best = _loss_of(delta_best, lam)
+    for m in range(2, len(history) + 1):                 # polynomials through the last m
+        nodes = history[-m:]
+        ts = [math.log(h[0]) for h in nodes]
+        weights = [math.prod((t - tj) / (ti - tj) for j, tj in enumerate(ts) if j != i)
+                   for i, ti in enumerate(ts)]
+        v = sum(w * h[1] for w, h in zip(weights, nodes, strict=True))
+        dv = sum(w * h[2] for w, h in zip(weights, nodes, strict=True))
+        norm = v.norm(dim=-1, keepdim=True)
+        d, delta = v / norm, dv / norm
+        loss = _loss_of(delta, lam)
+        better = loss < best
+        d_best = torch.where(better[:, None], d, d_best)
+        delta_best = torch.where(better[:, None], delta, delta_best)
+        best = torch.where(better, loss, best)
+    return d_best, delta_best
 
 
 def fixed_norm_path(data: PerceptronData, *, lams, gtol: float = 1e-8, max_iter: int = 100,
@@ -380,15 +401,16 @@ def fixed_norm_path(data: PerceptronData, *, lams, gtol: float = 1e-8, max_iter:
     cols = {k: [] for k in ("r", "train_loss", "train_error", "converged", "grad_norm",
                             "n_iter", "n_cg")}
     delta = _stabilities(z, d)
-    precond, before = None, None  # before: the solution at the lambda before the last
-    for i, lam in enumerate(lams):
-        solution = d, delta
-        if before is not None and lams[i - 1] > lams[i - 2]:
-            rate = np.log(lam / lams[i - 1]) / np.log(lams[i - 1] / lams[i - 2])
-            d, delta = _secant_start(*solution, *before, rate=float(rate), lam=float(lam))
+    precond, history = None, []  # history: (lambda, d, delta) of the last solutions
+    for lam in lams:
+        lam = float(lam)
+        if history and history[-1][0] == lam:  # a repeated lambda: its solution again
+            history.pop()
+        elif history:
+            d, delta = _predicted_start(history, lam)
         d, delta, done, rel, n_iter, n_cg, precond = _solve_one(
-            z, d, delta, float(lam), gtol, max_iter, max_cg, precond)
-        before = solution if i > 0 else None
+            z, d, delta, lam, gtol, max_iter, max_cg, precond)
+        history = [*history, (lam, d, delta)][-(_PREDICT_ORDER + 1):]
         cols["r"].append(overlap(d, data.teacher))
         cols["train_loss"].append(_loss_of(delta, lam))
         cols["train_error"].append((delta <= 0).to(z.dtype).mean(-1))
