@@ -182,3 +182,14 @@ def test_batched_tracker_matches_one_tracker_per_member(model, kw):
             assert g_[k] == pytest.approx(w[k], rel=1e-8), k
         assert math.isfinite(g_["log10_spectral_complexity"])
         assert g_["distance_from_init"] > 0
+
+
+def test_members_whose_weights_become_infinite_diverge_as_lone_runs_do():
+    """lr = 1e308: the first Adam step makes the weights infinite; with norm-growth logging
+    the next norm check finds them so (an SVD of inf would fail): diverged, as alone."""
+    configs = [tiny(seed=s, lr=1e308, until="optimum", steps=20) for s in (0, 1)]
+    result = train_ensemble(configs)
+    for member, config in zip(result.members, configs, strict=True):
+        alone = train(config)
+        assert member.status == alone.status == "diverged"
+        assert (member.error, member.step) == (alone.error, alone.step)
