@@ -250,6 +250,33 @@ def test_a_checkpoint_over_the_store_of_the_same_command_is_refused(tmp_path):
         assert [r.run_id for r in store.runs()] == ["r"]
 
 
+def test_report_follows_no_link_planted_among_its_outputs(cli, tmp_path):
+    """A link planted where `report` writes a table is refused, its target untouched."""
+    from laws_synthetic import synthetic_curves
+    from normscale.train import TrainConfig
+
+    db = tmp_path / "runs.db"
+    curves = synthetic_curves(P=(500, 1000, 2000, 4000), n_seeds=2, n_points=12, noise=0.02)
+    with Store(db) as store:
+        for (P, seed), c in curves.groupby(["P", "seed"]):
+            cfg = TrainConfig(model="cnn", dataset="digits", P=int(P), seed=int(seed), epochs=10)
+            store.start_run(cfg.run_id, cfg.to_dict())
+            store.add_records(cfg.run_id, [
+                Record(epoch=i + 1.0, step=i + 1, test_error=float(e), test_loss=1.0,
+                       train_error=0.0, train_loss=0.1, wall_time=1.0,
+                       norms={"spectral_complexity": float(n)})
+                for i, (n, e) in enumerate(zip(c["norm"], c["test_error"], strict=True))])
+            store.finish_run(cfg.run_id, status="finished")
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me\n")
+    (tmp_path / "rep" / "figures").mkdir(parents=True)
+    (tmp_path / "rep" / "figures" / "laws.md").symlink_to(precious)
+    one_line_error(cli("report", "--store", db, "--n-boot", "0", "--out", tmp_path / "rep"),
+                   "symbolic link")
+    assert precious.read_text() == "keep me\n"
+    assert (tmp_path / "rep" / "figures" / "laws.md").is_symlink()
+
+
 def test_temp_files_are_removed_on_any_error(tmp_path, monkeypatch):
     import errno
 

@@ -118,6 +118,6 @@ def plot_fit(fit: LawsFit, stem: Path) -> list[Path]:
     fig.tight_layout()
     paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
     for p in paths:
-        fig.savefig(p, dpi=110)
+        safeio.write_with(p, lambda tmp, p=p: fig.savefig(tmp, dpi=110, format=p.suffix[1:]))
     plt.close(fig)
     return paths

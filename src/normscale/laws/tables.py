@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from normscale import safeio
 from normscale.laws.analysis import LawsFit
+from normscale.store.export import write_table
 
 _COLUMNS = ("gamma1", "gamma1_err", "gamma2", "gamma2_err", "gamma_pred", "gamma_pred_err",
             "gamma_meas", "gamma_meas_err", "sigma", "z", "verdict", "gamma1_direct",
@@ -92,15 +94,16 @@ def write_tables(fits: list[LawsFit], out: Path) -> list[Path]:
 
     table = summary_table(fits)
     paths = [out / n for n in ("laws.md", "laws.csv", "laws.tex", "laws.json", "optima.csv")]
-    paths[0].write_text((compact(fits) + "\n" if len(fits) > 1 else "") + markdown(fits))
-    table.to_csv(paths[1], index=False)
-    paths[2].write_text(table.to_latex(index=False, float_format="%.4g"))
-    paths[3].write_text(json.dumps(to_jsonable([f.to_dict() for f in fits]), indent=1))
+    # through normscale.safeio: regular files only, never an input, nothing half-written
+    safeio.write_text(paths[0], (compact(fits) + "\n" if len(fits) > 1 else "") + markdown(fits))
+    write_table(table, paths[1], fmt="csv")
+    safeio.write_text(paths[2], table.to_latex(index=False, float_format="%.4g"))
+    safeio.write_text(paths[3], json.dumps(to_jsonable([f.to_dict() for f in fits]), indent=1))
     optima = []
     for f in fits:
         t = f.optima_table()
         for k, v in f.group.items():
             t.insert(0, k, v)
         optima.append(t)
-    pd.concat(optima).to_csv(paths[4], index=False)
+    write_table(pd.concat(optima), paths[4], fmt="csv")
     return paths
