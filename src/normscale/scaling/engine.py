@@ -121,7 +121,7 @@ def _trial_objective(form, theta, lx, logy, w, delta):
     return (w * rho(f - logy, delta)).sum(axis=-1)
 
 
-def _fit_pool(form, theta0, lx, logy, w, delta, max_iter):
+def _fit_pool(form, theta0, lx, logy, w, delta, max_iter, ftol=FTOL, xtol=XTOL):
     """Levenberg-Marquardt on a pool of at most ``BLOCK`` starts, refilled as starts finish."""
     M, p = theta0.shape
     theta = theta0.copy()
@@ -182,8 +182,8 @@ def _fit_pool(form, theta0, lx, logy, w, delta, max_iter):
         pred = -(np.einsum("mp,mp->m", gs, step)
                  + 0.5 * np.einsum("mp,mpq,mq->m", step, Hm, step))
         gain = (ob - o_new) / np.maximum(pred, 1e-300)
-        small = (ob - o_new <= FTOL * np.maximum(np.abs(ob), 1e-300)) & (
-            np.abs(step).max(axis=1) <= XTOL * (1.0 + np.abs(th).max(axis=1)))
+        small = (ob - o_new <= ftol * np.maximum(np.abs(ob), 1e-300)) & (
+            np.abs(step).max(axis=1) <= xtol * (1.0 + np.abs(th).max(axis=1)))
         acc = idx[ok]
         if acc.size:
             theta[acc] += step[ok]
@@ -208,7 +208,8 @@ def _fit_pool(form, theta0, lx, logy, w, delta, max_iter):
 
 def fit_batch(form: Form, theta0: np.ndarray, lx: np.ndarray, logy: np.ndarray, *,
               delta: float | None, weights: np.ndarray | None = None,
-              max_iter: int = MAX_ITER, coarse: bool = True) -> Batch:
+              max_iter: int = MAX_ITER, coarse: bool = True, ftol: float = FTOL,
+              xtol: float = XTOL) -> Batch:
     """Minimise the objective from every row of ``theta0`` at once.
 
     Parameters
@@ -230,6 +231,10 @@ def fit_batch(form: Form, theta0: np.ndarray, lx: np.ndarray, logy: np.ndarray, 
         Walk first on every ``COARSE``-th point (with at least
         ``COARSE_MIN_POINTS`` points): for far starts; starts already near a
         minimum (bootstrap replicates) skip it.
+    ftol, xtol : float
+        The convergence test of a kept step (relative change of the objective,
+        largest relative change of a parameter); ``FTOL`` and ``XTOL`` by
+        default.
 
     Returns
     -------
@@ -241,7 +246,7 @@ def fit_batch(form: Form, theta0: np.ndarray, lx: np.ndarray, logy: np.ndarray, 
     # far trial steps overflow exp(): their objective is inf and the step is refused
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         if not coarse or len(logy) < COARSE_MIN_POINTS:
-            return _fit_pool(form, theta0, lx, logy, w, delta, max_iter)
+            return _fit_pool(form, theta0, lx, logy, w, delta, max_iter, ftol, xtol)
         # coarse to fine: the long path from a far start is walked on every COARSE-th
         # point (COARSE times cheaper), then the full data takes over from where it ended
         sub = slice(None, None, COARSE)
@@ -249,6 +254,6 @@ def fit_batch(form: Form, theta0: np.ndarray, lx: np.ndarray, logy: np.ndarray, 
         first = _fit_pool(form, theta0, lx[sub], logy[sub], ws, delta, COARSE_ITER)
         ok = np.all(np.isfinite(first.theta), axis=1) & np.isfinite(first.objective)
         mid = np.where(ok[:, None], first.theta, theta0)
-        out = _fit_pool(form, mid, lx, logy, w, delta, max_iter)
+        out = _fit_pool(form, mid, lx, logy, w, delta, max_iter, ftol, xtol)
     return Batch(out.theta, out.objective, out.grad_max, out.converged,
                  out.n_iter + first.n_iter)
