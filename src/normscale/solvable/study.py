@@ -223,14 +223,16 @@ LAW_LABEL = {"time": "L(t)", "data": "L(P)", "model": "L(N)", "gamma1": "gamma1"
 def exponents_markdown(st: Study) -> str:
     """The table of predicted against fitted exponents (written as ``exponents.md``)."""
     lines = ["| law | a | b | alpha | beta | predicted | fitted | 95% interval | inside | "
-             "fitted/predicted - 1 |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "fitted/predicted - 1 | largest size held out: RMSLE |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in st.exponents().iterrows():
         rel = r["fitted"] / r["predicted"] - 1 if math.isfinite(r["predicted"]) else math.nan
         lines.append(f"| {LAW_LABEL[r['law']]} | {r['a']:g} | {r['b']:g} | {r['b'] / 2:g} | "
                      f"{(r['a'] - r['b']) / 2:g} | {_fmt(r['predicted'], 4)} | "
                      f"{_fmt(r['fitted'], 4)} | [{_fmt(r['ci_lo'], 4)}, {_fmt(r['ci_hi'], 4)}] | "
                      f"{'yes' if r['inside'] else 'no'} | "
-                     f"{'-' if not math.isfinite(rel) else f'{100 * rel:+.2f}%'} |")
+                     f"{'-' if not math.isfinite(rel) else f'{100 * rel:+.2f}%'} | "
+                     f"{_fmt(r.get('holdout_rmsle', math.nan))} |")
     return "\n".join(lines) + "\n"
 
 
