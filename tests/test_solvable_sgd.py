@@ -128,3 +128,17 @@ def test_log_times_are_validated():
         sgd_theory(f, gamma=0.01, steps=10, log_times=np.array([0, 20]))
     with pytest.raises(ParameterError, match="n_runs"):
         sgd_monte_carlo(f, gamma=0.01, steps=10, n_runs=1)
+
+
+def test_monte_carlo_records_the_norm():
+    f = draw_features(PowerLawModel(alpha=1.0, beta=0.3, v=40, d=10), seed=0)
+    t = np.array([0, 5, 50])
+    mc = sgd_monte_carlo(f, gamma=0.15 / f.lam[0], steps=50, log_times=t, n_runs=400, seed=1)
+    gamma = 0.15 / f.lam[0]
+    assert mc.norm[0] == 0.0                            # theta_0 = 0
+    # the mean follows gradient descent on the population loss exactly:
+    # E theta_j(t) = theta*_j (1 - (1 - gamma lam_j)^t); the rms norm is at least its norm
+    # (Jensen) and, at this small step, not far above it
+    for k, t_k in enumerate(t[1:], start=1):
+        mean_norm = np.linalg.norm(f.theta_star * (1 - (1 - gamma * f.lam) ** t_k))
+        assert mean_norm * 0.97 <= mc.norm[k] <= mean_norm * 1.5

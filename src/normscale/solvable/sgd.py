@@ -9,8 +9,9 @@ Runs are simulated in the eigenbasis of K, where (:mod:`~normscale.solvable.flow
 the features of a sample are independent Gaussians f_j = sqrt(lam_j) g_j and
 its label is <f, theta*> plus an independent N(0, R* + sigma^2) residual:
 exact in distribution, O(B N) per step and run, many runs at once. The clean
-test risk R* + sum_j lam_j (theta_j - theta*_j)^2 is recorded at the logged
-steps; the curve is its mean over runs with the standard error of that mean.
+test risk R* + sum_j lam_j (theta_j - theta*_j)^2 and |theta| are recorded at the
+logged steps; the curve is the risk's mean over runs with the standard error of
+that mean, and the root mean square of |theta|.
 """
 
 from __future__ import annotations
@@ -48,12 +49,14 @@ def _check_steps(steps: int, log_times) -> np.ndarray:
 @dataclass(frozen=True)
 class SGDCurve:
     """Expected clean test risk at the logged steps: ``mean`` and its standard error ``se``
-    over ``n_runs`` runs (``se`` is 0 for the theory)."""
+    over ``n_runs`` runs (``se`` is 0 for the theory); ``norm`` the root mean square of
+    |theta| over the runs (None for the theory)."""
 
     steps: np.ndarray
     mean: np.ndarray
     se: np.ndarray
     n_runs: int
+    norm: np.ndarray | None = None
 
 
 def sgd_monte_carlo(features: Features, *, gamma: float, batch: int = 1, steps: int,
@@ -94,6 +97,7 @@ def sgd_monte_carlo(features: Features, *, gamma: float, batch: int = 1, steps: 
     N = lam.size
     per_chunk = max(1, MAX_DRAWS // (batch * N))
     risks = np.empty((n_runs, t_log.size))
+    norms2 = np.empty((n_runs, t_log.size))
     for lo in range(0, n_runs, per_chunk):
         runs = range(lo, min(lo + per_chunk, n_runs))
         g = rng(seed, "sgd", lo)
@@ -103,6 +107,7 @@ def sgd_monte_carlo(features: Features, *, gamma: float, batch: int = 1, steps: 
         for t in range(t_log[-1] + 1):
             if t == t_log[k]:
                 risks[lo:lo + R, k] = features.risk_star + (e ** 2) @ lam
+                norms2[lo:lo + R, k] = np.sum((e + features.theta_star) ** 2, axis=1)
                 k += 1
                 if k == t_log.size:
                     break
@@ -112,4 +117,4 @@ def sgd_monte_carlo(features: Features, *, gamma: float, batch: int = 1, steps: 
             e -= (gamma / batch) * np.einsum("rbn,rb->rn", f, err)
     mean = risks.mean(axis=0)
     se = risks.std(axis=0, ddof=1) / np.sqrt(n_runs)
-    return SGDCurve(t_log, mean, se, n_runs)
+    return SGDCurve(t_log, mean, se, n_runs, np.sqrt(norms2.mean(axis=0)))
