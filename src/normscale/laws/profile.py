@@ -22,8 +22,15 @@ sees:
    median are trimmed off (the onset of the elbow).
 4. gamma1 is then fitted from the window on with the bend towards the
    minimum modelled (:mod:`normscale.laws.early`: the early law plus the
-   late rise, per P, averaged). Where fewer than 2 curves rise past their
-   minimum, gamma1 is the paper's estimator in the window: the mean over P
+   late rise, per P, averaged; ``estimator`` "sum form") when that corrects
+   the profile's steepest slope by at most 2 ``TOLERANCE``: the curves come
+   close to their early law. A larger correction means they never do (the
+   sum form overshoots on a saturating rise, like the perceptron's): the
+   window's mean slope is then a lower bound (the bend only lowers the
+   local slope) and the sum form an upper one, and gamma1 is their midpoint
+   with half their distance as a systematic error (``estimator`` "bracket").
+   Where fewer than 2 curves rise past their minimum, gamma1 is the paper's
+   estimator in the window: the mean over P
    of the per-P least-squares slopes (:func:`normscale.laws.window.fit_window`).
    When that window starts within a logging step of the profile's first
    point (a short curve, the early law cut by the start of logging), the
@@ -274,9 +281,22 @@ def profile_gamma1(curves: list[Curve], lambda_opt: np.ndarray) -> Gamma1:
     x_peak = float(prof.x[upto][int(np.nanargmax(prof.slope[upto]))])
     sf = sum_form_gamma1(curves, lambda_opt, x_start=10 ** a, x_peak=10 ** max(x_peak, a),
                          gamma1_start=win.gamma1)
-    if sf is not None:
+    steepest = float(np.nanmax(prof.slope[upto]))
+    if sf is not None and sf.gamma1 <= (1 + 2 * TOLERANCE) * steepest:
+        # a correction within twice the profile's tolerance of its steepest point: the curves
+        # come close to their early law, and the sum form's extrapolation is trusted
         win = replace(win, gamma1=sf.gamma1, gamma1_err=sf.gamma1_err, slopes=sf.slopes,
                       P_used=sf.P_used, estimator="sum form")
+    elif sf is not None:
+        # a larger one: the curves never come close to the early law the sum form reads into
+        # them (a saturating rise, like the perceptron's towards maximal stability, makes it
+        # overshoot). The window's mean slope is a lower bound (the bend only lowers the local
+        # slope) and the sum form an upper one: gamma1 is their midpoint, half their distance
+        # a systematic error
+        half = 0.5 * abs(sf.gamma1 - win.gamma1)
+        win = replace(win, gamma1=0.5 * (sf.gamma1 + win.gamma1),
+                      gamma1_err=float(np.hypot(sf.gamma1_err, half)), slopes=sf.slopes,
+                      P_used=sf.P_used, estimator="bracket")
     elif a <= prof.x[0] + step * (1 + 1e-9):
         # the window starts where the profile does: the early law may go on, steeper or
         # flatter, before logging began; gamma1 is uncertain by the change of the profile

@@ -64,9 +64,10 @@ class Window:
     anchor window is kept and this is False (the per-P slopes then differ by
     more than the noise, and ``gamma1_err`` says by how much).
     ``estimator`` is ``"window"`` (gamma1 is the mean of the per-P slopes
-    in the window) or ``"sum form"`` (the per-P exponents of the early law
-    fitted with the late rise, :mod:`normscale.laws.early`; ``slopes`` and
-    ``P_used`` are then theirs).
+    in the window), ``"sum form"`` (the early law fitted with the late rise,
+    :mod:`normscale.laws.early`) or ``"bracket"`` (the midpoint of the two;
+    :mod:`normscale.laws.profile`); ``slopes`` and ``P_used`` are then the
+    sum form's per-P exponents.
     ``P_censored`` are the sizes whose lambda_opt is censored (a lower
     bound) in a rescaled search: left out of it, unless fewer than 2
     uncensored curves could hold a window, in which case all curves were
