@@ -67,8 +67,8 @@ def stop_line(counts: dict[str, int]) -> str:
 class GroupFailure:
     """A group whose laws could not be fitted (too few P values, no minimum, ...)."""
 
-    group: dict
-    error: str
+    group: dict  # the group's columns and values (model, dataset, optimizer, ...)
+    error: str  # why it could not be fitted, as the fit said it
 
 
 def fit_store(store: Store, *, group_by: Sequence[str] = GROUP_COLUMNS,
