@@ -195,3 +195,29 @@ def test_write_table_is_atomic_and_checks_the_format(tmp_path):
     assert not list((tmp_path / "sub").glob(".*"))
     with pytest.raises(ParameterError, match="'fmt' parameter of write_table"):
         write_table(table, tmp_path / "t.xlsx")
+
+
+def test_a_store_written_before_run_claims_is_read_and_upgraded(tmp_path):
+    """Issue 23 added runs.owner; an older store is read as it is and upgraded by a writer."""
+    db = tmp_path / "old.db"
+    with Store(db) as store:
+        store.start_run("a", config(100, 0))
+        store.add_records("a", [rec(1), rec(2)])
+        store.finish_run("a", status="finished")
+    with sqlite3.connect(db) as conn:  # the runs table as it was before the owner column
+        conn.executescript("""
+            CREATE TABLE old (run_id TEXT PRIMARY KEY, config TEXT NOT NULL,
+                status TEXT NOT NULL, error TEXT, ensemble_id TEXT, created_at REAL NOT NULL,
+                updated_at REAL NOT NULL, finished_at REAL, wall_time REAL,
+                versions TEXT NOT NULL, host TEXT NOT NULL, stop_reason TEXT);
+            INSERT INTO old SELECT run_id, config, status, error, ensemble_id, created_at,
+                updated_at, finished_at, wall_time, versions, host, stop_reason FROM runs;
+            DROP TABLE runs;
+            ALTER TABLE old RENAME TO runs;""")
+    before = db.read_bytes()
+    with Store(db, readonly=True) as store:
+        assert [r.step for r in store.records("a")] == [1, 2]
+    assert db.read_bytes() == before
+    with Store(db) as store:
+        store.start_run("b", config(200, 0), owner="host:1:claim")
+        assert {r.run_id for r in store.runs()} == {"a", "b"}

@@ -43,8 +43,7 @@ CREATE TABLE IF NOT EXISTS runs (
     versions    TEXT NOT NULL,           -- JSON: normscale, python, torch, ...
     host        TEXT NOT NULL,
     stop_reason TEXT,                    -- why it ended (STOP_REASONS), NULL while running
-    owner       TEXT                     -- the writer that claims it while it runs
-                                         -- (host:pid:claim, RunTracker), NULL otherwise
+    owner       TEXT                     -- host:pid:claim of the writer that owns it, or NULL
 );
 CREATE INDEX IF NOT EXISTS runs_ensemble ON runs (ensemble_id);
 CREATE TABLE IF NOT EXISTS records (
