@@ -68,7 +68,9 @@ def from_columns(table: pd.DataFrame, columns: Mapping[str, str], *,
     ------
     NormscaleError
         A mapped column that the table lacks, a name outside :data:`MAPPABLE`,
-        a missing P, seed, norm or error, a non-positive P.
+        a missing P, seed, norm or error, a non-positive P, or a P, seed or
+        step that is not an integer up to :data:`MAX_INTEGER` (a fraction,
+        inf, 1e30). Rows whose norm is not finite (after ``log10``) are dropped.
     """
     constants = dict(constants or {})
     for name, col in columns.items():
