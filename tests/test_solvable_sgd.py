@@ -142,3 +142,19 @@ def test_monte_carlo_records_the_norm():
     for k, t_k in enumerate(t[1:], start=1):
         mean_norm = np.linalg.norm(f.theta_star * (1 - (1 - gamma * f.lam) ** t_k))
         assert mean_norm * 0.97 <= mc.norm[k] <= mean_norm * 1.5
+
+
+@pytest.mark.parametrize("alpha, beta", [(1.0, 0.3), (1.0, 0.7), (0.7, 1.2)])
+def test_sgd_time_exponent_is_the_theory_s_late_slope(alpha, beta):
+    """Phases I, II (population bias) and III (SGD noise) at d -> infinity (identity features,
+    v far above the modes learned): the local slope of the exact expected risk tends to
+    min((2a + 2b - 1)/(2a), 2 - 1/(2a)) (a, b = alpha, beta)."""
+    from normscale.solvable import sgd_time_exponent
+
+    f = draw_features(PowerLawModel(alpha=alpha, beta=beta, v=5000))
+    t = np.array([300, 3000, 30000])
+    L = sgd_theory(f, gamma=0.15 / f.lam[0], steps=30000, log_times=t).mean
+    slopes = -np.diff(np.log(L)) / np.log(10)
+    pred = sgd_time_exponent(alpha=alpha, beta=beta)
+    assert slopes[-1] == pytest.approx(pred, rel=0.03)
+    assert abs(slopes[-1] - pred) <= abs(slopes[0] - pred) + 1e-3   # and it converges there

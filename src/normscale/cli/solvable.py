@@ -128,6 +128,7 @@ def _study(args: argparse.Namespace) -> _common.Result:
         dynamical_markdown,
         exponents_markdown,
         run_study,
+        sgd_exponents_markdown,
         sgd_markdown,
         write_study,
     )
@@ -138,12 +139,17 @@ def _study(args: argparse.Namespace) -> _common.Result:
         paths = write_study(st, out)
         _common.log(args, f"wrote {len(paths)} files in {out}")
     text = ("one-pass SGD, Volterra theory against Monte Carlo:\n\n" + sgd_markdown(st)
+            + "\none-pass SGD at d -> infinity, local slopes of the theory:\n\n"
+            + sgd_exponents_markdown(st)
             + "\ndynamical laws (gradient flow with label noise):\n\n" + dynamical_markdown(st)
             + "\npredicted against fitted exponents:\n\n" + exponents_markdown(st))
     data = {"preset": st.preset, "seconds": st.seconds,
             "exponents": st.exponents().to_dict(orient="records"),
             "sgd": [{"alpha": c.alpha, "beta": c.beta, "phase": c.phase, "max_z": c.max_z,
                      "frac_within_2se": c.frac_2se} for c in st.sgd],
+            "sgd_exponents": [{"alpha": e.alpha, "beta": e.beta, "phase": e.phase,
+                               "predicted": e.predicted, "slopes": list(e.slopes)}
+                              for e in st.sgd_exponents],
             "dynamical": [{"a": d.a, "b": d.b, "verdict": d.fit.verdict,
                            "verdict_line": d.fit.verdict_line(),
                            "gamma1_window": d.gamma1_window} for d in st.dynamical]}

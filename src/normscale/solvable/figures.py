@@ -1,6 +1,7 @@
 """Figures of the solvable-model study (PNG), each from a :class:`~normscale.solvable.study.Study`.
 
 - ``sgd``: the Volterra theory of one-pass SGD against Monte Carlo;
+- ``sgd_exponents``: the theory at d -> infinity over 10^5 steps, with the predicted slopes;
 - ``classic``: L(t), L(P), L(N) with the fitted law and the predicted slope;
 - ``crossover``: fitted L(P) and L(N) exponents across a, against min(a-1, 2b) and
   min(a-1, b);
@@ -44,6 +45,26 @@ def plot_sgd(st, out: Path) -> Path:
     axes[0][0].set_ylabel("expected risk")
     axes[0][0].legend(fontsize=7)
     return _save(fig, out / "sgd.png")
+
+
+def plot_sgd_exponents(st, out: Path) -> Path | None:
+    if not st.sgd_exponents:
+        return None
+    fig, ax = plt.subplots(figsize=(5.4, 4.0))
+    for i, e in enumerate(st.sgd_exponents):
+        c = e.curve
+        keep = c.steps > 0
+        t, L = c.steps[keep], c.mean[keep]
+        ax.loglog(t, L, "-", color=f"C{i}",
+                  label=f"alpha={e.alpha:g}, beta={e.beta:g} ({e.phase}): "
+                        f"slope {e.slopes[-1]:.3f}")
+        ref = L[-1] * (t / t[-1]) ** (-e.predicted)
+        ax.loglog(t[t >= t[-1] / 1000], ref[t >= t[-1] / 1000], "--", color=f"C{i}", lw=0.8)
+    ax.set_xlabel("SGD step (batch 1), d -> infinity")
+    ax.set_ylabel("expected risk (Volterra theory)")
+    ax.set_title("dashed: predicted slopes", fontsize=9)
+    ax.legend(fontsize=7)
+    return _save(fig, out / "sgd_exponents.png")
 
 
 def plot_classic(st, out: Path) -> Path:
@@ -160,8 +181,8 @@ def plot_phases(st, out: Path) -> Path:
 
 def write_figures(st, out: Path) -> list[Path]:
     """All figures of ``st`` into ``out``; returns their paths."""
-    paths = [plot_sgd(st, out), plot_classic(st, out), plot_crossover(st, out),
-             plot_dynamical(st, out), plot_phases(st, out)]
+    paths = [plot_sgd(st, out), plot_sgd_exponents(st, out), plot_classic(st, out),
+             plot_crossover(st, out), plot_dynamical(st, out), plot_phases(st, out)]
     return [p for p in paths if p is not None]
 
 

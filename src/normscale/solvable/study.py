@@ -75,6 +75,9 @@ class Preset:
     sgd_runs: int
     sgd_logged: int
     sgd_step_fraction: float
+    sgd_exponents: tuple[tuple[float, float], ...]
+    sgd_exp_v: int
+    sgd_exp_steps: int
     n_boot_classic: int
     n_boot_laws: int
 
@@ -92,7 +95,8 @@ PRESETS: dict[str, Preset] = {
         dyn_P=(100, 200, 400, 800, 1600, 3200), dyn_seeds=4, dyn_times=(0.1, 1e7, 60),
         sgd=((1.0, 0.3), (1.0, 0.7), (0.7, 1.2), (0.4, 0.8)), sgd_v=400, sgd_d=40,
         sgd_steps=2000, sgd_runs=1000, sgd_logged=12, sgd_step_fraction=0.15,
-        n_boot_classic=200, n_boot_laws=50),
+        sgd_exponents=((1.0, 0.3), (1.0, 0.7), (0.7, 1.2), (1.0, 1.5)), sgd_exp_v=20_000,
+        sgd_exp_steps=100_000, n_boot_classic=200, n_boot_laws=50),
     "smoke": Preset(
         classic=((2.0, 1.5),), time_v=100, time_k=(2.0, 6.0), time_seeds=2,
         sizes_P=(8, 16, 32, 64, 128), sizes_N=(8, 16, 32, 64, 128), size_seeds=3, v_ratio_P=4,
@@ -101,7 +105,8 @@ PRESETS: dict[str, Preset] = {
         dynamical=((1.5, 2.0, 1.0),), dyn_v=200, dyn_P=(50, 100, 200), dyn_seeds=2,
         dyn_times=(0.1, 1e6, 30),
         sgd=((1.0, 0.3),), sgd_v=50, sgd_d=10, sgd_steps=100, sgd_runs=20, sgd_logged=6,
-        sgd_step_fraction=0.15, n_boot_classic=20, n_boot_laws=0),
+        sgd_step_fraction=0.15, sgd_exponents=((1.0, 0.3),), sgd_exp_v=500, sgd_exp_steps=2000,
+        n_boot_classic=20, n_boot_laws=0),
 }
 
 
@@ -121,12 +126,44 @@ class SGDCheck:
     frac_2se: float
 
 
+@dataclass(frozen=True)
+class SGDExponent:
+    """The Volterra theory at d -> infinity (identity features, v modes) against the
+    predicted time exponent: ``slopes`` are -d ln L / d ln t over the last decades
+    [T/10^(i+1), T/10^i] (i = 2, 1, 0), read off the curve (no fit)."""
+
+    alpha: float
+    beta: float
+    phase: str
+    predicted: float
+    slopes: tuple[float, float, float]
+    curve: SGDCurve
+
+
+def sgd_exponent(alpha: float, beta: float, p: Preset) -> SGDExponent:
+    """The expected risk of one-pass SGD over ``sgd_exp_steps`` steps at v = ``sgd_exp_v``
+    identity features, and its local slopes over the last three decades."""
+    from normscale.solvable.exponents import sgd_time_exponent
+
+    feats = draw_features(PowerLawModel(alpha=alpha, beta=beta, v=p.sgd_exp_v))
+    T = p.sgd_exp_steps
+    steps = np.array(sorted({max(1, T // 10 ** i) for i in range(4)}))
+    th = sgd_theory(feats, gamma=p.sgd_step_fraction / float(feats.lam[0]), steps=T,
+                    log_times=np.unique(np.concatenate([log_steps(T, 60), steps])))
+    at = dict(zip(th.steps.tolist(), th.mean, strict=True))
+    slopes = tuple(float(-np.log(at[b] / at[a]) / np.log(b / a))
+                   for a, b in zip(steps[:-1], steps[1:], strict=True))
+    return SGDExponent(alpha, beta, sgd_phase(alpha=alpha, beta=beta),
+                       sgd_time_exponent(alpha=alpha, beta=beta), slopes, th)
+
+
 @dataclass
 class Study:
     """What :func:`run_study` computed (tables, fits, checks) and how long each part took."""
 
     preset: str
     sgd: list[SGDCheck] = field(default_factory=list)
+    sgd_exponents: list[SGDExponent] = field(default_factory=list)
     classic_tables: list[pd.DataFrame] = field(default_factory=list)
     classic: list[ClassicFit] = field(default_factory=list)
     crossover: list[ClassicFit] = field(default_factory=list)
@@ -172,6 +209,10 @@ def run_study(preset: str = "demo", *, threads: int | None = 1,
             st.sgd.append(c := sgd_check(alpha, beta, p))
             log(f"SGD alpha={alpha:g} beta={beta:g} (phase {c.phase}): theory vs "
                 f"{c.mc.n_runs} runs, max |z| = {c.max_z:.2f}")
+        for alpha, beta in p.sgd_exponents:
+            st.sgd_exponents.append(e := sgd_exponent(alpha, beta, p))
+            log(f"SGD theory alpha={alpha:g} beta={beta:g}, d -> inf: last-decade slope "
+                f"{e.slopes[-1]:.3f}, predicted {e.predicted:.3f}")
         t1 = time.perf_counter()
         st.seconds["sgd"] = t1 - t0
         seeds = range(p.size_seeds)
@@ -247,6 +288,20 @@ def sgd_markdown(st: Study) -> str:
     return "\n".join(lines) + "\n"
 
 
+def sgd_exponents_markdown(st: Study) -> str:
+    """The SGD time exponents against the theory's local slopes (``sgd_exponents.md``)."""
+    if not st.sgd_exponents:
+        return ""
+    T = st.sgd_exponents[0].curve.steps[-1]
+    heads = [f"t = {T // 10 ** (i + 1):,} to {T // 10 ** i:,}" for i in (2, 1, 0)]
+    lines = ["| alpha | beta | phase | predicted | " + " | ".join(heads) + " |",
+             "|---|---|---|---|---|---|---|"]
+    for e in st.sgd_exponents:
+        lines.append(f"| {e.alpha:g} | {e.beta:g} | {e.phase} | {e.predicted:.3f} | "
+                     + " | ".join(f"{x:.3f}" for x in e.slopes) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def dynamical_markdown(st: Study) -> str:
     """Per dynamical setting: the fitted laws, the predictions, the verdict (``dynamical.md``)."""
     lines = ["| a | b | noise | gamma1 (asymptote / window / fitted) | gamma2 (pred / fitted) | "
@@ -288,6 +343,7 @@ def write_study(st: Study, out: str | Path) -> list[Path]:
     paths.append(out / "sgd.csv")
     put("exponents.md", exponents_markdown(st))
     put("sgd.md", sgd_markdown(st))
+    put("sgd_exponents.md", sgd_exponents_markdown(st))
     put("dynamical.md", dynamical_markdown(st))
     paths += write_figures(st, out)
     return paths
