@@ -52,5 +52,10 @@ def test_the_readme_study_runs_as_written_and_ends_in_a_verdict(tmp_path, cli, m
     assert sorted(set(table["P"])) == [100, 200, 400, 800]
     # the fit prints the paper's exponents and ends in a verdict
     assert "gamma_pred" in fit.out and "gamma_meas" in fit.out
-    verdict = re.search(r"Verdict.*\*\*(consistent|tension|untestable)\*\*", fit.out)
+    verdict = re.search(r"Verdict.*\*\*(consistent|tension|inconclusive|untestable)\*\*",
+                        fit.out)
     assert verdict is not None, fit.out[-2000:]
+    # the README says which verdict its study ends in, and the study ends in it
+    said = re.search(r"ends in the verdict \*\*`?(\w+)`?\*\*", README.read_text())
+    if said is not None:
+        assert verdict.group(1) == said.group(1), (verdict.group(1), said.group(1))
