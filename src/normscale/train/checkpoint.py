@@ -84,6 +84,10 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
     if problem:
         raise NormscaleError(f"the checkpoint '{path}' is not a valid normscale checkpoint: "
                              f"{problem}")
+    # generator states stay on the CPU whatever map_location moved: torch.set_rng_state and
+    # torch.cuda.set_rng_state both take a CPU uint8 tensor
+    state["rng_state"] = {k: v.cpu() if isinstance(v, torch.Tensor) else v
+                          for k, v in state["rng_state"].items()}
     return state
 
 
