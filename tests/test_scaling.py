@@ -494,3 +494,16 @@ def test_scaling_modules_import_without_a_circle():
         graph[m] = deps
     assert graph["width"] == {"analysis"} and "analysis" not in graph["runs"]
     tuple(graphlib.TopologicalSorter(graph).static_order())     # raises CycleError on a cycle
+
+
+def test_projection_finds_a_flattening_break():
+    """A pure power law with a floor, fitted by ``broken``: its best fit bends to a flatter
+    exponent (c1 < 0), which the exponent grid covers; projection reaches the full grid's best."""
+    P = np.repeat(np.geomspace(100, 1e5, 12), 2)[:, None]
+    y = (5 * P[:, 0] ** -0.5 + 0.05) * np.exp(np.random.default_rng(0).normal(0, 0.02, len(P)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        grid = fit_form("broken", P, y, method="grid")
+        vp = fit_form("broken", P, y)
+    assert grid.params["c1"] < 0
+    assert vp.objective == pytest.approx(grid.objective, rel=1e-6)

@@ -337,8 +337,9 @@ class _Broken(Form):
 
     def exponent_grid(self, lx):
         breaks = np.quantile(lx[:, 0], np.linspace(0.1, 0.9, 7))
-        exps = np.arange(0.0, 1.3, 0.2)
-        return _grid(exps, exps, breaks, np.log((0.1, 0.3, 1.0)))
+        c0 = np.arange(0.0, 1.3, 0.2)
+        c1 = np.arange(-0.6, 1.3, 0.2)             # a break can flatten the curve (c1 < 0)
+        return _grid(c0, c1, breaks, np.log((0.1, 0.3, 1.0)))
 
     def join(self, c, omega):
         return np.column_stack([_log(c[:, 0]), _log(c[:, 1]), omega])

@@ -22,7 +22,8 @@ Pereyra 1973, 2003) searches omega alone:
    negative every smaller support. Each point is ranked by the true
    objective (the engine's sum_i w_i rho(log yhat_i - log y_i)) at its
    coefficients.
-2. **Refine the best few.** The ``N_REFINE`` best points start the engine's
+2. **Refine the best few.** The ``N_REFINE`` best points (three times as
+   many for ``broken``'s four searched parameters) start the engine's
    Levenberg-Marquardt (:func:`~normscale.scaling.engine.fit_batch`) with
    their projected coefficients: they start in the right basin, with the
    coefficients already fitted, so the path is short (13 to 15 iterations
@@ -52,7 +53,9 @@ import numpy as np
 from normscale.scaling.engine import MAX_ITER, Batch, fit_batch, rho
 from normscale.scaling.forms import Form
 
-#: grid points that start the local refinement
+#: grid points that start the local refinement, per searched parameter beyond the first
+#: (at least N_REFINE): 4 for power and joint, 12 for broken's four (c0, c1, d1, f1), whose
+#: landscape has more basins
 N_REFINE = 4
 #: bytes that one batch of the ranking's (grid points x points) temporaries may take: 128 MiB
 MEMORY = 2 ** 27
@@ -200,7 +203,7 @@ class Projection:
 
 
 def search(form: Form, lx: np.ndarray, logy: np.ndarray, *, delta: float | None,
-           n_refine: int = N_REFINE, max_iter: int = MAX_ITER) -> Projection:
+           n_refine: int | None = None, max_iter: int = MAX_ITER) -> Projection:
     """Rank the form's grid of omega by the linear fit and refine the ``n_refine`` best.
 
     Parameters
@@ -212,8 +215,9 @@ def search(form: Form, lx: np.ndarray, logy: np.ndarray, *, delta: float | None,
         Log outputs.
     delta : float or None
         Huber threshold on log y; None for the squared loss.
-    n_refine : int
-        Grid points refined.
+    n_refine : int, optional
+        Grid points refined; ``N_REFINE`` per searched parameter beyond the
+        first by default (at least ``N_REFINE``).
     max_iter : int
         Iteration cap of the refinement per start.
 
@@ -222,6 +226,8 @@ def search(form: Form, lx: np.ndarray, logy: np.ndarray, *, delta: float | None,
     Projection
     """
     grid = form.exponent_grid(lx)
+    if n_refine is None:
+        n_refine = N_REFINE * max(1, len(form.searched) - 1)
     c, obj = rank(form, grid, lx, logy, delta=delta)
     order = np.argsort(obj, kind="stable")
     picks = order[np.isfinite(obj[order])][:n_refine]
