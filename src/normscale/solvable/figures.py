@@ -85,7 +85,9 @@ def plot_classic(st, out: Path) -> Path:
             ax.loglog(x, an.y, ".", color="0.7", ms=3)
             ax.loglog(xs, ym, "o", color="C0", ms=4, label="mean over seeds")
             grid = np.geomspace(xs.min(), xs.max(), 100)
-            ax.loglog(grid, an.fit.predict(grid[:, None]), "-", color="C1",
+            with np.errstate(divide="ignore"):          # a floor c = 0 enters as log 0
+                pred = an.fit.predict(grid[:, None])
+            ax.loglog(grid, pred, "-", color="C1",
                       label=f"fit: {fit.fitted:.3f} [{fit.ci[0]:.3f}, {fit.ci[1]:.3f}]")
             ref = ym[0] * (grid / xs[0]) ** (-fit.predicted)
             ax.loglog(grid, ref, "--", color="k", lw=0.8,

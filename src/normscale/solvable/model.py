@@ -217,7 +217,8 @@ def draw_features(model: PowerLawModel, *, seed: int = 0) -> Features:
     if model.d is None:
         return Features(model, D.copy(), b.copy(), model.tail_risk())
     W = rng(seed, "features").standard_normal((model.v, model.d)) / np.sqrt(model.d)  # (v, d)
-    K = W.T @ (D[:, None] * W)                                                          # (d, d)
+    G = np.sqrt(D)[:, None] * W                                                         # (v, d)
+    K = G.T @ G                      # (d, d) = W^T D W; numpy runs a.T @ a as one rank-k update
     lam, V = np.linalg.eigh(K)
     lam, V = lam[::-1].copy(), V[:, ::-1].copy()
     zero = lam <= ZERO_MODE_RTOL * max(model.v, model.d) * max(lam[0], 0.0)
