@@ -2,8 +2,8 @@
 
 Every study that normscale ran from its own training at init factor 1 ended
 `untestable`. This scan measures, for each of a set of *settings* (data set,
-init factor, optimizer, learning rate; the paper's CNN at width 1/4), from two
-short runs at two training-set sizes P:
+init factor, optimizer, learning rate; the paper's CNN at width 1/8), from two
+short runs at two training-set sizes P (one seed):
 
 - the decades of the norm (spectral complexity) and of the test error that
   the early descent covers: from the last point on the initial plateau (the
@@ -20,20 +20,32 @@ short runs at two training-set sizes P:
   stop) or is at the edge.
 
 To see past every rule, each run trains under the most permissive one (2x
-norm growth past the best point) up to a cap. Its test error is measured on
-a class-balanced subset of ``--n-test`` test images (2,000: a logged point
-costs a fifth of the full 10,000-image set; the binomial noise at 10% error
-is 0.7%), which is the one difference from a `normscale train` run.
+norm growth past the best point) up to a cap. A run is `normscale train`'s
+(same subset, init, batch order and optimizer from the seed) with lighter
+logging (see :func:`train_run`) and its test error measured on a
+class-balanced subset of ``--n-test`` test images (1,000: a logged point
+costs a tenth of the full 10,000-image set; the binomial noise at 20% error
+is 1.3%). The 1,000 images make the stop rules' replay on the scan's own runs
+coarse (the best point moves only by more than that noise), so the rules are
+also replayed on a preset's store (``--stop-store``).
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_scan.py \
-        --runs scan-runs.jsonl --out docs/scan [--data ../shared/data] \
-        [--fashion DIR] [--only mnist,digits]
+        --runs scan-runs.jsonl --out docs/scan --doc docs/scan.md \
+        [--data ../shared/data] [--fashion DIR] [--only mnist,digits]
+    PYTHONPATH=src .venv/bin/python benchmarks/bench_scan.py \
+        --stop-store w8.db --work cut --doc docs/example-cnn-mnist-w8/README.md
 
 Runs already in ``--runs`` (one JSON line each) are not trained again, so
 the command resumes and, once everything is trained, only rewrites the
-table (``scan.md``, ``scan.csv``, ``stop_rules.md``) and the figure
-(``scan.png``) in ``--out``. A data set whose files are absent is skipped
-with a line on stderr.
+table (``scan.csv``) and the figure (``scan.png``) in ``--out`` and the
+markdown tables in the page ``--doc`` (between its ``bench_scan:table`` and
+``bench_scan:stop`` markers; printed without ``--doc``). A data set whose
+files are absent is skipped with a line on stderr.
+
+With ``--stop-store STORE`` it replays every rule of ``STOP_RULES`` on a
+store trained under the 2x rule instead, cuts a copy of the store per rule
+(``--work``), fits each copy and writes the table into ``--doc`` between its
+``bench_scan:stop:STORE_STEM`` markers.
 """
 
 from __future__ import annotations
@@ -439,13 +451,13 @@ def plot_scan(rows: list[dict], runs: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def write_all(runs: list[dict], out: Path) -> list[Path]:
-    """The scan table (markdown, CSV), the stop-rule table and the figure, in ``out``."""
+def write_all(runs: list[dict], out: Path) -> dict[str, str]:
+    """The scan's CSV and figure in ``out``; returns its markdown tables (``summary``,
+    ``table``, ``stop``) for the page (markdown under docs/ would be a page of its own)."""
     import csv
 
     out.mkdir(parents=True, exist_ok=True)
     rows = scan_rows(runs)
-    (out / "scan.md").write_text(scan_markdown(rows))
     with (out / "scan.csv").open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["setting", "dataset", "init", "optimizer", "lr", "P", "plateau_steps",
@@ -459,18 +471,17 @@ def write_all(runs: list[dict], out: Path) -> list[Path]:
                             f"{p['eps_opt']:.4f}", f"{p['lambda_opt']:.4g}", p["stop_reason"],
                             f"{p['wall_s']:.1f}", r["shared"], f"{r['gamma1']:.3f}",
                             f"{r['spread']:.3f}", r["reason"]])
-    (out / "stop_rules.md").write_text(stop_markdown(stop_rule_rows(runs)))
+    plot_scan(rows, runs, out / "scan.png")
     n_data = len({r["dataset"] for r in rows})
     n_runs = sum(len(r["runs"]) for r in rows)
     wall = sum(p["wall_s"] for r in rows for p in r["runs"])
     shared = [r["setting"] for r in rows if r["shared"]]
-    (out / "summary.md").write_text(
-        f"{len(rows)} settings over {n_data} data sets, {n_runs} runs, "
-        f"{wall / 60:.0f} min of training in all ({wall / max(n_runs, 1):.0f} s a run on "
-        f"one shared core); a shared early law in {len(shared)}: "
-        f"{', '.join(shared) if shared else 'none'}.\n")
-    plot_scan(rows, runs, out / "scan.png")
-    return [out / n for n in ("scan.md", "scan.csv", "stop_rules.md", "summary.md", "scan.png")]
+    summary = (f"{len(rows)} settings over {n_data} data sets, {n_runs} runs, "
+               f"{wall / 60:.0f} min of training in all ({wall / max(n_runs, 1):.0f} s a run "
+               f"on one shared core); a shared early law in {len(shared)}: "
+               f"{', '.join(shared) if shared else 'none'}.\n")
+    return {"summary": summary, "table": scan_markdown(rows),
+            "stop": stop_markdown(stop_rule_rows(runs))}
 
 
 # ---------------------------------------------------------------------------- stop rules
@@ -571,7 +582,7 @@ def fill_doc(doc: Path, marker: str, text: str) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--runs", required=True, help="JSON-lines file of the scan's runs")
+    p.add_argument("--runs", default=None, help="JSON-lines file of the scan's runs")
     p.add_argument("--out", default=None, help="folder for the table and figure")
     p.add_argument("--data", default=str(DEFAULT_DATA), help="folder with mnist/, cifar10-jpeg.zip")
     p.add_argument("--fashion", default="fashion", help="folder with Fashion-MNIST's IDX files")
@@ -580,7 +591,7 @@ def main(argv=None) -> int:
     p.add_argument("--no-train", action="store_true", help="only tabulate the runs at hand")
     p.add_argument("--stop-store", default=None,
                    help="a store trained under the 2x rule: replay every stop rule on it "
-                        "(writes --out/stop_rules_STORE.md, cut stores in --work)")
+                        "(the cut stores and stop_rules_STORE.md go to --work)")
     p.add_argument("--work", default="scan-work", help="folder for the cut stores")
     p.add_argument("--doc", default=None,
                    help="a page to write the tables into, between its bench_scan markers")
@@ -588,19 +599,21 @@ def main(argv=None) -> int:
     if args.stop_store:
         store = Path(args.stop_store)
         md = stop_rule_study(store, Path(args.work),
-                             Path(args.out or ".") / f"stop_rules_{store.stem}.md")
+                             Path(args.work) / f"stop_rules_{store.stem}.md")
         if args.doc:
             fill_doc(Path(args.doc), f"bench_scan:stop:{store.stem}", md.read_text())
         return 0
+    if args.runs is None:
+        p.error("--runs is needed (or --stop-store)")
     if not args.no_train:
         train_missing(args)
     if args.out:
-        out = Path(args.out)
-        write_all(load_runs(args.runs), out)
+        md = write_all(load_runs(args.runs), Path(args.out))
         if args.doc:
-            fill_doc(Path(args.doc), "bench_scan:table",
-                     (out / "summary.md").read_text() + "\n" + (out / "scan.md").read_text())
-            fill_doc(Path(args.doc), "bench_scan:stop", (out / "stop_rules.md").read_text())
+            fill_doc(Path(args.doc), "bench_scan:table", md["summary"] + "\n" + md["table"])
+            fill_doc(Path(args.doc), "bench_scan:stop", md["stop"])
+        else:
+            print(md["summary"], md["table"], md["stop"], sep="\n")
     return 0
 
 
