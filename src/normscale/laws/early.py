@@ -109,7 +109,10 @@ def fit_sum_form(curve: Curve, lambda_opt: float, x_lo: float,
             best = r
     if best is None or np.sqrt(np.mean(best.fun ** 2)) > MAX_RMS_NOISE * noise:
         return None
-    a, g1, b, beta = best.x[0], math.exp(best.x[1]), best.x[2], math.exp(best.x[3])
+    a, lg, b, lb = (float(v) for v in best.x)
+    if not (-30.0 < lg < 5.0 and -30.0 < lb < 5.0):
+        return None  # an exponent run off to 0 or to infinity: not the sum form
+    g1, beta = math.exp(lg), math.exp(lb)
     # the model's own minimum, x* = (g1 A / (beta B))^(1 / (g1 + beta)), must be the curve's:
     # a rise term that flattened into a floor (beta -> 0) fits an approach to an offset, not
     # the bend of the early law into a minimum
