@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.util
+import json
 import re
 import subprocess
 import sys
@@ -298,3 +299,29 @@ def test_quoted_numbers_are_read_from_their_file(tmp_path):
         out = numbers.substitute("{{ fit.json#beta | .3f }} {{ none.json#a }}", tmp_path, "p.md")
     assert out == "{{ fit.json#beta | .3f }} {{ none.json#a }}"  # left as written, and warned
     assert len(warned) == 2 and "p.md" in warned[0]
+
+
+QUOTED = re.compile(r"\b(?P<name>gamma1|gamma2|gamma_pred|gamma_meas) = (?P<value>\d+\.\d+) ± "
+                    r"(?P<err>\d+\.\d+)")
+
+
+def test_exponents_typed_on_example_pages_equal_their_fit():
+    """An example page that types "gamma2 = 0.562 ± 0.153" must agree with the laws.json
+    its report wrote (any of its groups), to the digits it prints; better, it quotes them
+    ({{ example-x/figures/laws.json#0.gamma2 | .3f }})."""
+    wrong, checked = [], 0
+    for page in sorted(DOCS.glob("example-*/README.md")):
+        laws = page.parent / "figures" / "laws.json"
+        if not laws.is_file():
+            continue
+        fits = json.loads(laws.read_text())
+        for m in QUOTED.finditer(page.read_text()):
+            digits = len(m["value"].split(".")[1])
+            ok = any(f.get(m["name"]) is not None
+                     and round(f[m["name"]], digits) == float(m["value"])
+                     and round(f[m["name"] + "_err"], digits) == float(m["err"]) for f in fits)
+            checked += 1
+            if not ok:
+                wrong.append(f"{page.relative_to(DOCS)}: {m[0]}")
+    assert not wrong, f"typed exponents that differ from the page's laws.json: {wrong}"
+    assert checked >= 1
