@@ -142,8 +142,13 @@ def check(r, root: Path, before: dict[str, str], *, outputs=(), readers=(), argv
         ok = any(path == a or path.startswith(a.rstrip("/") + "/") or path.startswith(a + ".")
                  or a.startswith(path + "/") for a in allowed)
         assert ok, f"{rel} written outside the named outputs {outputs}\n{where}"
+    after = snapshot(root)
+    for rel, kind in before.items():  # a link or a pipe is never replaced, even as an output
+        if kind.startswith(("link to", "other")):
+            assert after.get(rel) == kind, f"{rel} ({kind}) became {after.get(rel)}\n{where}"
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode), f"/dev/full replaced\n{where}"
     for rel in readers:
-        assert before.get(rel) == snapshot(root).get(rel), f"reader changed {rel}\n{where}"
+        assert before.get(rel) == after.get(rel), f"reader changed {rel}\n{where}"
     assert not OUTSIDE.exists(), f"{OUTSIDE} was created\n{where}"
 
 
@@ -537,17 +542,19 @@ def state_dict(tmp_path_factory) -> Path:
 
 
 @fuzz(40)
-@given(kind=st.sampled_from([*PATH_KINDS, "state_dict", "state_dict", "tensor"]),
+@given(kind=st.sampled_from([*PATH_KINDS, *SPECIAL_KINDS, "state_dict", "state_dict",
+                             "tensor", "pickle"]),
        data=st.data())
 def test_fuzz_norms(kind, data, template, state_dict):
     small = st.sampled_from(["1", "8", "10", "0", "-1", "x", "9" * 30])
     table = {"--arch": st.sampled_from(["cnn", "resnet", "vit", "x"]), "--in-channels": small,
              "--image-size": small, "--num-classes": small, "--dataset": texts,
              "--width": numbers, "--depth": numbers,
-             "--reference": st.sampled_from([*PATH_KINDS, "state_dict"]),
+             "--reference": st.sampled_from([*PATH_KINDS, *SPECIAL_KINDS, "state_dict"]),
              "--conv": st.sampled_from(["reshape", "operator", "x"]),
              "--norm-layers": st.sampled_from(["ignore", "fold", "diagonal", "x"]),
-             "--bias": None}
+             "--bias": None,
+             "--csv": st.sampled_from(["input", "missing", *PATH_KINDS, *SPECIAL_KINDS])}
 
     def path_of(k: str, name: str) -> str:
         if k == "state_dict":
@@ -555,6 +562,9 @@ def test_fuzz_norms(kind, data, template, state_dict):
             return f"{name}.pt"
         if k == "tensor":
             torch.save(torch.ones(3), root / f"{name}.pt")
+            return f"{name}.pt"
+        if k == "pickle":  # a planted pickle: refused, and it creates no file
+            torch.save(Planted(root / "ran"), root / f"{name}.pt")
             return f"{name}.pt"
         return make_path(k, root, template, name)
 
@@ -566,8 +576,25 @@ def test_fuzz_norms(kind, data, template, state_dict):
         if "--reference" in argv:
             i = argv.index("--reference") + 1
             argv[i] = path_of(argv[i], "ref")
-        run(root, argv, readers=[a for a in argv[1:] if (root / a).is_file()])
+        outputs = []
+        if "--csv" in argv:
+            i = argv.index("--csv") + 1
+            argv[i] = argv[1] if argv[i] == "input" else make_path(argv[i], root, template, "out")
+            outputs = [] if argv[i] == argv[1] else [argv[i]]
+        readers = [a for a in argv[1:] if (root / a).is_file() and a not in outputs]
+        run(root, argv, outputs=outputs, readers=readers)
+        assert not (root / "ran").exists()
     remove_dotdot()
+
+
+class Planted:
+    """A pickle whose ``__reduce__`` creates ``marker`` when it is unpickled."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
 
 
 def _table_file(draw, root: Path, template: Path, columns: list[str],
@@ -636,16 +663,8 @@ def test_fuzz_import_csv(columns, data, template):
 # -- issue 23: special files, damaged stores, tensorboard logs, the tracker API, full disks -----
 
 def special_kept(root: Path) -> bool:
-    """/dev/full is still a device, and every pipe and link in ``root`` still one."""
-    if not stat.S_ISCHR(os.stat("/dev/full").st_mode):
-        return False
-    for p in root.iterdir():
-        if p.name.startswith("fifo") or p.name in ("out.csv", "out", "runs.db", "t", "ck"):
-            if p.is_symlink() or not p.exists():
-                continue
-            if stat.S_ISREG(p.lstat().st_mode) and (root / f"{p.name}.target").exists():
-                return False  # a link was replaced by a regular file
-    return True
+    """/dev/full is still a device (links and pipes in ``root``: :func:`check`)."""
+    return stat.S_ISCHR(os.stat("/dev/full").st_mode)
 
 
 DAMAGE = [
