@@ -397,8 +397,8 @@ def test_fuzz_sweep_files(content, name, flags):
 
 
 @fuzz(20)
-@given(device=texts, store=st.sampled_from(PATH_KINDS),
-       checkpoint_dir=st.sampled_from([None, *PATH_KINDS]), data=st.data())
+@given(device=texts, store=st.sampled_from([*PATH_KINDS, *SPECIAL_KINDS]),
+       checkpoint_dir=st.sampled_from([None, *PATH_KINDS, *SPECIAL_KINDS]), data=st.data())
 def test_fuzz_sweep_options(device, store, checkpoint_dir, data, template):
     """Options are checked before any run: mnist is absent from the data root, so no sweep
     here trains; it must stop with one line and write nothing but (at most) the store."""
