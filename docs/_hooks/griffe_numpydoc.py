@@ -131,7 +131,7 @@ def _is_field(attr: griffe.Object) -> bool:
 def _comment(attr: griffe.Object) -> str:
     """The comment at the end of the line that declares ``attr`` (its first line)."""
     try:
-        line = attr.parent.lines[attr.lineno - attr.parent.lineno]
+        line = attr.module.lines[attr.lineno - 1]
     except (IndexError, TypeError, AttributeError):
         return ""
     code, hash_, comment = line.partition("  #")
