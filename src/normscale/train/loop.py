@@ -219,9 +219,9 @@ def _setup(config: TrainConfig, data_root: str | Path | None, download: bool,
     layout = torch.channels_last if channels_last else torch.contiguous_format
     train_y = train_full.labels[idx].to(device)
     return _Setup(info=info, train_raw=train_raw, train_y=train_y,
-                  eval_x=data.normalize(train_raw[sample], info).contiguous(memory_format=layout),
+                  eval_x=data.normalize(train_raw[sample], info).to(memory_format=layout),
                   eval_y=train_y[sample],
-                  test_x=test_x.contiguous(memory_format=layout),
+                  test_x=test_x.to(memory_format=layout),
                   test_y=test.labels.to(device), model=model, tracker=tracker,
                   optimizer=optimizer, shape=shape, normalize=data.normalize,
                   augment=data.augment, channels_last=channels_last)
@@ -240,10 +240,11 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
     model.eval()
     forward: Callable[[torch.Tensor], torch.Tensor] = model
     if channels_last:
+        # .to, not .contiguous: a (out, 1, k, k) kernel already counts as channels_last
+        # contiguous, and .contiguous would leave its strides, and so the whole net, as they are
         layout = torch.channels_last
-        state = {k: t.contiguous(memory_format=layout) if t.dim() == 4 else t
+        state = {k: t.to(memory_format=layout) if t.dim() == 4 else t
                  for k, t in (*model.named_parameters(), *model.named_buffers())}
-        images = images.contiguous(memory_format=layout)
 
         def forward(x: torch.Tensor) -> torch.Tensor:
             return torch.func.functional_call(model, state, (x,))
