@@ -787,13 +787,16 @@ tracker_calls = st.one_of(
     st.tuples(st.just("close")),
     st.tuples(st.just("state"), st.sampled_from(["own", "other", "wide", "junk", "empty",
                                                  "negative"])),
-    st.tuples(st.just("second"), st.integers(0, 3)))
+    st.tuples(st.just("second"), st.integers(0, 3)),
+    st.tuples(st.just("due"), st.one_of(st.integers(-3, 2**62), st.sampled_from([1.5, "2"]))))
 
 
 @fuzz(40)
 @given(calls=st.lists(tracker_calls, max_size=8), config=st.sampled_from([
-    None, {"lr": 0.1}, {"layers": [64, 64]}, {"opt": {"beta": [0.9]}}]))
-def test_fuzz_tracker_api(calls, config):
+    None, {"lr": 0.1}, {"layers": [64, 64]}, {"opt": {"beta": [0.9]}}]),
+       schedule=st.sampled_from([1, None, 3, [1, 5], [2**70], 0, -1, "x", 2.5, [1, -2],
+                                 "log:7", "log:1000000"]))
+def test_fuzz_tracker_api(calls, config, schedule):
     """A random sequence of RunTracker calls: each returns or raises a NormscaleError (a
     one-line message), never another error; the store stays readable and exportable, and
     a run's stored steps are the steps its live tracker logged."""
@@ -801,12 +804,20 @@ def test_fuzz_tracker_api(calls, config):
     from normscale.integrations import RunTracker
 
     with workspace() as root:
-        def make(width: int = 4, cfg: dict | None = config) -> RunTracker:
+        def make(width: int = 4, cfg: dict | None = config, sched=1) -> RunTracker:
             torch.manual_seed(0)
             return RunTracker(_Net(width), model_name="net", P=10, store=root / "runs.db",
-                              schedule=1, config=cfg)
+                              schedule=sched, config=cfg)
 
-        t, logged = make(), []
+        from normscale.integrations import LogSpaced
+
+        try:  # a bad schedule is refused when the tracker is made
+            t = make(sched=LogSpaced(int(schedule[4:])) if str(schedule).startswith("log:")
+                     else schedule)
+        except NormscaleError as exc:
+            assert "\n" not in str(exc)
+            t = make()
+        logged = []
         for call in calls:
             try:
                 if call[0] == "log":
@@ -826,6 +837,8 @@ def test_fuzz_tracker_api(calls, config):
                              "empty": dict,
                              "negative": lambda: {**t.state_dict(), "last_step": -4}}[call[1]]()
                     t.load_state_dict(state)
+                elif call[0] == "due":
+                    assert isinstance(t.due(call[1]), bool)
                 else:
                     other = make()
                     other.log(call[1] + 1, epoch=1.0, test_error=0.5)

@@ -23,6 +23,9 @@ from normscale.errors import ParameterError
 #: points per decade of steps of the default schedule: 20 gives the paper's ~50
 #: log-spaced points over 2.5 decades (e.g. 10 to 3000 steps), and every step up to 10
 DEFAULT_PER_DECADE = 20
+#: most points per decade: 1000 already records every step up to ~430, and a finer grid
+#: would cost next_after a search of about (per_decade * 2.3 / step) grid points per step
+MAX_PER_DECADE = 1000
 
 
 class Schedule:
@@ -53,6 +56,9 @@ class LogSpaced(Schedule):
 
     def __post_init__(self) -> None:
         check_param("LogSpaced", "per_decade", self.per_decade, POSITIVE_INT)
+        if self.per_decade > MAX_PER_DECADE:
+            raise ParameterError(f"The 'per_decade' parameter of LogSpaced must be <= "
+                                 f"{MAX_PER_DECADE}. Got {self.per_decade!r} instead.")
 
     def next_after(self, step: int) -> int:
         if step < 1:
