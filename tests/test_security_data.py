@@ -328,3 +328,19 @@ def test_a_checkpoint_config_with_a_huge_model_is_refused_before_building(cli, t
                                                "image_size": 10**6, "num_classes": 10}})
     one_line_error(cli("norms", ck), "image_size")
     assert json.loads(json.dumps({"ok": True}))  # the process is alive and well
+
+
+def test_a_log_spaced_schedule_is_bounded_and_its_next_step_is_immediate():
+    from normscale.integrations import LogSpaced
+    from normscale.integrations.schedule import MAX_PER_DECADE
+
+    with pytest.raises(ParameterError, match="per_decade"):
+        LogSpaced(10**15)  # would search ~1e8 grid points for the step after 1e6
+    finest = LogSpaced(MAX_PER_DECADE)
+    for step in (1, 430, 10**6, 10**12):
+        nxt = finest.next_after(step)
+        grid = {round(10 ** (j / MAX_PER_DECADE)) for j in range(
+            math.floor(MAX_PER_DECADE * math.log10(step)) - 3,
+            math.ceil(MAX_PER_DECADE * math.log10(nxt)) + 3)}  # brute force, nearby
+        assert nxt in grid and nxt > step
+        assert not any(step < g < nxt for g in grid)  # the first grid point after step
