@@ -164,7 +164,8 @@ def _check_work(n_rows, n_configs, **kw) -> None:
     hint = []
     if rest < MAX_WORK:
         hint.append(f"--n-boot {max(2, int((MAX_WORK - rest) // per_boot))} or fewer")
-    if kw["interval"] == "bca":
+    jack = n_rows * n_configs * EVALS_AT_MINIMUM * (2 if kw["holdout_k"] else 1)
+    if kw["interval"] == "bca" and jack > 0.1 * total:
         hint.append("--interval percentile (no jackknife over the "
                     f"{n_configs:,} configurations)")
     hint.append("fewer rows (the mean over the seeds of each configuration)")
