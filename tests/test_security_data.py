@@ -81,6 +81,17 @@ def test_a_second_live_writer_of_one_run_is_refused_by_name(tmp_path):
     b.close()
 
 
+def test_a_tracker_dropped_unclosed_frees_its_run(tmp_path):
+    """A notebook cell rerun: the first tracker raised mid-loop and was never closed."""
+    db = tmp_path / "runs.db"
+    t = tracker(db)
+    t.log(1, epoch=1.0, test_error=0.5)
+    t = tracker(db)  # the old one is gone: its claim with it
+    t.log(1, epoch=1.0, test_error=0.4)
+    t.finish()
+    assert steps_in(db) == [1]
+
+
 def test_the_claim_of_a_dead_process_does_not_block_its_resume(tmp_path):
     db = tmp_path / "runs.db"
     t = tracker(db)

@@ -252,6 +252,11 @@ class RunTracker:
             self.store.close()
             self.store = None
 
+    def __del__(self) -> None:  # a tracker dropped unclosed (a notebook cell rerun) frees its run
+        owner = getattr(self, "_owner", None)
+        if owner is not None:
+            Store.release(owner)
+
     def _start(self) -> None:
         """Claim the run at its first write: fresh unless resuming (see the module notes)."""
         if not self._started:
