@@ -192,13 +192,14 @@ N_NULL = 40
 
 @pytest.fixture(scope="module")
 def null_draws():
-    """40 seeded draws of a null family (5 P, 3 seeds, 16 points, n_test 10,000)."""
-    fam = cal.master("base", "", n_P=5, n_seeds=3, n_points=16)
+    """40 seeded draws of a null family (5 P, 2 seeds, 14 points, n_test 10,000)."""
+    fam = cal.master("base", "", n_P=5, n_seeds=2, n_points=14)
     return cal.run_family(fam, N_NULL, seed=11, n_boot=0, index=0)
 
 
-@PENDING
-@pytest.mark.parametrize("q", cal.QUANTITIES)
+@pytest.mark.parametrize("q", [pytest.param("gamma1", marks=PENDING), "gamma2",
+                               pytest.param("gamma_pred", marks=PENDING),
+                               pytest.param("gamma_meas", marks=PENDING)])
 def test_intervals_cover_the_truth_on_both_sides_under_the_null(null_draws, q):
     res = null_draws
     t = res[f"true_{q}"]

@@ -6,7 +6,8 @@ reads (columns ``P``, ``seed``, ``norm``, ``test_error``) and a :class:`Truth`:
 - :func:`master_curves`: every curve is one master curve rescaled by its
   optimum (docs/science.md, introduction, laws 1 to 4),
   eps(lambda, P) = eps_opt(P) Phi(lambda / lambda_opt(P)), with
-  Phi(x) = (x^-g1 + (g1/beta) x^beta) / (1 + g1/beta) (:func:`master_shape`),
+  Phi(x) = (x^-g1 + (g1/beta) x^beta) / (1 + g1/beta) (:func:`master_shape`;
+  its ``sharpness`` makes the join of the early law and the rise sharper),
   lambda_opt = k2 P^g2 and eps_opt ~ P^-gamma_meas. With
   gamma_meas = g1 g2 the early curve eps ~ lambda^-g1 is the same for every P
   and the laws hold exactly (the null); ``ratio`` = gamma_meas / (g1 g2) != 1
