@@ -243,3 +243,37 @@ def test_a_seed_that_never_trained_is_left_out_with_a_warning():
         fit = fit_laws(df, n_boot=10)[0]
     clean = fit_laws(df[~stuck], n_boot=10)[0]
     assert fit.gamma2 == pytest.approx(clean.gamma2, rel=1e-9)
+
+
+def test_dense_curves_are_thinned_and_fit_the_same():
+    """A history logged at every step (20,000 points per curve) is binned to at most
+    MAX_POINTS points; the fit finds the same laws as on a plain logging grid."""
+    from normscale.laws.curves import MAX_POINTS, build_curves, thin
+
+    norm = np.geomspace(1.0, 1e4, 20_000)
+    err = 0.5 * norm ** -0.3
+    tn, te = thin(norm, err)
+    assert tn.size == MAX_POINTS and np.all(np.diff(tn) > 0)
+    # each bin's norm is its geometric mean, its error the mean: a power law stays one
+    assert np.allclose(np.log(te), np.log(0.5) - 0.3 * np.log(tn), atol=1e-3)
+    dense = synthetic_curves(rng=np.random.default_rng(2), n_seeds=1, noise=0.02,
+                             n_points=20_000)
+    sets = build_curves(load_curves(dense), "test_error")
+    assert all(cs.mean.norm.size == MAX_POINTS for cs in sets)
+    f = fit_laws(dense)[0]
+    assert f.verdict == "consistent"
+    assert f.gamma1 == pytest.approx(0.5, abs=3 * f.gamma1_err + 0.01)
+    assert f.gamma2 == pytest.approx(1.0, abs=3 * f.gamma2_err + 0.01)
+
+
+def test_importing_the_laws_loads_neither_torch_nor_scipy_stats():
+    """`normscale fit` starts fast: the laws need numpy, pandas and scipy.special at import,
+    the optimisers only when a fit runs, and never torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys, normscale.laws; "
+            "print(sorted(m for m in ('torch', 'scipy.stats', 'scipy.optimize', 'matplotlib') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

@@ -11,7 +11,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import ndtri, stdtrit
 
 from normscale._validation import NONNEGATIVE_INT, POSITIVE, Interval, check_param
 from normscale.errors import NormscaleError, ParameterError
@@ -167,8 +167,8 @@ class LawsFit:
         """value +- q err, q the Student quantile of the error's dof (normal when None)."""
         value, err = getattr(self, quantity), getattr(self, f"{quantity}_err")
         dof = self.range.dof(quantity)
-        q = (float(stats.t.ppf(0.5 + self.level / 2, max(dof, 1))) if dof is not None
-             else float(stats.norm.ppf(0.5 + self.level / 2)))
+        p = 0.5 + self.level / 2
+        q = float(stdtrit(max(dof, 1), p)) if dof is not None else float(ndtri(p))
         return value - q * err, value + q * err
 
     @property

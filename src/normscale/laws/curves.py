@@ -18,6 +18,8 @@ from normscale.errors import NormscaleError
 
 #: points on each side of the grid minimum used by the parabola
 _HALF_WIDTH = 2
+#: the most points per curve the laws use; longer curves are thinned by binning (:func:`thin`)
+MAX_POINTS = 500
 #: values of a ``stop_reason`` column that mean "stopped by a cap, not past the optimum"
 CAPPED_STOP_REASONS = ("max_epochs", "max_time")
 
@@ -65,11 +67,29 @@ class CurveSet:
     mean: Curve
 
 
+def thin(norm: np.ndarray, error: np.ndarray, max_points: int = MAX_POINTS
+         ) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``max_points`` points: consecutive points binned in groups of equal size (the
+    norm's geometric mean, the error's mean in each group).
+
+    A curve logged at every step (a W&B or TensorBoard history) holds far more points than the
+    laws need and than their O(n) steps should pay for; averaging neighbours also lowers the
+    noise of each point. Binning by index keeps the analysis the same in any units of the norm.
+    """
+    n = norm.size
+    if n <= max_points:
+        return norm, error
+    edges = np.linspace(0, n, max_points + 1).round().astype(int)
+    counts = np.diff(edges)
+    ln_norm = np.add.reduceat(np.log(norm), edges[:-1]) / counts
+    return np.exp(ln_norm), np.add.reduceat(error, edges[:-1]) / counts
+
+
 def _sorted_curve(P: float, norm: np.ndarray, error: np.ndarray,
                   stopped_early: bool = False, past_optimum: bool = False) -> Curve:
     frame = pd.DataFrame({"norm": norm, "error": error}).groupby("norm", sort=True).mean()
-    return Curve(P, frame.index.to_numpy(float), frame["error"].to_numpy(float), stopped_early,
-                 past_optimum)
+    norm, error = thin(frame.index.to_numpy(float), frame["error"].to_numpy(float))
+    return Curve(P, norm, error, stopped_early, past_optimum)
 
 
 def average_seeds(curves: tuple[Curve, ...]) -> Curve:

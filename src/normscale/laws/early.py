@@ -33,7 +33,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import least_squares
 
 from normscale.laws.curves import Curve
 from normscale.laws.window import noise_level
@@ -80,6 +79,8 @@ def fit_sum_form(curve: Curve, lambda_opt: float, x_lo: float,
     x, y = x[keep], np.log(curve.error[keep])
     if x.size < MIN_FIT_POINTS or x.max() < RISE_X or x.min() >= 1.0:
         return None
+    from scipy.optimize import least_squares  # here: the import costs more than a fit
+
     lx = np.log(x)
     i = int(np.argmin(y))
 

@@ -11,7 +11,6 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import least_squares
 
 from normscale.errors import NormscaleError
 
@@ -111,6 +110,8 @@ def fit_offset_form(P: np.ndarray, eps_opt: np.ndarray, *, gamma1: float, k1: fl
     k2 P_min^gamma2) and q1 in [0, min eps_opt). Every start of a small grid
     is run with ``scipy.optimize.least_squares``; the lowest cost wins.
     """
+    from scipy.optimize import least_squares  # here: the import costs more than a fit
+
     P = np.asarray(P, float)
     eps = np.asarray(eps_opt, float)
     x = P / P.min()  # scaled so that q2 is in units of the smallest term
