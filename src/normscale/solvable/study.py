@@ -288,6 +288,21 @@ def sgd_markdown(st: Study) -> str:
     return "\n".join(lines) + "\n"
 
 
+def crossover_markdown(st: Study) -> str:
+    """Fitted L(P) and L(N) exponents across a at fixed b (``crossover.md``)."""
+    if not st.crossover:
+        return ""
+    lines = ["| a | b | L(P): min(a-1, 2b) | fitted [95%] | L(N): min(a-1, b) | fitted [95%] |",
+             "|---|---|---|---|---|---|"]
+    for a in sorted({f.a for f in st.crossover}):
+        d = next(f for f in st.crossover if f.a == a and f.law == "data")
+        m = next(f for f in st.crossover if f.a == a and f.law == "model")
+        lines.append(f"| {a:g} | {d.b:g} | {d.predicted:.3f} | {d.fitted:.3f} "
+                     f"[{d.ci[0]:.3f}, {d.ci[1]:.3f}] | {m.predicted:.3f} | {m.fitted:.3f} "
+                     f"[{m.ci[0]:.3f}, {m.ci[1]:.3f}] |")
+    return "\n".join(lines) + "\n"
+
+
 def sgd_exponents_markdown(st: Study) -> str:
     """The SGD time exponents against the theory's local slopes (``sgd_exponents.md``)."""
     if not st.sgd_exponents:
@@ -344,6 +359,7 @@ def write_study(st: Study, out: str | Path) -> list[Path]:
     put("exponents.md", exponents_markdown(st))
     put("sgd.md", sgd_markdown(st))
     put("sgd_exponents.md", sgd_exponents_markdown(st))
+    put("crossover.md", crossover_markdown(st))
     put("dynamical.md", dynamical_markdown(st))
     paths += write_figures(st, out)
     return paths
