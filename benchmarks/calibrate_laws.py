@@ -174,10 +174,31 @@ class Family:
     kwargs: dict = field(default_factory=dict)
     optima: bool = False  # pass the per-seed optima (seed_optima) to fit_laws
 
-    def draw(self, rng: np.random.Generator):
+    def draw(self, rng: np.random.Generator, **override):
+        kw = self.kwargs | override
         if self.kind == "perceptron":
-            return perceptron_curves(**self.kwargs, truth_gamma1=False, rng=rng)
-        return master_curves(**self.kwargs, rng=rng)
+            return perceptron_curves(**kw, truth_gamma1=False, rng=rng)
+        return master_curves(**kw, rng=rng)
+
+    def noiseless_fit(self) -> dict:
+        """fit_laws on the family's curves without test noise (one seed, centred grid): what
+        the estimators give when only their own definition can bias them."""
+        df, _ = self.draw(np.random.default_rng(0), n_test=None, n_seeds=1, random_phase=False)
+        return record(fit(df, optima=seed_optima(df) if self.optima else None))
+
+    def steepest_early_slope(self) -> tuple[float, float]:
+        """The largest local slope -d ln eps / d ln lambda below the optimum of the noiseless
+        curve at the smallest and at the largest P: the most of gamma1 any window can see
+        (below the truth where chance level and the elbow leave no clean early law)."""
+        df, truth = self.draw(np.random.default_rng(0), n_test=None, n_seeds=1, n_points=1500,
+                              random_phase=False)
+        out = []
+        for p in (truth.P[0], truth.P[-1]):
+            g = df[df["P"] == p].sort_values("norm")
+            lam = g["norm"].to_numpy(float)
+            s = -np.gradient(np.log(g["test_error"].to_numpy(float)), np.log(lam))
+            out.append(float(s[lam < truth.lambda_opt[list(truth.P).index(p)]].max()))
+        return out[0], out[1]
 
 
 def seed_optima(df: pd.DataFrame) -> pd.DataFrame:
@@ -208,6 +229,8 @@ def master(name: str, about: str, *, gamma1: float = 0.5, gamma2: float = 1.0, n
 def null_families() -> list[Family]:
     return [
         master("base", "g1 0.5, g2 1, 7 P, 5 seeds, 30 points, chance plateau"),
+        master("clean early law", "base with eps_opt 0.05 at the smallest P (the early law "
+               "seen at every P)", eps0=0.05),
         master("vit-like", "g1 0.1, g2 3, 7 P, 5 seeds, 30 points", gamma1=0.1, gamma2=3.0),
         master("steep", "g1 1.2, g2 0.3, 7 P, 5 seeds, 30 points", gamma1=1.2, gamma2=0.3),
         master("cifar-like", "g1 0.2, g2 1.3, 9 P, 3 seeds, 40 points", gamma1=0.2,
@@ -326,8 +349,14 @@ def study_null(args) -> dict:
         sdz = float(np.std(zc, ddof=1)) if zc.size > 1 else math.nan
         truth = (f"{res['true_gamma1'].iloc[0]:.3g}, {res['true_gamma2'].iloc[0]:.3g}, "
                  f"{res['true_gamma_pred'].iloc[0]:.3g}, {res['true_gamma_meas'].iloc[0]:.3g}")
+        clean = fam.noiseless_fit()
+        clean = (f"{clean['gamma1']:.3g}, {clean['gamma2']:.3g}, {clean['gamma_pred']:.3g}, "
+                 f"{clean['gamma_meas']:.3g}")
+        steep = "{:.3g}, {:.3g}".format(*fam.steepest_early_slope())
         summ.append({"family": fam.name, "built as": fam.about,
-                     "truth g1, g2, g_pred, g_meas": truth, "draws": draws,
+                     "truth g1, g2, g_pred, g_meas": truth, "noiseless fit": clean,
+                     "steepest early slope (P min, P max)": steep,
+                     "draws": draws,
                      "finite z": zc.size, "sd(z)": sdz, "mean z": float(np.mean(zc))
                      if zc.size else math.nan,
                      "sd(z) in target": _mark(SDZ_TARGET[0] <= sdz <= SDZ_TARGET[1]),
@@ -345,7 +374,13 @@ def study_null(args) -> dict:
         f"sd(z) {SDZ_TARGET[0]} to {SDZ_TARGET[1]}.\n\n"
         f"**{n_cov} of {len(cov_df)} intervals cover within the target; sd(z) is within "
         f"the target in {n_sdz} of {len(summ)} families.**\n\n"
-        "Verdicts and sd(z) per family:\n\n" + md_table(pd.DataFrame(summ)) + "\n\n"
+        "Verdicts and sd(z) per family; `noiseless fit`: gamma1, gamma2, gamma_pred, "
+        "gamma_meas of `fit_laws` on the family's curves without test noise (one seed): "
+        "a difference from the truth there is the estimators' own bias, not the noise's; "
+        "`steepest early slope`: the largest local slope below the optimum of the noiseless "
+        "curves at the smallest and the largest P, the most of gamma1 that the curves show "
+        "(a chance plateau and the elbow can leave no clean early law at small P):\n\n"
+        + md_table(pd.DataFrame(summ)) + "\n\n"
         "Coverage of the 95% intervals (`*_ci`), both sides; bias and half-width relative to "
         "the truth; `median err / sd`: the reported error over the spread of the estimates "
         "(1: calibrated):\n\n" + md_table(cov_df.drop(columns="_cover")) + "\n")
