@@ -205,3 +205,22 @@ def test_log_axes_of_the_report_figure_have_no_overlapping_tick_labels(monkeypat
                          if a.overlaps(b)]
     plt.close(fig)
     assert not overlaps, overlaps
+
+
+def test_report_sets_the_norms_side_by_side(report):
+    """The store tracked two norms; here l2 = sqrt(spectral complexity), a change of units
+    only, so the test must give both the same verdict, z and gamma_pred."""
+    page = (report / "index.html").read_text()
+    assert "<h2>Norms side by side</h2>" in page
+    section = page[page.index("<h2>Norms side by side</h2>"):]
+    section = section[:section.index("</table>")]
+    rows = re.findall(r"<tr>(<td>.*?)</tr>", section)
+    cells = [re.findall(r"<td>(?:<b>)?([^<]*)", r) for r in rows]
+    by_opt: dict[str, dict[str, list[str]]] = {}
+    for c in cells:
+        opt = next(v for v in c if v in ("adam", "sgd", "adamw"))
+        kind = next(v for v in c if v in ("l2", "spectral_complexity"))
+        by_opt.setdefault(opt, {})[kind] = c[-4:]  # verdict, z, gamma_pred, gamma_meas
+    assert set(by_opt) == {"adam", "sgd"}  # adamw has one P: not fitted
+    for kinds in by_opt.values():
+        assert kinds["l2"] == kinds["spectral_complexity"]

@@ -20,8 +20,9 @@ def add_store_fit_arguments(p: argparse.ArgumentParser) -> None:
                    help="comma-separated columns; one analysis per group")
     p.add_argument("--norm", default="spectral_complexity",
                    help="the norm kind indexing the curves, or 'all' (then group by norm_kind)")
-    p.add_argument("--n-boot", type=nonnegative_int("--n-boot", maximum=MAX_BOOT), default=200,
-                   help="bootstrap replicates over seeds (0: off)")
+    p.add_argument("--n-boot", type=nonnegative_int("--n-boot", maximum=MAX_BOOT), default=0,
+                   help="bootstrap replicates over seeds, reported beside the analytic errors "
+                        "as a check (default 0: off)")
     p.add_argument("--seed", type=nonnegative_int("--seed"), default=0,
                    help="seed of the bootstrap")
 

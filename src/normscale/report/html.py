@@ -30,7 +30,7 @@ import pandas as pd
 from normscale import __version__
 from normscale.laws import LawsFit, write_report
 from normscale.laws.tables import summary_table
-from normscale.report.study import GroupFailure, stop_counts, stop_reasons
+from normscale.report.study import GroupFailure, norms_side_by_side, stop_counts, stop_reasons
 from normscale.store import Store
 
 _STYLE = """
@@ -211,6 +211,21 @@ def write_html_report(store: Store, fits: list[LawsFit], failures: list[GroupFai
             f"<a href='figures/{e(p.name)}'>{e(p.name)}</a>" for p in links) + ".</p>")
         if per_fit[0] is None and pngs:  # figures that could not be matched to a group
             parts += [f"<p><img src='figures/{e(p.name)}' alt='{e(p.stem)}'></p>" for p in pngs]
+    side = norms_side_by_side(store, group_by=[k for k in (fits[0].group if fits else {})])
+    if side:
+        parts.append("<h2>Norms side by side</h2><p>The same test with each tracked norm as "
+                     "lambda (the paper's ablation: only a norm whose gamma1 gamma2 meets "
+                     "gamma_meas supports the laws).</p><table><tr>"
+                     + "".join(f"<th>{e(h)}</th>" for h in (*side[0].group, "verdict", "z",
+                                                            "gamma_pred", "gamma_meas"))
+                     + "</tr>")
+        for f in side:
+            z = f"{f.z:+.2f}" if f.z == f.z else "-"
+            parts.append("<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in f.group.values())
+                         + f"<td><b>{e(f.verdict)}</b></td><td>{z}</td>"
+                         f"<td>{_pm(f.gamma_pred, f.gamma_pred_err)}</td>"
+                         f"<td>{_pm(f.gamma_meas, f.gamma_meas_err)}</td></tr>")
+        parts.append("</table>")
     for f in failures:
         parts.append(f"<h2>Not fitted: {e(_label(f.group))}</h2>"
                      f"<p class='failure'>{e(scrub_paths(f.error))}</p>")

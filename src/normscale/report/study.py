@@ -72,7 +72,7 @@ class GroupFailure:
 
 
 def fit_store(store: Store, *, group_by: Sequence[str] = GROUP_COLUMNS,
-              norm: str | None = "spectral_complexity", n_boot: int = 200, seed: int = 0,
+              norm: str | None = "spectral_complexity", n_boot: int = 0, seed: int = 0,
               ) -> tuple[pd.DataFrame, list[LawsFit], list[GroupFailure]]:
     """The paper's table for every group of finished runs in ``store``.
 
@@ -87,7 +87,8 @@ def fit_store(store: Store, *, group_by: Sequence[str] = GROUP_COLUMNS,
         The norm kind that indexes the curves (docs/science.md 2.1); None fits every
         kind (group by ``norm_kind`` then, for the paper's ablation on norms).
     n_boot, seed
-        Bootstrap over seeds (:func:`normscale.laws.fit_laws`).
+        Bootstrap over seeds, a check beside the analytic errors
+        (:func:`normscale.laws.fit_laws`; 0, the default, switches it off).
 
     Returns
     -------
@@ -119,3 +120,21 @@ def fit_store(store: Store, *, group_by: Sequence[str] = GROUP_COLUMNS,
         except NormscaleError as exc:
             failures.append(GroupFailure(group=group, error=str(exc)))
     return table, fits, failures
+
+
+def norms_side_by_side(store: Store, *, group_by: Sequence[str] = GROUP_COLUMNS
+                       ) -> list[LawsFit]:
+    """The laws fitted once per norm kind (the paper's ablation on norms), when the store's
+    runs tracked several kinds; an empty list otherwise. Groups that cannot be fitted are left
+    out (the main fit reports its own failures)."""
+    table = long_table(store, norm=None)
+    if table.empty or "norm_kind" not in table.columns or table["norm_kind"].nunique() < 2:
+        return []
+    by = [c for c in group_by if c in table.columns and c != "norm_kind"] + ["norm_kind"]
+    fits = []
+    for _, sub in table.groupby(by, dropna=False, sort=True):
+        try:
+            fits += fit_laws(sub, group_by=tuple(by))
+        except NormscaleError:
+            continue
+    return fits
