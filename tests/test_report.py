@@ -179,9 +179,6 @@ PROBE = """<script>window.addEventListener("load", function () {
   document.body.appendChild(d); });</script>"""
 
 
-@pytest.mark.xfail(strict=True, reason="laws/figures.py labels the minor ticks of log axes "
-                   "spanning about one decade, and they print over each other (fix sent to "
-                   "the lead; remove this mark with it)")
 @pytest.mark.parametrize("P", [(250, 500, 1000, 2000, 4000), (100, 200, 400, 800)])
 def test_log_axes_of_the_report_figure_have_no_overlapping_tick_labels(monkeypatch, tmp_path, P):
     """The P ranges of the cpu presets (cnn-mnist, cnn-digits): every tick label readable."""

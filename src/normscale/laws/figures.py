@@ -30,8 +30,11 @@ def _title(fit: LawsFit) -> str:
     r = fit.assessment.range
     z = f", z = {r.z:+.1f}" if np.isfinite(r.z) else ""
     head = f"{group}: " if group else ""
+    pred = (f"; $\\gamma_{{pred}}$ = {r.gamma_pred:.3f} ± {r.gamma_pred_err:.3f}, "
+            f"$\\gamma_{{meas}}$ = {r.gamma_meas:.3f} ± {r.gamma_meas_err:.3f}"
+            if np.isfinite(r.gamma_pred) else "")
     return (f"{head}{fit.verdict.upper()} on P = {r.P_range[0]:g}..{r.P_range[1]:g} "
-            f"({r.name}{z})")
+            f"({r.name}{z}){pred}")
 
 
 def _profile_panel(ax, fit: LawsFit) -> None:
@@ -53,6 +56,20 @@ def _profile_panel(ax, fit: LawsFit) -> None:
     ax.set(xscale="log", xlabel="$\\lambda/\\lambda_{opt}$",
            ylabel="$-d\\ln\\epsilon/d\\ln\\lambda$", title="(b) local slope")
     ax.legend(fontsize=7)
+
+
+def _readable_log_ticks(ax) -> None:
+    """Log axes labelled at 1, 2 and 5 times powers of ten (at most 6 labels) and never at the
+    minor ticks: matplotlib's default labels every minor tick of an axis spanning about one
+    decade (the P range of a laptop study), and they print over each other."""
+    from matplotlib.ticker import LogLocator, NullFormatter
+
+    for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+        if scale == "log":
+            lo, hi = sorted(axis.get_view_interval())
+            subs = (1.0, 2.0, 5.0) if hi / lo < 1e2 else (1.0,)
+            axis.set_major_locator(LogLocator(base=10, subs=subs, numticks=6))
+            axis.set_minor_formatter(NullFormatter())
 
 
 def plot_fit(fit: LawsFit, stem: Path) -> list[Path]:
@@ -78,7 +95,7 @@ def plot_fit(fit: LawsFit, stem: Path) -> list[Path]:
     yerr = np.abs(lam * (10.0 ** np.vstack([-err, err]) - 1))
     yerr = np.where(np.isfinite(yerr), yerr, 0.0)
     ax[0, 2].errorbar(P[~cens], lam[~cens], yerr=yerr[:, ~cens], fmt="o", color="C0",
-                      label="$\\lambda_{opt}$ (basin centre)")
+                      label="$\\lambda_{opt}$")
     if cens.any():
         ax[0, 2].errorbar(P[cens], lam[cens], yerr=yerr[:, cens], fmt="o", mfc="none",
                           color="C0", label="censored (lower bound)")
@@ -114,6 +131,8 @@ def plot_fit(fit: LawsFit, stem: Path) -> list[Path]:
     ax[1, 2].set(xlabel="$\\lambda_{opt}$", ylabel="$\\epsilon_{opt}$",
                  title="(f) window-free check")
     ax[1, 2].legend(fontsize=7)
+    for a in ax.flat:
+        _readable_log_ticks(a)
     fig.suptitle(_title(fit))
     fig.tight_layout()
     paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
