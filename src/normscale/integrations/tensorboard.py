@@ -40,7 +40,8 @@ def run_folders(logdir: str | Path) -> list[Path]:
     """The folders under ``logdir`` (itself included) that hold event files, sorted."""
     root = Path(logdir)
     if not root.is_dir():
-        raise NormscaleError(f"the log directory '{root}' does not exist")
+        raise NormscaleError(f"the log directory '{root}' "
+                             + ("is not a folder" if root.exists() else "does not exist"))
     folders = sorted({p.parent for p in root.rglob("*tfevents*") if p.is_file()})
     if not folders:
         raise NormscaleError(f"no TensorBoard event files (*tfevents*) under '{root}'")
