@@ -26,7 +26,7 @@ from laws_synthetic import synthetic_curves  # noqa: E402
 from normscale.laws import fit_laws, load_curves  # noqa: E402
 from normscale.laws.bootstrap import resample  # noqa: E402
 from normscale.laws.curves import build_curves, curve_minimum  # noqa: E402
-from normscale.laws.pipeline import estimate  # noqa: E402
+from normscale.laws.estimate import estimate  # noqa: E402
 from normscale.laws.window import find_window  # noqa: E402
 
 

@@ -69,7 +69,7 @@ def _coverage(*, n_draws: int, n_seeds: int, noise: float, n_boot: int, first_se
             lo, hi = getattr(f, f"{q}_ci")
             inside[q] += lo <= true <= hi
             half_widths[q].append((hi - lo) / 2)
-        assert f.collapse_quality < 0.01 and f.window.within_noise
+        assert f.collapse_variance < 0.01 and f.window.within_noise
         assert abs(f.backtest_rel_error) < 0.15
     return inside, {q: float(np.median(v)) for q, v in half_widths.items()}
 
@@ -111,13 +111,13 @@ def test_window_skips_a_flat_start():
     assert f.verdict == "consistent"
 
 
-def test_collapse_quality_detects_a_broken_collapse():
+def test_collapse_variance_detects_a_broken_collapse():
     df = synthetic_curves(rng=np.random.default_rng(4), n_seeds=1, noise=0.0)
-    good = fit_laws(df, n_boot=0)[0].collapse_quality
+    good = fit_laws(df, n_boot=0)[0].collapse_variance
     bad_df = df.copy()
     bad_df.loc[bad_df.P == bad_df.P.max(), "test_error"] *= np.geomspace(1, 3, 40)
     bad_fit = fit_laws(bad_df, n_boot=0)[0]
-    bad = bad_fit.collapse_quality
+    bad = bad_fit.collapse_variance
     # lambda_opt on the grid (basin centres): a noiseless collapse is good to a grid step
     assert good < 2e-3 and bad > 10 * good
     assert bad_fit.collapse_S > fit_laws(df, n_boot=0)[0].collapse_S
@@ -224,7 +224,7 @@ def test_cli_json_and_report(cli, tmp_path):
     data = run.json()
     assert isinstance(data, list) and len(data) == 2
     for key in ("gamma1", "gamma1_err", "gamma2", "gamma2_err", "gamma_pred", "gamma_meas",
-                "gamma_meas_err", "sigma", "window", "collapse_quality", "backtest_rel_error"):
+                "gamma_meas_err", "sigma", "window", "collapse_variance", "backtest_rel_error"):
         assert key in data[0]
     names = {p.name for p in (tmp_path / "out").iterdir()}
     assert {"fit_a.png", "fit_b.pdf", "laws.md", "laws.csv", "laws.tex", "laws.json"} <= names

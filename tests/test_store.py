@@ -171,7 +171,7 @@ def test_export_cli_writes_csv_and_parquet_that_fit_can_read(filled, tmp_path, c
     pq = pd.read_parquet(tmp_path / "curves.parquet")
     assert len(pq) == 24 and pq["P"].dtype.kind == "i"
     try:
-        from normscale.laws.table import load_curves
+        from normscale.laws.load import load_curves
     except ImportError:
         return
     loaded = load_curves(out)

@@ -70,7 +70,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="paper mode: fit gamma2 on P >= this (default: all P)")
     parser.add_argument("--gamma-meas-p-min", type=_p_min("--gamma-meas-p-min"), default=0.0,
                         help="paper mode: fit gamma_meas on P >= this (default: all P)")
-    parser.add_argument("--n-boot", type=_common.nonnegative_int("--n-boot"), default=0,
+    parser.add_argument("--n-boot", type=_common.nonnegative_int("--n-boot",
+                                                                 maximum=_common.MAX_BOOT),
+                        default=0,
                         help="auto mode: bootstrap replicates over seeds, reported beside the "
                              "analytic errors as a check (default 0: off)")
     parser.add_argument("--seed", type=_common.nonnegative_int("--seed"), default=0,
@@ -99,9 +101,11 @@ def _run_paper(args: argparse.Namespace, table, group_by) -> _common.Result:
         import json
 
         out = _common.output_dir(args.out, mkdir=args.mkdir)
-        (out / "paper.md").write_text(text)
-        (out / "paper.json").write_text(json.dumps(
-            _common.to_jsonable([f.to_dict() for f in fits]), indent=1))
+        from normscale import safeio
+
+        safeio.write_text(out / "paper.md", text, "the paper-mode table")
+        safeio.write_text(out / "paper.json", json.dumps(
+            _common.to_jsonable([f.to_dict() for f in fits]), indent=1), "the paper-mode JSON")
         _common.log(args, f"wrote paper.md and paper.json in {args.out}")
     data = [f.to_dict() for f in fits]
     return _common.Result(data=data if group_by else data[0], text=text.rstrip())
@@ -110,7 +114,7 @@ def _run_paper(args: argparse.Namespace, table, group_by) -> _common.Result:
 def run(args: argparse.Namespace) -> _common.Result:
     from normscale.errors import NormscaleError
     from normscale.laws import fit_laws, load_curves, write_report
-    from normscale.laws.tables import compact, markdown
+    from normscale.laws.summary import compact, markdown
 
     group_by = [g.strip() for g in args.group_by.split(",") if g.strip()]
     table = load_curves(args.curves)

@@ -62,7 +62,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> Result:
-    from normscale.laws.tables import markdown
+    from normscale.laws.summary import markdown
     from normscale.report.study import stop_line, stop_reasons
 
     store, fits, failures = fit_from_args(args)

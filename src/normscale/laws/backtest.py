@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from normscale.laws.curves import CurveSet
-from normscale.laws.pipeline import estimate
+from normscale.laws.estimate import estimate
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import numpy as np
 
 from normscale.errors import NormscaleError
 from normscale.laws.curves import CurveSet, average_seeds
-from normscale.laws.pipeline import SeedMinimum, estimate, seed_minimum
+from normscale.laws.estimate import SeedMinimum, estimate, seed_minimum
 
 #: quantities the bootstrap reports
 QUANTITIES = ("gamma1", "gamma2", "gamma_pred", "gamma_meas")

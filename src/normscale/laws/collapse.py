@@ -20,23 +20,23 @@ _N_GRID = 64
 
 @dataclass(frozen=True)
 class Collapse:
-    """Quality of the collapse.
+    """How well the rescaled curves collapse.
 
-    ``quality`` is the mean over the common range of the variance across
+    ``variance`` is the mean over the common range of the variance across
     curves of ln(eps/eps_opt) (0 for a perfect collapse); ``rms_spread`` its
     square root; ``lo``, ``hi`` the common range in lambda/lambda_opt and
     ``n_curves`` the number of curves compared. NaN when the rescaled
     curves share no range.
     """
 
-    quality: float
+    variance: float
     rms_spread: float
     lo: float
     hi: float
     n_curves: int
 
 
-def collapse_quality(curves: list[Curve], lambda_opt: np.ndarray, eps_opt: np.ndarray) -> Collapse:
+def collapse_variance(curves: list[Curve], lambda_opt: np.ndarray, eps_opt: np.ndarray) -> Collapse:
     """Measure how well ``eps/eps_opt`` against ``lambda/lambda_opt`` collapses onto one curve."""
     xs = [np.log(c.norm / lo) for c, lo in zip(curves, lambda_opt, strict=False)]
     ys = [np.log(c.error / eo) for c, eo in zip(curves, eps_opt, strict=False)]
@@ -46,8 +46,8 @@ def collapse_quality(curves: list[Curve], lambda_opt: np.ndarray, eps_opt: np.nd
     grid = np.linspace(lo, hi, _N_GRID)
     # (n_curves, n_grid)
     values = np.array([np.interp(grid, x, y) for x, y in zip(xs, ys, strict=True)])
-    quality = float(np.mean(np.var(values, axis=0, ddof=1)))
-    return Collapse(quality, float(np.sqrt(quality)), float(np.exp(lo)), float(np.exp(hi)),
+    variance = float(np.mean(np.var(values, axis=0, ddof=1)))
+    return Collapse(variance, float(np.sqrt(variance)), float(np.exp(lo)), float(np.exp(hi)),
                     len(curves))
 
 

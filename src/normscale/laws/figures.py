@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from normscale import safeio  # noqa: E402
-from normscale.laws.analysis import LawsFit  # noqa: E402
+from normscale.laws.fit import LawsFit  # noqa: E402
 
 _RANGE_STYLES = ("-", "--", ":")
 

@@ -36,9 +36,9 @@ import pandas as pd
 
 from normscale.errors import NormscaleError
 from normscale.laws.curves import CurveSet, build_curves
+from normscale.laws.estimate import LawsInP
 from normscale.laws.fits import PowerLaw, fit_power_law
-from normscale.laws.pipeline import LawsInP
-from normscale.laws.table import check_error_column, iter_groups, load_curves
+from normscale.laws.load import check_error_column, iter_groups, load_curves
 
 
 def paper_sigma(g1: float, s1: float, g2: float, s2: float, s_meas: float) -> float:

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from normscale import safeio
-from normscale.laws.analysis import LawsFit
+from normscale.laws.fit import LawsFit
 
 
 def _stems(fits: list[LawsFit]) -> list[str]:
@@ -21,7 +21,7 @@ def write_report(fits: list[LawsFit], out_dir: str | os.PathLike) -> list[Path]:
     where it may create folders before calling this.
     """
     from normscale.laws.figures import plot_fit
-    from normscale.laws.tables import write_tables
+    from normscale.laws.summary import write_tables
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ lambda_opt is unknown, is left out and named). On that fit:
   curves bend towards their minimum inside any finite window, which pulls
   the window's mean slope below the early law's);
 - ``gamma2`` and ``gamma_meas`` are weighted least-squares slopes of the
-  optima (:func:`normscale.laws.pipeline.fit_optima`): each lambda_opt weighs
+  optima (:func:`normscale.laws.estimate.fit_optima`): each lambda_opt weighs
   by its own error, which is wide for a flat minimum (errors in the
   measured variable), so a flat basin widens gamma2 instead of ending the
   test; the Birge ratio widens both when the optima scatter more than
@@ -57,8 +57,8 @@ from scipy.special import ndtri
 
 from normscale.errors import NormscaleError
 from normscale.laws.curves import CurveSet
+from normscale.laws.estimate import LawsInP, fit_optima, gamma1_in
 from normscale.laws.fits import PowerLaw, fit_power_law
-from normscale.laws.pipeline import LawsInP, fit_optima, gamma1_in
 from normscale.laws.profile import window_variants
 from normscale.laws.window import Window
 
@@ -358,7 +358,7 @@ def assess(sets: list[CurveSet], optima, *, window=None) -> Assessment:
     optima : sequence of Optimum
         Their optima, in the same order.
     window : pair or triple, optional
-        gamma1's window by hand (:func:`normscale.laws.pipeline.gamma1_in`).
+        gamma1's window by hand (:func:`normscale.laws.estimate.gamma1_in`).
     """
     keep = [not o.still_falling for o in optima]
     used = [cs for cs, k in zip(sets, keep, strict=True) if k]

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from normscale import __version__
+from normscale import __version__, safeio
 from normscale.laws import LawsFit, write_report
-from normscale.laws.tables import summary_table
+from normscale.laws.summary import summary_table
 from normscale.report.study import GroupFailure, norms_side_by_side, stop_counts, stop_reasons
 from normscale.store import Store
 
@@ -234,5 +234,5 @@ def write_html_report(store: Store, fits: list[LawsFit], failures: list[GroupFai
     parts += [f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in _environment().items()]
     parts.append("</table></details></body></html>")
     page = out_dir / "index.html"
-    page.write_text("\n".join(parts))
+    safeio.write_text(page, "\n".join(parts), "the report page")
     return page

@@ -5,7 +5,7 @@ lambda_opt(alpha) from the scalar search, and the laws: gamma1 (early
 power law, window found automatically by :func:`normscale.laws.window.find_window`
 in lambda/lambda_opt units), gamma2 (lambda_opt ~ alpha^gamma2), gamma_meas
 (eps_hat_opt ~ alpha^-gamma_meas) and gamma_pred = gamma1 * gamma2, and the
-collapse quality (:func:`normscale.laws.collapse.collapse_quality`).
+collapse (:func:`normscale.laws.collapse.collapse_variance`).
 
 Errors are relative, eps_hat = eps / eps_0 (eps_0 = Hebb): eps_0 ~ alpha^-1/2,
 so eps_hat_opt ~ alpha^-1/2 while eps_opt itself ~ alpha^-1 (near Bayes).
@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from normscale._validation import POSITIVE, check_array
-from normscale.laws.collapse import Collapse, collapse_quality
+from normscale.laws.collapse import Collapse, collapse_variance
 from normscale.laws.curves import Curve
+from normscale.laws.estimate import Exponents
 from normscale.laws.fits import PowerLaw, fit_power_law
-from normscale.laws.pipeline import Exponents
 from normscale.laws.window import Window, find_window
 from normscale.theory.curves import LambdaOpt, LearningCurve, lambda_opt, learning_curve
 
@@ -82,5 +82,5 @@ def perceptron_laws(*, alphas, lams, loss: str = "logistic") -> TheoryLaws:
         window=find_window(law_curves, lam_opt),
         lambda_law=fit_power_law(alphas, lam_opt, what="lambda_opt(alpha)"),
         eps_law=fit_power_law(alphas, eps_hat_opt, what="eps_hat_opt(alpha)"),
-        collapse=collapse_quality(law_curves, lam_opt, eps_hat_opt),
+        collapse=collapse_variance(law_curves, lam_opt, eps_hat_opt),
     )

@@ -8,12 +8,12 @@ from pathlib import Path
 import pandas as pd
 
 from normscale import safeio
-from normscale.laws.analysis import LawsFit
+from normscale.laws.fit import LawsFit
 from normscale.store.export import write_table
 
 _COLUMNS = ("gamma1", "gamma1_err", "gamma2", "gamma2_err", "gamma_pred", "gamma_pred_err",
             "gamma_meas", "gamma_meas_err", "sigma", "z", "verdict", "gamma1_direct",
-            "collapse_quality", "collapse_S", "backtest_rel_error", "n_edge_minima",
+            "collapse_variance", "collapse_S", "backtest_rel_error", "n_edge_minima",
             "n_censored")
 
 

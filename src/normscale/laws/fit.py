@@ -17,13 +17,13 @@ from normscale._validation import NONNEGATIVE_INT, POSITIVE, Interval, check_par
 from normscale.errors import NormscaleError, ParameterError
 from normscale.laws.backtest import Backtest, backtest
 from normscale.laws.bootstrap import Bootstrap, bootstrap
-from normscale.laws.collapse import Collapse, collapse_quality, houdayer_hartmann_S
+from normscale.laws.collapse import Collapse, collapse_variance, houdayer_hartmann_S
 from normscale.laws.curves import CurveSet, build_curves
+from normscale.laws.estimate import Optimum, estimate
 from normscale.laws.fits import OffsetFit, PowerLaw, fit_offset_form
+from normscale.laws.load import check_error_column, iter_groups, load_curves
 from normscale.laws.paper import read_optima
-from normscale.laws.pipeline import Optimum, estimate
 from normscale.laws.profile import Gamma1
-from normscale.laws.table import check_error_column, iter_groups, load_curves
 from normscale.laws.verdict import Assessment, RangeFit, assess
 from normscale.laws.window import Window
 
@@ -59,7 +59,8 @@ class LawsFit:
     offset : OffsetFit or None
         The offset form eps_opt = k1 (k2 P^gamma2 + q2)^-gamma1 + q1.
     collapse : Collapse
-        The collapse quality of eps/eps_opt against lambda/lambda_opt.
+        The collapse of eps/eps_opt against lambda/lambda_opt: ``variance``, the
+        mean variance across curves of ln(eps/eps_opt) (``collapse_variance``).
     collapse_S : float
         Houdayer-Hartmann S of the collapse (about 1 within the noise).
     backtest : Backtest or None
@@ -200,8 +201,8 @@ class LawsFit:
         return self.assessment.z
 
     @property
-    def collapse_quality(self) -> float:
-        return self.collapse.quality
+    def collapse_variance(self) -> float:
+        return self.collapse.variance
 
     @property
     def n_censored(self) -> int:
@@ -245,7 +246,7 @@ class LawsFit:
         out = {"group": dict(self.group), "error": self.error, "P": list(self.P)}
         for name in ("gamma1", "gamma1_err", "k1", "gamma2", "gamma2_err", "k2", "gamma_pred",
                      "gamma_pred_err", "gamma_meas", "gamma_meas_err", "k_meas", "sigma",
-                     "level", "collapse_quality", "collapse_S", "backtest_rel_error",
+                     "level", "collapse_variance", "collapse_S", "backtest_rel_error",
                      "n_edge_minima", "n_censored", "gamma1_reason", "gamma1_direct"):
             out[name] = getattr(self, name)
         out["censored_fraction"] = self.n_censored / len(self.P)
@@ -336,7 +337,7 @@ def fit_group(sets: list[CurveSet], *, group: dict, error: str,
     return LawsFit(
         group=group, error=error, P=tuple(float(cs.P) for cs in sets), optima=est.optima,
         assessment=judged, level=level, offset=offset,
-        collapse=collapse_quality([cs.mean for cs in used], lam, eps), collapse_S=S,
+        collapse=collapse_variance([cs.mean for cs in used], lam, eps), collapse_S=S,
         backtest=bt, bootstrap=boot, profile=est.profile, curves=tuple(sets))
 
 
