@@ -12,7 +12,7 @@ from laws_synthetic import synthetic_curves
 from normscale.errors import NormscaleError, ParameterError
 from normscale.laws import fit_laws, load_curves
 from normscale.laws.curves import Curve, curve_minimum
-from normscale.laws.fits import fit_offset_form, fit_power_law
+from normscale.laws.powerlaw import fit_offset_form, fit_power_law
 
 
 def test_power_law_fit_recovers_exponent_and_error():

@@ -14,7 +14,7 @@ import numpy as np
 from normscale.errors import NormscaleError
 from normscale.laws.basin import Basin, find_basin
 from normscale.laws.curves import Curve, CurveSet
-from normscale.laws.fits import PowerLaw, fit_power_law
+from normscale.laws.powerlaw import PowerLaw, fit_power_law
 from normscale.laws.optimum import ESTIMATORS, parabola_fit, parabola_value_error
 from normscale.laws.profile import Gamma1, profile_gamma1
 from normscale.laws.window import Window, fit_window
@@ -205,7 +205,7 @@ def gamma1_in(sets: list[CurveSet], optima, *, window: tuple[float, ...] | None
 
 def fit_optima(optima, what: str) -> PowerLaw:
     """Law 2 (``what="lambda_opt"``) or law 4 (``"eps_opt"``) across P, weighted by the
-    optima's own errors (:func:`normscale.laws.fits.fit_power_law`)."""
+    optima's own errors (:func:`normscale.laws.powerlaw.fit_power_law`)."""
     P = np.array([o.P for o in optima])
     if what == "lambda_opt":
         y = np.array([o.lambda_opt for o in optima])

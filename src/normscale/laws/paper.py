@@ -37,7 +37,7 @@ import pandas as pd
 from normscale.errors import NormscaleError
 from normscale.laws.curves import CurveSet, build_curves
 from normscale.laws.estimate import LawsInP
-from normscale.laws.fits import PowerLaw, fit_power_law
+from normscale.laws.powerlaw import PowerLaw, fit_power_law
 from normscale.laws.load import check_error_column, iter_groups, load_curves
 
 

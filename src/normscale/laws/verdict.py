@@ -58,7 +58,7 @@ from scipy.special import ndtri
 from normscale.errors import NormscaleError
 from normscale.laws.curves import CurveSet
 from normscale.laws.estimate import LawsInP, fit_optima, gamma1_in
-from normscale.laws.fits import PowerLaw, fit_power_law
+from normscale.laws.powerlaw import PowerLaw, fit_power_law
 from normscale.laws.profile import window_variants
 from normscale.laws.window import Window
 

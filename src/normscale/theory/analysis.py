@@ -21,7 +21,7 @@ from normscale._validation import POSITIVE, check_array
 from normscale.laws.collapse import Collapse, collapse_variance
 from normscale.laws.curves import Curve
 from normscale.laws.estimate import Exponents
-from normscale.laws.fits import PowerLaw, fit_power_law
+from normscale.laws.powerlaw import PowerLaw, fit_power_law
 from normscale.laws.window import Window, find_window
 from normscale.theory.curves import LambdaOpt, LearningCurve, lambda_opt, learning_curve
 
