@@ -14,8 +14,8 @@ import numpy as np
 from normscale.errors import NormscaleError
 from normscale.laws.basin import Basin, find_basin
 from normscale.laws.curves import Curve, CurveSet
-from normscale.laws.powerlaw import PowerLaw, fit_power_law
 from normscale.laws.optimum import ESTIMATORS, parabola_fit, parabola_value_error
+from normscale.laws.powerlaw import PowerLaw, fit_power_law
 from normscale.laws.profile import Gamma1, profile_gamma1
 from normscale.laws.window import Window, fit_window
 

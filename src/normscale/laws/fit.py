@@ -20,9 +20,9 @@ from normscale.laws.bootstrap import Bootstrap, bootstrap
 from normscale.laws.collapse import Collapse, collapse_variance, houdayer_hartmann_S
 from normscale.laws.curves import CurveSet, build_curves
 from normscale.laws.estimate import Optimum, estimate
-from normscale.laws.powerlaw import OffsetFit, PowerLaw, fit_offset_form
 from normscale.laws.load import check_error_column, iter_groups, load_curves
 from normscale.laws.paper import read_optima
+from normscale.laws.powerlaw import OffsetFit, PowerLaw, fit_offset_form
 from normscale.laws.profile import Gamma1
 from normscale.laws.verdict import Assessment, RangeFit, assess
 from normscale.laws.window import Window

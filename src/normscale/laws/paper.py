@@ -37,8 +37,8 @@ import pandas as pd
 from normscale.errors import NormscaleError
 from normscale.laws.curves import CurveSet, build_curves
 from normscale.laws.estimate import LawsInP
-from normscale.laws.powerlaw import PowerLaw, fit_power_law
 from normscale.laws.load import check_error_column, iter_groups, load_curves
+from normscale.laws.powerlaw import PowerLaw, fit_power_law
 
 
 def paper_sigma(g1: float, s1: float, g2: float, s2: float, s_meas: float) -> float:
