@@ -381,6 +381,8 @@ def _law_cell(row: dict) -> str:
         return "no: P disagree"
     if "no stretch" in r:
         return "no: no stretch holds"
+    if "fewer than 2 curves" in r:
+        return "no: too few points in the stretch"
     return "no: " + r[:40]
 
 
