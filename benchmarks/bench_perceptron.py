@@ -24,7 +24,7 @@ solve 5.5x slower.
 once each: the start at each lambda (the last solution alone, the secant
 through the last two, the parabola through the last three: the default) and
 CG without its Cholesky preconditioner. ``--write-docs`` puts the table into
-docs/perceptron.md between its ``bench_perceptron`` markers.
+docs/perceptron.md between its ``--marker`` markers (``bench_perceptron``).
 
     .venv/bin/python benchmarks/bench_perceptron.py            # N = 1000, alpha = 10, 40 lambdas
     .venv/bin/python benchmarks/bench_perceptron.py --n 2000 --rounds 3 --ablate --write-docs
@@ -88,6 +88,8 @@ def main() -> None:
     ap.add_argument("--ablate", action="store_true", help="time normscale's choices one by one")
     ap.add_argument("--write-docs", action="store_true",
                     help="write the table into docs/perceptron.md between its markers")
+    ap.add_argument("--marker", default="bench_perceptron",
+                    help="the name of the markers (<!-- NAME:start -->, <!-- NAME:end -->)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     lams = np.geomspace(0.01, args.lam_max, args.n_lam)
@@ -160,10 +162,11 @@ def main() -> None:
     print(text)
     if args.write_docs:
         doc = DOCS.read_text()
-        new, n = re.subn(r"(<!-- bench_perceptron:start -->\n).*?(<!-- bench_perceptron:end -->)",
+        name = re.escape(args.marker)
+        new, n = re.subn(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)",
                          lambda m: m.group(1) + text + "\n" + m.group(2), doc, flags=re.S)
         if n != 1:
-            sys.exit(f"bench_perceptron: no bench_perceptron markers in {DOCS}")
+            sys.exit(f"bench_perceptron: no {args.marker} markers in {DOCS}")
         DOCS.write_text(new)
         print(f"wrote the table into {DOCS}")
 

@@ -104,6 +104,7 @@ def _nnls(G: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _predict(phi: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """yhat = sum_j c_j phi_j, shape (M, n), one term at a time (no (M, k, n) temporary)."""
     out = phi[:, 0] * c[:, :1]
     for j in range(1, phi.shape[1]):
         out += phi[:, j] * c[:, j:j + 1]
@@ -124,15 +125,6 @@ def _gram(A: np.ndarray, B: np.ndarray, sym: bool = False) -> np.ndarray:
             if sym:
                 out[:, j, i] = out[:, i, j]
     return out
-
-
-def _objective(phi, c, logy, w, delta):
-    """Objective (M,), prediction and log residuals (M, n); inf where yhat <= 0 somewhere."""
-    yhat = _predict(phi, c)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = np.log(yhat) - logy
-        obj = (w * rho(r, delta)).sum(axis=-1)
-    return np.where(np.isfinite(obj), obj, np.inf), yhat, r
 
 
 def _objective(phi: np.ndarray, c: np.ndarray, logy: np.ndarray, w: np.ndarray,
