@@ -104,6 +104,7 @@ def record(f) -> dict:
     if f is None:
         return out
     out["verdict"], out["z"], out["sigma"] = f.verdict, float(f.z), float(f.sigma)
+    out["reasons"] = " / ".join(f.verdict_reasons)
     out["P_lo"], out["P_hi"] = p_range(f)
     for q in QUANTITIES:
         out[q] = float(getattr(f, q))
@@ -335,7 +336,11 @@ def z_centred(res: pd.DataFrame) -> np.ndarray:
 
 def verdict_cells(res: pd.DataFrame) -> dict:
     counts = res["verdict"].value_counts(normalize=True)
-    return {v: pct(float(counts.get(v, 0.0))) for v in VERDICTS}
+    out = {v: pct(float(counts.get(v, 0.0))) for v in VERDICTS}
+    # tension that |z| did not call: the verdict's other rules (curvature, gamma1_direct, ...)
+    other = (res["verdict"] == "tension") & ~(res["z"].abs() > 2)
+    out["tension with abs(z) <= 2"] = pct(float(other.mean()))
+    return out
 
 
 def study_null(args) -> dict:
