@@ -43,6 +43,9 @@ docs-figures: $(STAMP)
 		--fixed-csv $(FIG)/perceptron/results.csv --out $(FIG)/perceptron-gd
 	$(VENV)/bin/normscale theory --laws --alpha 3.1:100:12 --lam 0.01:300:60 --quiet \
 		--sim $(FIG)/perceptron/results.csv --out $(FIG)/theory
+	$(PY) examples/lightning_digits.py --out $(FIG)/lightning-digits
+	$(VENV)/bin/normscale fit $(FIG)/lightning-digits/curves.csv --quiet \
+		--out $(FIG)/lightning-digits/fit
 
 # Chromium screenshots (home page, laws page, an example page, a report) into
 # build/screenshots/, each checked to show its figures with no sideways scrolling.
