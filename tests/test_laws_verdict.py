@@ -107,6 +107,7 @@ def test_auto_resnet_cifar10_without_optima_widens_gamma2(shared_data):
     given = _auto(shared_data, "resnet_cifar10", optima=True)
     assert f.gamma2_err > 3 * given.gamma2_err
     assert f.verdict == "inconclusive" and any("no power" in r for r in f.verdict_reasons)
+    assert abs(f.z) <= 2 and f.n_censored == len(f.P)
 
 
 def test_auto_cnn_cifar10_is_tested_on_all_its_P(shared_data):

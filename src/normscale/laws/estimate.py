@@ -24,9 +24,10 @@ from normscale.laws.window import Window, fit_window
 class Optimum:
     """The minimum over training at one P (law 2's lambda_opt and law 4's eps_opt).
 
-    ``lambda_opt`` comes from :data:`OPTIMUM_ESTIMATOR` applied to each seed's
-    curve (geometric mean over seeds) or to the curve when there is one
-    seed, or from a table of optima given by the user (``source``);
+    ``lambda_opt`` comes from :data:`SEED_ESTIMATOR` applied to each seed's
+    curve (geometric mean over seeds), from :data:`CURVE_ESTIMATOR` applied
+    to the curve when there is one seed, or from a table of optima given by
+    the user (``source``);
     ``lambda_opt_err`` is the standard error of its log10: the spread of
     the seeds' estimates over sqrt(n_seeds) (never below the estimator's
     own error over sqrt(n_seeds)), or the estimator's own error with one
@@ -116,9 +117,14 @@ class Estimates(Exponents):
         return np.array([o.P for o in self.optima])
 
 
-#: the estimator of lambda_opt (:data:`normscale.laws.optimum.ESTIMATORS`), chosen by its bias
-#: and coverage on ground truth with asymmetric minima (docs/laws.md, "The optimum")
-OPTIMUM_ESTIMATOR = "band"
+#: the estimators of lambda_opt (:data:`normscale.laws.optimum.ESTIMATORS`), chosen by their bias
+#: and coverage on ground truth with asymmetric minima and by the calibration of gamma2 they give
+#: (docs/laws.md, "The optimum"): with seeds, each seed's own argmin, averaged (the least biased
+#: on flat, asymmetric minima, and the seeds' spread is its error) ...
+SEED_ESTIMATOR = "argmin"
+#: ... with one curve per P, the vertex of the parabola through the points near the minimum (one
+#: noisy curve's argmin jumps between grid points by more than any error it can state)
+CURVE_ESTIMATOR = "band"
 
 
 @dataclass(frozen=True)
@@ -134,7 +140,7 @@ class SeedMinimum:
 
 def seed_minimum(curve: Curve) -> SeedMinimum:
     """The minimum and the basin of one seed's curve."""
-    u, err = ESTIMATORS[OPTIMUM_ESTIMATOR](curve)
+    u, err = ESTIMATORS[SEED_ESTIMATOR](curve)
     i = int(np.argmin(curve.error))
     return SeedMinimum(u, err, float(np.log(curve.error[i])), i == curve.error.size - 1,
                        find_basin(curve))
@@ -173,7 +179,7 @@ def optimum(cs: CurveSet, *, strict_minimum: bool = False,
         censored = 2 * sum(m.basin.censored for m in seed_mins) > n
         falling = 2 * sum(m.basin.still_falling for m in seed_mins) > n
     else:
-        log10_lam, lam_err = ESTIMATORS[OPTIMUM_ESTIMATOR](cs.mean)
+        log10_lam, lam_err = ESTIMATORS[CURVE_ESTIMATOR](cs.mean)
         eps_err = parabola_value_error(cs.mean)
         censored, falling = mean_basin.censored, mean_basin.still_falling
     source = "curves"
