@@ -86,9 +86,8 @@ def test_synthetic_coverage_with_seed_bootstrap():
     inside, half = _coverage(n_draws=n_draws, n_seeds=4, noise=0.03, n_boot=20, first_seed=100)
     for q in _TRUTH:
         assert inside[q] >= 0.9 * n_draws, (q, inside)
-    # gamma1 carries the bend (how much steeper the profile gets than the window's mean) and
-    # the window's one-step move on top of the per-P scatter: about 10% of gamma1
-    assert half["gamma1"] < 0.06 and half["gamma2"] < 0.1 and half["gamma_pred"] < 0.08, half
+    # gamma2 from the seeds' argmins: a grid step (0.17 decades here) over sqrt(12) per seed
+    assert half["gamma1"] < 0.06 and half["gamma2"] < 0.15 and half["gamma_pred"] < 0.12, half
 
 
 def test_synthetic_coverage_analytic_errors():
