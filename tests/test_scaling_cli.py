@@ -234,6 +234,7 @@ def test_method_grid_is_the_check(cli, joint_table):
     (("--x", "P,P"), "--x"),
     (("--data", "P"), "--model"),
     (("--cost", "seed"), "--cost"),                 # zeros: not > 0
+    (("--seed", "-1"), "--seed"),                   # was a traceback from numpy
 ])
 def test_bad_input_names_its_flag(cli, joint_table, extra, flag):
     args = ["--form", "joint", "--y", "err", "--n-boot", "10", *extra]

@@ -90,7 +90,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "those), or, for joint, Epoch AI's 4,500 starts")
     parser.add_argument("--n-boot", type=_common.positive_int("--n-boot"), default=1000,
                         help="bootstrap replicates (default 1000)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    parser.add_argument("--seed", type=_common.nonnegative_int("--seed"), default=0,
+                        help="seed of the bootstrap")
     parser.add_argument("--level", type=_level, default=0.95,
                         help="level of the intervals (default 0.95)")
     parser.add_argument("--interval", choices=("bca", "percentile"), default="bca",

@@ -422,6 +422,8 @@ def bootstrap_fit(fit: ScalingFit, x: np.ndarray, y: np.ndarray, *, n_boot: int 
         raise ParameterError(f"The 'n_boot' parameter must be an int >= 2. Got {n_boot!r}.")
     if not 0 < level < 1:
         raise ParameterError(f"The 'level' parameter must be in (0, 1). Got {level!r}.")
+    if not (isinstance(seed, int | np.integer) and seed >= 0):
+        raise ParameterError(f"The 'seed' parameter must be an int >= 0. Got {seed!r}.")
     if method not in ("bca", "percentile"):
         raise ParameterError(f"The 'method' parameter must be 'bca' or 'percentile'. "
                              f"Got {method!r} instead.")
