@@ -80,6 +80,14 @@ class LawsInP:
         return -self.eps_law.exponent
 
     @property
+    def gamma2_err(self) -> float:
+        return self.lambda_law.exponent_err
+
+    @property
+    def gamma_meas_err(self) -> float:
+        return self.eps_law.exponent_err
+
+    @property
     def gamma_pred(self) -> float:
         return self.gamma1 * self.gamma2
 

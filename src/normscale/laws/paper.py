@@ -93,14 +93,6 @@ class PaperFit(LawsInP):
     eps_opt: tuple[float, ...]
 
     @property
-    def gamma2_err(self) -> float:
-        return self.lambda_law.exponent_err
-
-    @property
-    def gamma_meas_err(self) -> float:
-        return self.eps_law.exponent_err
-
-    @property
     def sigma(self) -> float:
         return paper_sigma(self.gamma1, self.gamma1_err, self.gamma2, self.gamma2_err,
                            self.gamma_meas_err)

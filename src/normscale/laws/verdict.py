@@ -170,14 +170,6 @@ class RangeFit(LawsInP):
     max_sigma: float = float("nan")
 
     @property
-    def gamma2_err(self) -> float:
-        return self.lambda_law.exponent_err
-
-    @property
-    def gamma_meas_err(self) -> float:
-        return self.eps_law.exponent_err
-
-    @property
     def gamma_pred_err(self) -> float:
         g1, g2 = self.gamma1, self.gamma2
         if not np.isfinite(g1) or g1 == 0 or g2 == 0:
