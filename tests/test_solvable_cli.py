@@ -72,3 +72,12 @@ def test_bad_input_is_one_line_with_exit_2(cli, argv, flag):
     assert r.code == 2
     assert flag in r.err and "Traceback" not in r.err
     assert len(r.err.strip().splitlines()) == 1
+
+
+def test_the_cli_names_every_study_preset():
+    """The parser names the presets without importing the models: the names must be the
+    study's own."""
+    from normscale.cli.solvable import PRESET_NAMES
+    from normscale.solvable.study import PRESETS
+
+    assert set(PRESET_NAMES) == set(PRESETS)
