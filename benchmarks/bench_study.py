@@ -137,7 +137,7 @@ def _run_tree(src: Path, config: TrainConfig, root: Path) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def compare(ref: str, *, P: int, rounds: int, root: Path) -> None:
+def compare(ref: str, *, P: int, rounds: int, root: Path, first: str = "before") -> None:
     """Alternate runs of one cpu/cnn-mnist config on the code of ``ref`` and of this tree."""
     repo = Path(__file__).resolve().parents[1]
     config = next(c for c in load_spec("cpu/cnn-mnist").configs() if c.P == P and c.seed == 0)
@@ -148,7 +148,8 @@ def compare(ref: str, *, P: int, rounds: int, root: Path) -> None:
         trees = {"before": Path(tmp) / "src", "after": repo / "src"}
         runs: dict[str, list[dict]] = {"before": [], "after": []}
         for i in range(rounds):
-            for name in (("before", "after") if i % 2 == 0 else ("after", "before")):
+            order = ("before", "after") if first == "before" else ("after", "before")
+            for name in (order if i % 2 == 0 else order[::-1]):
                 runs[name].append(_run_tree(trees[name], config, root))
                 print(f"round {i + 1} {name:>6}: {runs[name][-1]['wall']:7.1f} s, "
                       f"{len(runs[name][-1]['records'])} points, stopped "
@@ -185,13 +186,16 @@ def main() -> None:
     p.add_argument("--compare", metavar="REF",
                    help="time cpu/cnn-mnist at --P against the code of git revision REF")
     p.add_argument("--rounds", type=int, default=2, help="with --compare: runs of each")
+    p.add_argument("--first", choices=("before", "after"), default="before",
+                   help="with --compare: which code runs first in odd rounds")
     args = p.parse_args()
     STEPS = args.steps
     if not (args.data_root / "train-images-idx3-ubyte.gz").is_file():
         print(f"bench_study: no MNIST files in {args.data_root}; skipped")
         return
     if args.compare:
-        compare(args.compare, P=args.P, rounds=args.rounds, root=args.data_root)
+        compare(args.compare, P=args.P, rounds=args.rounds, root=args.data_root,
+                first=args.first)
         return
     torch.set_num_threads(args.threads)
     configs = [dataclasses.replace(c, width=args.width) for c in load_spec(ROW).configs()]
