@@ -183,9 +183,11 @@ def _sd_band(n: int) -> tuple[float, float]:
     return 0.8 * (1 - tol), 1.25 * (1 + tol)
 
 
-#: the calibration rules of issue 20 are being written (src/normscale/laws); these tests are
-#: its acceptance checks at a small size; remove the mark when they pass
-PENDING = pytest.mark.xfail(strict=False, reason="issue 20: calibrated errors not landed yet")
+#: an acceptance check of issue 20 that the verdict does not meet yet (on the laws code of
+#: e0c0e74 this null is called tension in 8 of 40 draws, 6 of them by the curvature test of
+#: eps_opt(P) or lambda_opt(P) on exact power laws); remove the mark when it passes
+PENDING = pytest.mark.xfail(strict=False, reason="issue 20: false tensions from the curvature "
+                                                 "test on exact power laws")
 
 N_NULL = 40
 
@@ -199,9 +201,7 @@ def null_draws():
     return cal.run_family(fam, N_NULL, seed=11, n_boot=0, index=0)
 
 
-@pytest.mark.parametrize("q", [pytest.param("gamma1", marks=PENDING), "gamma2",
-                               pytest.param("gamma_pred", marks=PENDING),
-                               pytest.param("gamma_meas", marks=PENDING)])
+@pytest.mark.parametrize("q", cal.QUANTITIES)
 def test_intervals_cover_the_truth_on_both_sides_under_the_null(null_draws, q):
     res = null_draws
     t = res[f"true_{q}"]
@@ -216,7 +216,6 @@ def test_intervals_cover_the_truth_on_both_sides_under_the_null(null_draws, q):
     assert lo <= z.std(ddof=1) <= hi, z.std(ddof=1)
 
 
-@PENDING
 def test_z_has_unit_spread_under_the_null(null_draws):
     z = cal.z_centred(null_draws)
     lo, hi = _sd_band(N_NULL)
