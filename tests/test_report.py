@@ -204,9 +204,6 @@ def test_log_axes_of_the_report_figure_have_no_overlapping_tick_labels(monkeypat
     assert not overlaps, overlaps
 
 
-@pytest.mark.xfail(strict=True, reason="laws/figures.py puts the group, the verdict and "
-                   "gamma_pred/gamma_meas on one title line, wider than the figure (fix sent "
-                   "to the lead: break the line after the group; remove this mark with it)")
 def test_report_figure_title_fits_the_figure(monkeypatch, tmp_path):
     """The title carries the verdict: it must be read whole, not cut at the figure's edges."""
     import matplotlib.pyplot as plt

@@ -29,7 +29,7 @@ def _title(fit: LawsFit) -> str:
     group = ", ".join(f"{k}={safeio.plot_label(v)}" for k, v in fit.group.items())
     r = fit.assessment.range
     z = f", z = {r.z:+.1f}" if np.isfinite(r.z) else ""
-    head = f"{group}: " if group else ""
+    head = f"{group}\n" if group else ""
     pred = (f"; $\\gamma_{{pred}}$ = {r.gamma_pred:.3f} ± {r.gamma_pred_err:.3f}, "
             f"$\\gamma_{{meas}}$ = {r.gamma_meas:.3f} ± {r.gamma_meas_err:.3f}"
             if np.isfinite(r.gamma_pred) else "")
@@ -67,7 +67,8 @@ def _readable_log_ticks(ax) -> None:
     for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
         if scale == "log":
             lo, hi = sorted(axis.get_view_interval())
-            subs = (1.0, 2.0, 5.0) if hi / lo < 1e2 else (1.0,)
+            subs = ((1.0, 2.0, 3.0, 5.0) if hi / lo < 10 else (1.0, 2.0, 5.0) if hi / lo < 1e2
+                    else (1.0,))
             axis.set_major_locator(LogLocator(base=10, subs=subs, numticks=6))
             axis.set_minor_formatter(NullFormatter())
 
