@@ -277,3 +277,22 @@ def test_importing_the_laws_loads_neither_torch_nor_scipy_stats():
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_rows_with_an_empty_seed_are_refused_not_dropped(cli, tmp_path):
+    df = synthetic_curves(rng=np.random.default_rng(3), n_seeds=2, noise=0.01)
+    df["seed"] = df["seed"].astype(object)
+    df.loc[df.index[:5], "seed"] = None
+    with pytest.raises(NormscaleError, match="'seed' .* empty in 5 row"):
+        fit_laws(df)
+    path = tmp_path / "c.csv"
+    df.to_csv(path, index=False)
+    run = cli("fit", path)
+    assert run.code == 2 and "seed" in run.err and "Traceback" not in run.err
+
+
+def test_optima_with_a_repeated_P_are_refused(tmp_path):
+    df = synthetic_curves(rng=np.random.default_rng(3), n_seeds=1, noise=0.01)
+    opt = pd.DataFrame({"P": [500, 500, 1000], "lambda_opt": [1.0, 2.0, 3.0]})
+    with pytest.raises(NormscaleError, match="P = 500 more than once"):
+        fit_laws(df, optima=opt)

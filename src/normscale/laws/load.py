@@ -62,8 +62,8 @@ def load_curves(source: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
     Raises
     ------
     NormscaleError
-        Missing or non-numeric columns, NaNs, non-positive P or norm, an
-        unreadable file; the message names the column or file.
+        Missing or non-numeric columns, NaNs, empty seeds, non-positive P or
+        norm, an unreadable file; the message names the column or file.
     """
     where = "the curves table" if isinstance(source, pd.DataFrame) else f"'{source}'"
     df = source.copy() if isinstance(source, pd.DataFrame) else _read(Path(source))
@@ -91,6 +91,12 @@ def load_curves(source: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
                 f"column {col!r} of {where} holds {n_bad} NaN or non-numeric value(s); "
                 "drop or fill those rows first")
         df[col] = values.astype(float)
+    if "seed" in df.columns and df["seed"].isna().any():
+        # a groupby on seed would drop these rows without a word
+        n_bad = int(df["seed"].isna().sum())
+        raise NormscaleError(
+            f"column 'seed' of {where} is empty in {n_bad} row(s); give every row its seed, or "
+            "drop the seed column for one curve per P")
     for col in ("P", "norm"):
         if (df[col] <= 0).any():
             bad = float(df.loc[df[col] <= 0, col].iloc[0])
