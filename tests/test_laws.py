@@ -296,3 +296,10 @@ def test_optima_with_a_repeated_P_are_refused(tmp_path):
     opt = pd.DataFrame({"P": [500, 500, 1000], "lambda_opt": [1.0, 2.0, 3.0]})
     with pytest.raises(NormscaleError, match="P = 500 more than once"):
         fit_laws(df, optima=opt)
+
+
+@pytest.mark.parametrize("flag", ["--gamma2-p-min", "--gamma-meas-p-min"])
+def test_paper_p_min_that_leaves_too_few_P_names_the_flag(cli, shared_data, flag):
+    run = cli("fit", shared_data / "paper-curves" / "cnn_mnist.csv", "--method", "paper",
+              "--window", "1e-3,1e-2", flag, "40000")
+    assert run.code == 2 and flag in run.err and "Traceback" not in run.err

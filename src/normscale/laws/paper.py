@@ -205,9 +205,14 @@ def paper_group(sets: list[CurveSet], choices: PaperChoices, *, group: dict,
             lam = {cs.P: float(cs.mean.norm[int(np.argmin(cs.mean.error))]) for cs in sets}
             source = "argmin of the seed-mean curve"
     P2 = np.array(sorted(p for p in lam if p >= choices.gamma2_P_min))
-    lambda_law = fit_power_law(P2, np.array([lam[p] for p in P2]), what="lambda_opt(P)")
     P = np.array([cs.P for cs in sets])
     keep = P >= choices.gamma_meas_P_min
+    for flag, n, p_min in (("--gamma2-p-min", P2.size, choices.gamma2_P_min),
+                           ("--gamma-meas-p-min", int(keep.sum()), choices.gamma_meas_P_min)):
+        if n < 3:
+            raise NormscaleError(f"{flag} {p_min:g} leaves {n} P (of {P.size}); the fit needs "
+                                 "at least 3")
+    lambda_law = fit_power_law(P2, np.array([lam[p] for p in P2]), what="lambda_opt(P)")
     eps_law = fit_power_law(P[keep], np.array(eps_opt)[keep], what="eps_opt(P)")
     return PaperFit(group=group, P=tuple(P.tolist()), choices=choices,
                     gamma1=float(np.mean(slopes)),
