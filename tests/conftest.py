@@ -5,11 +5,17 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-import torch
+# before torch is imported: OpenMP threads sleep at barriers instead of spinning, so that the
+# suite's in-process training runs do not slow each other (and a busy neighbour) by 3-4x, as
+# `normscale train` itself sets (docs/train.md)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 from normscale.cli import main
 
