@@ -223,7 +223,6 @@ def test_z_has_unit_spread_under_the_null(null_draws):
     assert lo <= z.std(ddof=1) <= hi, z
 
 
-@PENDING
 def test_the_null_is_not_called_tension_too_often(null_draws):
     tension = int((null_draws["verdict"] == "tension").sum())
     assert tension <= stats.binom.ppf(0.99, N_NULL, 0.05), null_draws["verdict"].value_counts()

@@ -25,9 +25,10 @@ The verdict:
 - ``untestable``: gamma1 undefined (with the profile's reason), or fewer
   than ``MIN_P`` sizes with a minimum;
 - ``tension``: |z| > ``Z_MAX`` (two-sided 5%), or lambda_opt(P) or
-  eps_opt(P) curved (a quadratic term in log-log at more than
-  ``CURVATURE_T`` standard errors, measured on the optima that are not
-  censored: a curvature of lower bounds says nothing about the law);
+  eps_opt(P) curved (the t statistic of a quadratic term in log-log beyond
+  the two-sided Student quantile at ``CURVATURE_LEVEL``, measured on the
+  optima that are not censored: a curvature of lower bounds says nothing
+  about the law);
 - ``inconclusive``: |z| <= ``Z_MAX``, but the test could not have told a
   violation by ``VIOLATION`` (gamma_meas = 1.25 gamma_pred) from
   agreement: such a violation would have been missed more often than seen
@@ -53,7 +54,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from scipy.special import ndtri
+from scipy.special import ndtri, stdtrit
 
 from normscale.errors import NormscaleError
 from normscale.laws.curves import CurveSet
@@ -66,9 +67,11 @@ from normscale.laws.window import Window
 RANGES = (("upper 2/3", 2 / 3), ("upper 1/2", 1 / 2))
 #: |z| above this is a tension (two-sided 5% for a normal z)
 Z_MAX = 2.0
-#: a quadratic term in log-log at more than this many standard errors is a curved law; 3, not
-#: 2: two laws are tested, and 2 would flag a straight law in about 1 study in 10
-CURVATURE_T = 3.0
+#: a quadratic term in log-log is a curved law when its t statistic passes the two-sided
+#: Student quantile at this level (n - 3 degrees of freedom): 1% per law, 2% for the two, whatever
+#: the number of P (a fixed threshold of 3 standard errors flagged 10% of straight laws at 5 P,
+#: whose t has 2 degrees of freedom)
+CURVATURE_LEVEL = 0.01
 #: fewest P for a testable fit (3 give a slope and no check of it)
 MIN_P = 4
 #: fewest uncensored optima for the curvature test (a parabola through 5 keeps 2 dof)
@@ -317,11 +320,15 @@ def _judge(r: RangeFit) -> RangeFit:
         if abs(z) > Z_MAX:
             soft.append(f"gamma_pred = {r.gamma_pred:.3f} against gamma_meas = "
                         f"{r.gamma_meas:.3f}: z = {z:+.1f}")
+        n_open = n - r.n_censored
+        limit_t = (float(stdtrit(n_open - 3, 1 - CURVATURE_LEVEL / 2))
+                   if n_open >= MIN_P_CURVATURE else float("inf"))
         for what, t in r.curvature.items():
-            if np.isfinite(t) and abs(t) > CURVATURE_T:
+            if np.isfinite(t) and abs(t) > limit_t:
                 soft.append(f"{what}(P) is curved over P = {r.P_range[0]:g}..{r.P_range[1]:g} "
-                            f"(quadratic term at {t:+.1f} standard errors on the uncensored "
-                            "optima): not one power law")
+                            f"(quadratic term at {t:+.1f} standard errors on the "
+                            f"{n_open} uncensored optima, beyond {limit_t:.1f}): not one "
+                            "power law")
         if not soft and not sigma <= limit:
             weak.append(
                 f"the test has no power: sigma = {sigma:.3f} against gamma_pred = "
