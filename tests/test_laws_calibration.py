@@ -183,12 +183,6 @@ def _sd_band(n: int) -> tuple[float, float]:
     return 0.8 * (1 - tol), 1.25 * (1 + tol)
 
 
-#: an acceptance check of issue 20 that the verdict does not meet yet (on the laws code of
-#: 3d00f5b this null is called tension in 8 of 40 draws, 5 of them by the curvature test of
-#: eps_opt(P) on an exact power law, 3 by |z| > 2); remove the mark when it passes
-PENDING = pytest.mark.xfail(strict=False, reason="issue 20: false tensions from the curvature "
-                                                 "test on exact power laws")
-
 N_NULL = 40
 
 
