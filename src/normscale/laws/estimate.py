@@ -14,7 +14,7 @@ import numpy as np
 from normscale.errors import NormscaleError
 from normscale.laws.basin import Basin, find_basin
 from normscale.laws.curves import Curve, CurveSet
-from normscale.laws.optimum import ESTIMATORS, parabola_fit, parabola_value_error
+from normscale.laws.optimum import ESTIMATORS, argmin_estimate, parabola_fit
 from normscale.laws.powerlaw import PowerLaw, fit_power_law
 from normscale.laws.profile import Gamma1, profile_gamma1
 from normscale.laws.window import Window, fit_window
@@ -24,8 +24,8 @@ from normscale.laws.window import Window, fit_window
 class Optimum:
     """The minimum over training at one P (law 2's lambda_opt and law 4's eps_opt).
 
-    ``lambda_opt`` comes from :data:`SEED_ESTIMATOR` applied to each seed's
-    curve (geometric mean over seeds), from :data:`CURVE_ESTIMATOR` applied
+    ``lambda_opt`` comes from each seed's own argmin (:func:`seed_minimum`;
+    geometric mean over seeds), from :data:`CURVE_ESTIMATOR` applied
     to the curve when there is one seed, or from a table of optima given by
     the user (``source``);
     ``lambda_opt_err`` is the standard error of its log10: the spread of
@@ -125,13 +125,13 @@ class Estimates(Exponents):
         return np.array([o.P for o in self.optima])
 
 
-#: the estimators of lambda_opt (:data:`normscale.laws.optimum.ESTIMATORS`), chosen by their bias
-#: and coverage on ground truth with asymmetric minima and by the calibration of gamma2 they give
-#: (docs/laws.md, "The optimum"): with seeds, each seed's own argmin, averaged (the least biased
-#: on flat, asymmetric minima, and the seeds' spread is its error) ...
-SEED_ESTIMATOR = "argmin"
-#: ... with one curve per P, the vertex of the parabola through the points near the minimum (one
-#: noisy curve's argmin jumps between grid points by more than any error it can state)
+#: the estimators of lambda_opt (:data:`normscale.laws.optimum.ESTIMATORS`) are chosen by their
+#: bias and coverage on ground truth with asymmetric minima and by the calibration of gamma2
+#: they give (docs/laws.md, "The optimum"): with seeds, each seed's own argmin
+#: (:func:`seed_minimum`), averaged (the least biased on flat, asymmetric minima, and the seeds'
+#: spread is its error); with one curve per P, the vertex of the parabola through the points
+#: near the minimum (one noisy curve's argmin jumps between grid points by more than any error
+#: it can state)
 CURVE_ESTIMATOR = "band"
 
 
@@ -148,10 +148,10 @@ class SeedMinimum:
 
 def seed_minimum(curve: Curve) -> SeedMinimum:
     """The minimum and the basin of one seed's curve."""
-    u, err = ESTIMATORS[SEED_ESTIMATOR](curve)
+    basin = find_basin(curve)
+    u, err = argmin_estimate(curve, basin=basin)  # the basin found once, for both
     i = int(np.argmin(curve.error))
-    return SeedMinimum(u, err, float(np.log(curve.error[i])), i == curve.error.size - 1,
-                       find_basin(curve))
+    return SeedMinimum(u, err, float(np.log(curve.error[i])), i == curve.error.size - 1, basin)
 
 
 def optimum(cs: CurveSet, *, strict_minimum: bool = False,
@@ -176,7 +176,7 @@ def optimum(cs: CurveSet, *, strict_minimum: bool = False,
             f"the curve for P={cs.P:g} has its minimum at its largest norm: no minimum inside its "
             "range (train longer, or drop --strict-minimum to use the last point)")
     mean_basin = find_basin(cs.mean)
-    u_mean, err_mean, ln_eps, ok = parabola_fit(cs.mean)
+    vertex = parabola_fit(cs.mean)  # eps_opt: the vertex's value on the seed-averaged curve
     n = len(seed_mins)
     if n > 1:
         u = np.array([m.log10_lambda for m in seed_mins])
@@ -188,14 +188,14 @@ def optimum(cs: CurveSet, *, strict_minimum: bool = False,
         falling = 2 * sum(m.basin.still_falling for m in seed_mins) > n
     else:
         log10_lam, lam_err = ESTIMATORS[CURVE_ESTIMATOR](cs.mean)
-        eps_err = parabola_value_error(cs.mean)
+        eps_err = vertex.ln_eps_err
         censored, falling = mean_basin.censored, mean_basin.still_falling
     source = "curves"
     if given_lambda_opt is not None:
         log10_lam, lam_err, source = float(np.log10(given_lambda_opt)), float("nan"), "table"
     return Optimum(
         P=cs.P, lambda_opt=float(10 ** log10_lam), lambda_opt_err=float(lam_err),
-        eps_opt=float(np.exp(ln_eps)), eps_opt_err=float(eps_err), n_seeds=n,
+        eps_opt=float(np.exp(vertex.ln_eps)), eps_opt_err=float(eps_err), n_seeds=n,
         at_edge=bool(at_edge), n_seed_edges=sum(m.at_edge for m in seed_mins),
         basin_lo=mean_basin.lo, basin_hi=mean_basin.hi, censored=bool(censored),
         still_falling=bool(falling), source=source)

@@ -25,10 +25,11 @@ minima (``benchmarks/calibrate_laws.py optimum``, the table in docs/laws.md):
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
-from normscale.laws.basin import curve_noise, find_basin
+from normscale.laws.basin import Basin, curve_noise, find_basin
 from normscale.laws.curves import Curve
 
 #: points on each side of the argmin used by the parabola (5 in all: 2 degrees of freedom)
@@ -41,11 +42,13 @@ def _step(u: np.ndarray) -> float:
     return float(np.median(np.diff(u))) if u.size > 1 else 0.0
 
 
-def argmin_estimate(curve: Curve, noise: float | None = None) -> tuple[float, float]:
-    """The grid argmin; error max(step / sqrt(12), half the basin width)."""
+def argmin_estimate(curve: Curve, noise: float | None = None, *,
+                    basin: Basin | None = None) -> tuple[float, float]:
+    """The grid argmin; error max(step / sqrt(12), half the basin width) (``basin``: the
+    curve's, when already found)."""
     u = np.log10(curve.norm)
     i = int(np.argmin(curve.error))
-    basin = find_basin(curve, noise=noise)
+    basin = basin if basin is not None else find_basin(curve, noise=noise)
     half = 0.5 * math.log10(basin.hi / basin.lo)
     return float(u[i]), float(max(_step(u) / math.sqrt(12.0), half))
 
@@ -61,21 +64,31 @@ def _band(y: np.ndarray, i: int, band: float, half_width: int) -> tuple[int, int
     return min(lo, max(0, i - half_width)), max(hi, min(y.size - 1, i + half_width)) + 1
 
 
-def parabola_fit(curve: Curve, noise: float | None = None, *,
-                 half_width: int = PARABOLA_HALF_WIDTH,
-                 band: float | None = None) -> tuple[float, float, float, bool]:
-    """The vertex of a least-squares parabola in (log10 norm, ln eps) around the argmin.
+@dataclass(frozen=True)
+class Vertex:
+    """The vertex of a local parabola: ``log10_lambda`` and its error, ``ln_eps`` (ln eps at
+    the vertex) and its error, ``ok`` False when there was no convex parabola with its vertex
+    inside its points (then the argmin, half the fitted span, the smallest logged ln eps and
+    the noise level of one point)."""
 
-    Returns ``(log10 lambda_opt, its error, ln eps at the vertex, ok)``.
-    ``ok`` is False when the parabola is not convex or its vertex falls
-    outside the points it was fitted on; the argmin (its error half the
-    fitted span) and the smallest logged ln eps are returned then.
+    log10_lambda: float
+    log10_err: float
+    ln_eps: float
+    ln_eps_err: float
+    ok: bool
+
+
+def parabola_fit(curve: Curve, noise: float | None = None, *,
+                 half_width: int = PARABOLA_HALF_WIDTH, band: float | None = None) -> Vertex:
+    """The vertex of a least-squares parabola in (log10 norm, ln eps) around the argmin.
 
     Notes
     -----
-    ln eps = a v^2 + b v + c with v = u - u_i, the vertex v* = -b / (2a);
-    Var v* = g^T C g with g = (b / (2 a^2), -1 / (2a)) and C = s^2 (X^T X)^-1
-    the covariance of (a, b), s the noise level of ln eps.
+    ln eps = a v^2 + b v + c with v = u - u_i, C = s^2 (X^T X)^-1 the
+    covariance of (a, b, c), s the noise level of ln eps. The vertex
+    v* = -b / (2a) has Var v* = g^T C g with g = (b / (2 a^2), -1 / (2a), 0);
+    its value f = c - b^2 / (4a) has Var f = h^T C h with
+    h = (b^2 / (4 a^2), -b / (2a), 1).
     """
     u = np.log10(curve.norm)
     y = np.log(curve.error)
@@ -87,61 +100,31 @@ def parabola_fit(curve: Curve, noise: float | None = None, *,
     else:
         lo, hi = _band(y, i, max(band, 2 * s), half_width)
     v = u[lo:hi] - u[i]
-    fallback = (float(u[i]), float(max(0.5 * (v[-1] - v[0]), _step(u) / math.sqrt(12.0))),
-                float(y[i]), False)
+    fallback = Vertex(float(u[i]), float(max(0.5 * (v[-1] - v[0]), _step(u) / math.sqrt(12.0))),
+                      float(y[i]), s, False)
     if hi - lo < 4:
         return fallback
     X = np.stack([v * v, v, np.ones_like(v)], axis=1)
-    XtX_inv = np.linalg.inv(X.T @ X)
-    a, b, c = XtX_inv @ X.T @ y[lo:hi]
-    if not a > 0:
-        return fallback
-    vertex = -b / (2 * a)
-    if not v[0] <= vertex <= v[-1]:
-        return fallback
-    g = np.array([b / (2 * a * a), -1.0 / (2 * a)])
-    var = float(g @ (s * s * XtX_inv[:2, :2]) @ g)
-    err = max(math.sqrt(max(var, 0.0)), 1e-12)
-    return float(u[i] + vertex), float(err), float(c - b * b / (4 * a)), True
-
-
-def parabola_value_error(curve: Curve, noise: float | None = None, *,
-                         half_width: int = PARABOLA_HALF_WIDTH) -> float:
-    """Standard error of ln eps at the vertex of the local parabola (:func:`parabola_fit`).
-
-    Notes
-    -----
-    f = c - b^2 / (4a); Var f = g^T C g with g = (b^2 / (4 a^2), -b / (2a), 1)
-    and C = s^2 (X^T X)^-1. Without a convex parabola, the noise level s of
-    one point.
-    """
-    u = np.log10(curve.norm)
-    y = np.log(curve.error)
-    i = int(np.argmin(y))
-    lo, hi = max(0, i - half_width), min(u.size, i + half_width + 1)
-    s = curve_noise(curve) if noise is None else float(noise)
-    if hi - lo < 4:
-        return s
-    v = u[lo:hi] - u[i]
-    X = np.stack([v * v, v, np.ones_like(v)], axis=1)
-    XtX_inv = np.linalg.inv(X.T @ X)
-    a, b, _ = XtX_inv @ X.T @ y[lo:hi]
+    cov = s * s * np.linalg.inv(X.T @ X)
+    a, b, c = np.linalg.solve(X.T @ X, X.T @ y[lo:hi])
     if not a > 0 or not v[0] <= -b / (2 * a) <= v[-1]:
-        return s
-    g = np.array([b * b / (4 * a * a), -b / (2 * a), 1.0])
-    return float(np.sqrt(max(float(g @ (s * s * XtX_inv) @ g), 0.0)))
+        return fallback
+    g = np.array([b / (2 * a * a), -1.0 / (2 * a), 0.0])
+    h = np.array([b * b / (4 * a * a), -b / (2 * a), 1.0])
+    return Vertex(float(u[i] - b / (2 * a)), max(math.sqrt(max(float(g @ cov @ g), 0.0)), 1e-12),
+                  float(c - b * b / (4 * a)), math.sqrt(max(float(h @ cov @ h), 0.0)), True)
 
 
 def parabola_estimate(curve: Curve, noise: float | None = None) -> tuple[float, float]:
     """The vertex of the local parabola (:func:`parabola_fit`) and its delta-method error."""
-    u, err, _, _ = parabola_fit(curve, noise)
-    return u, err
+    v = parabola_fit(curve, noise)
+    return v.log10_lambda, v.log10_err
 
 
 def parabola3_estimate(curve: Curve, noise: float | None = None) -> tuple[float, float]:
     """:func:`parabola_estimate` on 3 points each side of the argmin."""
-    u, err, _, _ = parabola_fit(curve, noise, half_width=3)
-    return u, err
+    v = parabola_fit(curve, noise, half_width=3)
+    return v.log10_lambda, v.log10_err
 
 
 def band_estimate(curve: Curve, noise: float | None = None) -> tuple[float, float]:
@@ -153,8 +136,8 @@ def band_estimate(curve: Curve, noise: float | None = None) -> tuple[float, floa
     asymmetric minimum gives the vertex, it is the same at every P and leaves gamma2 alone.
     At least ``PARABOLA_HALF_WIDTH`` points on each side are used.
     """
-    u, err, _, _ = parabola_fit(curve, noise, band=BAND)
-    return u, err
+    v = parabola_fit(curve, noise, band=BAND)
+    return v.log10_lambda, v.log10_err
 
 
 def basin_estimate(curve: Curve, noise: float | None = None) -> tuple[float, float]:
