@@ -191,14 +191,21 @@ def test_curvature_of_censored_optima_gives_no_tension():
 
 
 def test_inconclusive_when_the_test_has_no_power():
-    """Very noisy curves at few P: |z| small because sigma is large, which is not agreement."""
-    df = synthetic_curves(rng=np.random.default_rng(4), P=(500, 1000, 2000, 4000), n_seeds=1,
-                          noise=0.12, n_points=25)
-    f = fit_laws(df)[0]
-    if np.isfinite(f.z) and abs(f.z) <= 2:
-        assert (f.verdict == "inconclusive") == (f.sigma > f.range.max_sigma)
+    """Very noisy curves at few P: |z| small because sigma is large, which is not agreement.
+    Over 8 seeded draws, every testable one with |z| <= 2 is inconclusive exactly when sigma
+    passes the limit, and most are (12% noise on 4 P leaves no power)."""
     from normscale.laws.verdict import max_sigma
 
+    inconclusive = 0
+    for seed in range(4, 12):
+        df = synthetic_curves(rng=np.random.default_rng(seed), P=(500, 1000, 2000, 4000),
+                              n_seeds=1, noise=0.12, n_points=25)
+        f = fit_laws(df)[0]
+        if f.verdict in ("consistent", "inconclusive"):
+            assert abs(f.z) <= 2
+            assert (f.verdict == "inconclusive") == (f.sigma > f.range.max_sigma)
+        inconclusive += f.verdict == "inconclusive"
+    assert inconclusive >= 5
     # the rule: a 25% violation is seen more often than missed iff 0.25 |gamma_pred| >= 1.96 s
     assert max_sigma(0.5) == pytest.approx(0.25 * 0.5 / 1.959964, rel=1e-5)
 
