@@ -17,6 +17,7 @@ from laws_synthetic import synthetic_curves
 from normscale.errors import ParameterError
 from normscale.integrations import Every, LogSpaced, RunTracker, Steps
 from normscale.integrations.tables import from_columns
+from normscale.integrations.tracker import run_id_of
 from normscale.norms import MEASURES, layers, measure
 from normscale.store import Store, long_table
 
@@ -62,7 +63,7 @@ def test_plain_loop_records_measure_of_the_same_weights_and_exports(tmp_path):
         table = long_table(store, norm="spectral_complexity")
     assert run.status == "finished" and run.run_id == tracker.run_id
     assert run.config == {"model": "mlp", "dataset": "custom", "P": 64, "seed": 3,
-                          "optimizer": "sgd", "lr": 0.1}
+                          "optimizer": "sgd", "lr": 0.1, "N": 10 * 16 + 16 + 16 * 3 + 3}
     assert table["step"].tolist() == [1, 2, 5, 10]
     assert (table["P"] == 64).all() and (table["optimizer"] == "sgd").all()
 
@@ -81,6 +82,33 @@ def test_tracker_rejects_bad_input_with_the_parameter_named():
     other = RunTracker(nn.Linear(3, 2), model_name="other", P=5)
     with pytest.raises(ParameterError, match="belongs to run"):
         RunTracker(model, model_name="m", P=5).load_state_dict(other.state_dict())
+
+
+def test_tracker_records_N_the_trainable_parameters_as_normscale_train_does(tmp_path):
+    """N is in the stored config when the run is created (not rebuilt at export), counts only
+    trainable parameters, and stays outside the run id, as in ``normscale train``."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.Flatten(), nn.Linear(3 * 4 * 4, 5),
+                          nn.ReLU(), nn.Linear(5, 2, bias=False))
+    model[0].requires_grad_(False)  # a frozen layer is not part of N
+    want = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert want == 3 * 4 * 4 * 5 + 5 + 5 * 2  # by hand: the two linear layers
+    db = tmp_path / "runs.db"
+    with RunTracker(model, model_name="cnn", P=32, store=db, schedule=[1, 2]) as tracker:
+        assert tracker.n_params == want
+        with Store(db) as store:
+            assert store.runs() == []  # nothing stored before the first point
+        for step in (1, 2):
+            tracker.log(step, epoch=step, test_error=0.5)
+            with Store(db) as store:
+                assert store.run(tracker.run_id).config["N"] == want
+    with Store(db) as store:
+        table = long_table(store, norm="spectral_complexity")
+    assert len(table) == 2 and (table["N"] == want).all()
+    # N does not enter the run id: the id is the hash of the config the user gave
+    assert tracker.run_id == run_id_of({"model": "cnn", "dataset": "custom", "P": 32, "seed": 0})
+    with pytest.raises(ParameterError, match="sets 'N'"):
+        RunTracker(model, model_name="cnn", P=32, config={"N": 7})
 
 
 def test_layers_frame_has_one_row_per_matrix_with_stable_rank():

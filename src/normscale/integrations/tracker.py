@@ -5,8 +5,11 @@ power iteration, :class:`~normscale.norms.NormTracker`), pairs the norms with
 the error the loop measured, and writes the point as a
 :class:`~normscale.store.Record` to a run store under a run config that
 carries ``model``, ``dataset``, ``P`` and ``seed`` -- the columns that
-``normscale export`` and ``normscale fit`` group and index by. The Lightning
-and Hugging Face callbacks are thin adapters around it.
+``normscale export`` and ``normscale fit`` group and index by -- and ``N``,
+the trainable parameters of the model it was given, counted once when the
+tracker is made, as ``normscale train`` records it (the ``N`` column of the
+exported table). The Lightning and Hugging Face callbacks are thin adapters
+around it.
 
 Identity and resume follow :mod:`normscale.store`: the run id is a hash of
 the config, a point is keyed by ``(run_id, step)``, so a resumed loop that
@@ -50,6 +53,9 @@ from normscale.store.store import new_owner
 MAX_STEP = 2**53
 #: config keys every run of an integration carries (the grouping of ``normscale fit``)
 RUN_KEYS = ("model", "dataset", "P", "seed")
+#: the config key of the model's trainable parameter count, counted by the tracker (like
+#: ``normscale.train.stored_config``) and stored with the run, outside its run id
+N_KEY = "N"
 
 
 def run_id_of(config: Mapping[str, Any]) -> str:
@@ -64,7 +70,9 @@ class RunTracker:
     Parameters
     ----------
     model : torch.nn.Module
-        The model whose weights are measured (a submodule is fine).
+        The model whose weights are measured (a submodule is fine). Its
+        trainable parameters (``requires_grad``), counted when the tracker
+        is made, are stored as the run's ``N``.
     model_name : str
         The run's ``model`` column, e.g. ``"my-cnn"``.
     P : int
@@ -75,7 +83,8 @@ class RunTracker:
         The run's ``dataset`` column.
     config : mapping, optional
         More JSON-able config fields (optimizer, lr, width, ...); they enter
-        the run id and the exported table.
+        the run id and the exported table. ``N`` is not one of them: the
+        tracker counts it from ``model``.
     store : str, path, Store or None
         The run store the records go to; None keeps them in :attr:`records` only.
     schedule : None, int, list of int or Schedule
@@ -143,6 +152,9 @@ class RunTracker:
             arg = "model_name" if clash[0] == "model" else clash[0]
             raise ParameterError(f"The 'config' parameter of {owner} sets {clash[0]!r}; pass it "
                                  f"as the argument {arg} instead.")
+        if N_KEY in extra:
+            raise ParameterError(f"The 'config' parameter of {owner} sets {N_KEY!r}; the "
+                                 "tracker counts the model's trainable parameters itself.")
         self.config: dict[str, Any] = {"model": model_name, "dataset": dataset, "P": int(P),
                                        "seed": int(seed), **extra}
         try:
@@ -152,6 +164,9 @@ class RunTracker:
                                  f"only ({exc}).") from None
         self.schedule = as_schedule(schedule)
         self.norms = NormTracker(model, reference=reference, **norm_options)
+        #: N, the model's trainable parameters when the tracker was made (stored with the
+        #: run's config, outside its run id, as ``normscale train`` stores it)
+        self.n_params = int(sum(p.numel() for p in model.parameters() if p.requires_grad))
         self.callback = callback
         self.records: list[Record] = []
         self.last_report: NormReport | None = None  # per-layer norms of the last point
@@ -260,7 +275,8 @@ class RunTracker:
     def _start(self) -> None:
         """Claim the run at its first write: fresh unless resuming (see the module notes)."""
         if not self._started:
-            self.store.start_run(self.run_id, self.config, fresh=not self._resume,
+            self.store.start_run(self.run_id, {**self.config, N_KEY: self.n_params},
+                                 fresh=not self._resume,
                                  owner=self._owner)
             self._started = True
 
