@@ -3,11 +3,16 @@
 A normscale training checkpoint rebuilds its model from its config; a bare
 state dict needs --arch, --in-channels, --image-size and --num-classes (the
 same sizes it was trained with; --dataset, --width and --depth as in training).
+With --out, a folder gets the figure (norms.png, norms.pdf: the per-layer
+factors of R_A, every total and, from a training checkpoint, their growth
+along the run), norms.json (the --json result) and layers.csv.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from normscale import safeio
@@ -19,6 +24,8 @@ if TYPE_CHECKING:  # torch is imported when the command runs, not when the CLI s
 
 HELP = "spectral complexity and other norms of a checkpoint, layer by layer"
 ARCHS = ("cnn", "resnet", "vit")
+#: the files --out writes, each replaced if it is there
+OUT_FILES = ("norms.json", "layers.csv", "norms.png", "norms.pdf")
 #: largest model sizes built from a file or a flag: far above the paper's models, and
 #: small enough that building the model cannot exhaust the memory before its weights load
 LIMITS = {"in_channels": 4096, "image_size": 4096, "num_classes": 100_000, "width": 64.0,
@@ -54,6 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bias", action="store_true", help="count biases (a last column)")
     parser.add_argument("--csv", metavar="FILE",
                         help="also write the per-layer table (normscale.norms.layers) as CSV")
+    parser.add_argument("--out", metavar="DIR",
+                        help="folder for the figure (norms.png, norms.pdf), norms.json and "
+                             "layers.csv")
 
 
 def run(args: argparse.Namespace) -> _common.Result:
@@ -68,6 +78,11 @@ def run(args: argparse.Namespace) -> _common.Result:
     ref_obj = _load(args.reference) if args.reference else None
     if args.csv:
         _common.writable_file(args.csv, "--csv", mkdir=getattr(args, "mkdir", False))
+    records = _records(obj, args.checkpoint)
+    if args.out:
+        out = _common.output_dir(args.out, mkdir=getattr(args, "mkdir", False))
+        for name in OUT_FILES:  # none of them a folder, a link or an input: refused before work
+            safeio.check_output(out / name, "--out")
     model, shape = _load_model(args, args.checkpoint, obj)
     reference = None
     if args.reference:
@@ -88,9 +103,47 @@ def run(args: argparse.Namespace) -> _common.Result:
     _common.log(args, f"{len(report.layers)} matrices counted, "
                       f"{len(report.ignored)} parameters not counted")
     totals = report.complexity.as_dict()
-    data = {"checkpoint": args.checkpoint, "layers": report.layers, "totals": totals,
-            "ignored": report.ignored}
+    data = {"checkpoint": args.checkpoint, "reference": args.reference,
+            "layers": report.layers, "totals": totals, "ignored": report.ignored,
+            "records": records}
+    if args.out:
+        _write_out(args, report, data)
     return _common.Result(data=data, text=_table(report, totals))
+
+
+def _write_out(args: argparse.Namespace, report, data: dict[str, Any]) -> None:
+    """norms.json (the --json result), layers.csv and the figure, in the folder --out."""
+    import json
+
+    from normscale.norms.figure import plot_norms
+    from normscale.store import write_table
+
+    out = Path(args.out)
+    safeio.write_text(out / "norms.json",
+                      json.dumps(_common.to_jsonable(data), indent=1, allow_nan=False), "--out")
+    write_table(report.frame(), out / "layers.csv", fmt="csv")
+    reference = f"M = {Path(args.reference).name}" if args.reference else "M = 0"
+    paths = plot_norms(report.layers, data["totals"], out / "norms", records=data["records"],
+                       reference=reference)
+    _common.log(args, f"wrote norms.json, layers.csv and {', '.join(p.name for p in paths)} "
+                      f"in {out}")
+
+
+def _records(obj: Any, path: str) -> list[dict[str, float]]:
+    """The logged points a normscale checkpoint carries (``records``), sorted by step; none
+    for a bare state dict. Missing values (NaN stored as None) become NaN."""
+    rows = obj.get("records") if isinstance(obj, dict) and "model_state" in obj else None
+    if rows is None:
+        return []
+    plain = (int, float, type(None))
+    if not isinstance(rows, list | tuple) or not all(
+            isinstance(r, dict) and isinstance(r.get("step"), int)
+            and all(isinstance(k, str) and isinstance(v, plain) for k, v in r.items())
+            for r in rows):
+        raise NormscaleError(f"the checkpoint '{path}' has malformed records (expected rows "
+                             "of numbers, each with an integer 'step')")
+    out = [{k: math.nan if v is None else float(v) for k, v in r.items()} for r in rows]
+    return sorted(out, key=lambda r: r["step"])
 
 
 def _table(report, totals: dict[str, float]) -> str:
