@@ -32,7 +32,23 @@ MIN_COST_EXPONENT = 1e-3
 
 @dataclass(frozen=True)
 class CostModel:
-    """C = k N^u P^v; ``fitted`` when read off a cost column (``rms``: its log residual)."""
+    """The cost of a run, C = k N^u P^v; by default training FLOP, C = 6 N P.
+
+    Attributes
+    ----------
+    k : float
+        The prefactor (6 for training FLOP).
+    u : float
+        The exponent of the model size N.
+    v : float
+        The exponent of the data size P.
+    fitted : bool
+        Whether k, u and v were read off a measured cost column by least
+        squares (:func:`fit_cost`) rather than set.
+    rms : float
+        The root-mean-square residual of log C of that least-squares fit
+        over the runs (0 when not fitted).
+    """
 
     k: float = 6.0
     u: float = 1.0
@@ -75,13 +91,36 @@ def _optimum(params: np.ndarray, cost: CostModel, C: np.ndarray):
 
 @dataclass(frozen=True)
 class Allocation:
-    """The compute-optimal frontier of a ``joint`` fit.
+    """The compute-optimal frontier of a ``joint`` fit (module notes for the equations).
 
-    ``a`` and ``b``: exponents of N_opt ~ C^a and P_opt ~ C^b, with their
-    bootstrap ``a_ci``, ``b_ci`` and ``a_se``, ``b_se`` (NaN without a
-    bootstrap); ``cost`` the cost model; ``params`` the fit's (E, A, B,
-    alpha, beta); ``C`` the budgets of the frontier and ``N``, ``P``, ``y``
-    the optimum there, with bootstrap bands ``*_lo``, ``*_hi``.
+    The intervals and bands are percentiles, at the bootstrap's level, over
+    the fit's bootstrap replicates whose alpha and beta are both > 0; they
+    are NaN when the fit has no bootstrap (or fewer than 2 replicates).
+
+    Attributes
+    ----------
+    a : float
+        Exponent of N_opt ~ C^a: beta / (u beta + v alpha).
+    b : float
+        Exponent of P_opt ~ C^b: alpha / (u beta + v alpha).
+    a_ci, b_ci : (float, float)
+        Bootstrap percentile intervals of ``a`` and ``b``.
+    a_se, b_se : float
+        Bootstrap standard deviations (ddof 1) of ``a`` and ``b``.
+    cost : CostModel
+        The cost C = k N^u P^v the frontier minimises at.
+    params : array of shape (5,)
+        The fit's natural parameters in the order (E, A, B, alpha, beta).
+    C : array of shape (m,)
+        The budgets of the frontier, in the cost's unit.
+    N, P : array of shape (m,)
+        N_opt and P_opt: the model and data sizes that minimise the fitted
+        y at each budget.
+    y : array of shape (m,)
+        The fitted y at (N_opt, P_opt): the lowest y each budget buys.
+    N_lo, N_hi, P_lo, P_hi, y_lo, y_hi : array of shape (m,)
+        Lower and upper bootstrap percentile bands of ``N``, ``P`` and ``y``
+        at each budget.
     """
 
     a: float

@@ -62,9 +62,29 @@ def load_table(path: str | Path) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class ScalingAnalysis:
-    """Everything :func:`analyse` found: the fit (with its bootstrap), the frontier of a
-    ``joint`` fit (else None, with the reason in ``allocation_note`` when the fit has no
-    finite optimum), the held-out check (else None), the rows used and left out."""
+    """Everything :func:`analyse` found: the fit, the frontier, the held-out check.
+
+    Attributes
+    ----------
+    fit : ScalingFit
+        The form fitted to every row kept, with its bootstrap.
+    allocation : Allocation or None
+        The compute-optimal frontier of a ``joint`` fit; None for the other
+        forms, or when the fit has no finite optimum (``allocation_note``).
+    holdout : Holdout or None
+        The extrapolation check to the largest configurations; None without
+        ``holdout_k``.
+    x : array of shape (n, d)
+        The inputs of the rows fitted, in the form's order (data size first),
+        after ``exclude_top``.
+    y : array of shape (n,)
+        Their outputs.
+    n_excluded : int
+        Rows of highest y left out before fitting (``exclude_top``).
+    allocation_note : str or None
+        Why a ``joint`` fit has no frontier (alpha or beta not > 0); None
+        otherwise.
+    """
 
     fit: ScalingFit
     allocation: Allocation | None

@@ -81,9 +81,26 @@ def _psi_and_weight(r: np.ndarray, delta: float | None) -> tuple[np.ndarray, np.
 class Batch:
     """The outcome of every start: end point, objective, gradient, status.
 
-    ``theta`` (M, p) end points; ``objective`` (M,) and ``grad_max`` (M,) the
-    objective and the max abs gradient there; ``converged`` (M,) bool;
-    ``n_iter`` (M,) iterations used.
+    One row per start of the batch: M starts, p LSE parameters of the form.
+
+    Attributes
+    ----------
+    theta : array of shape (M, p)
+        End points, in LSE parameters.
+    objective : array of shape (M,)
+        The objective at each end point, sum_i w_i rho(log yhat_i - log y_i)
+        (:func:`objective`).
+    grad_max : array of shape (M,)
+        The largest absolute component of the objective's gradient in theta
+        at each end point (objective units).
+    converged : array of bool, shape (M,)
+        Whether the start met a convergence test (module notes: ``FTOL`` and
+        ``XTOL``, ``GTOL``, or a stall below ``STALL_GTOL``); False after the
+        iteration cap, a stall with a large gradient or a non-finite
+        objective.
+    n_iter : array of int, shape (M,)
+        Levenberg-Marquardt iterations used (coarse and full-data ones
+        together).
     """
 
     theta: np.ndarray

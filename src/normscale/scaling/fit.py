@@ -60,9 +60,31 @@ class ScalingWarning(UserWarning):
 class Starts:
     """Every start of a multi-start fit: where it began, where it ended, how.
 
-    ``theta0`` and ``theta`` (S, p) the start and end points in LSE
-    parameters; ``objective`` (S,); ``converged`` (S,) bool; ``n_iter`` (S,);
-    ``at_best`` (S,) bool: converged within ``BEST_RTOL`` of the best objective.
+    One row per refined start: S starts, p parameters of the form in LSE
+    form (:mod:`normscale.scaling.forms`: prefactors and floors as logs).
+
+    Attributes
+    ----------
+    theta0 : array of shape (S, p)
+        Where each start began: a point of the full start grid
+        (``method="grid"``), or a ranked grid point of exponents with its
+        projected coefficients (``method="projection"``).
+    theta : array of shape (S, p)
+        Where each start ended, in LSE parameters.
+    objective : array of shape (S,)
+        The objective at the end point, sum_i rho(log yhat_i - log y_i) with
+        rho the Huber or squared loss of the fit
+        (:func:`~normscale.scaling.engine.objective`); ``inf`` where it was
+        not finite.
+    converged : array of bool, shape (S,)
+        Whether the engine's convergence test passed for the start
+        (:mod:`normscale.scaling.engine`: relative objective and parameter
+        change, gradient, or a stall at float64's floor).
+    n_iter : array of int, shape (S,)
+        Levenberg-Marquardt iterations the start used.
+    at_best : array of bool, shape (S,)
+        Converged with an objective within ``BEST_RTOL`` (relative) of the
+        best start's: the starts that "reached the best".
     """
 
     theta0: np.ndarray
@@ -80,12 +102,43 @@ class Bootstrap:
     Replicates resample the ``n_configs`` configurations with replacement;
     their deviations from the fit are scaled by sqrt(n_configs/(n_configs -
     p)) (the degrees-of-freedom correction of HC1, MacKinnon and White
-    1985). ``samples`` (n_ok, p) natural parameters and ``theta`` (n_ok, p)
-    LSE ones of the converged replicates, so scaled; ``se`` the standard deviation of each
-    natural parameter; ``intervals`` its interval at ``level`` by ``method``
-    (``"bca"``: bias-corrected and accelerated percentiles, or
-    ``"percentile"``); ``cov`` (p, p) the covariance of the natural
-    parameters, in the order of ``names``.
+    1985). With fewer than 2 converged replicates ``se``, ``intervals`` and
+    ``cov`` are NaN.
+
+    Attributes
+    ----------
+    n_boot : int
+        Bootstrap replicates drawn.
+    n_ok : int
+        Replicates whose refit converged (from at least one of its starts);
+        the others are left out of every statistic below.
+    n_configs : int
+        Distinct configurations (rows with equal inputs: the seeds of one
+        (P, N)) that each replicate resamples, with replacement.
+    level : float
+        Level of ``intervals`` (and of the prediction band of
+        :meth:`ScalingFit.band`), e.g. 0.95.
+    method : str
+        How ``intervals`` are read off the replicates: ``"bca"``
+        (bias-corrected and accelerated percentiles, the acceleration from
+        a jackknife over configurations) or ``"percentile"``.
+    names : tuple of str
+        The natural parameters, in the order of the columns of ``samples``
+        and of ``cov`` (the form's ``natural``: ``E, A, B, alpha, beta`` for
+        ``joint``).
+    samples : array of shape (n_ok, p)
+        Natural parameters of the converged replicates, after the HC1
+        scaling of their deviations from the fit.
+    theta : array of shape (n_ok, p)
+        The same replicates in LSE parameters (what the prediction band
+        evaluates).
+    se : dict of str to float
+        Standard deviation (ddof 1) of each natural parameter over ``samples``.
+    intervals : dict of str to (float, float)
+        The (lower, upper) interval of each natural parameter at ``level``
+        by ``method``.
+    cov : array of shape (p, p)
+        Covariance of ``samples``, rows and columns in the order of ``names``.
     """
 
     n_boot: int
@@ -111,18 +164,66 @@ class Bootstrap:
 class ScalingFit:
     """A classic form fitted to a table.
 
-    ``params`` the natural parameters at the best objective; ``theta`` the
-    same in LSE form. ``x_names`` the input columns in the form's order,
-    ``y_name`` the output column. ``loss`` is ``"huber"`` (threshold
-    ``delta`` on log y) or ``"squared"``. ``method`` is ``"projection"``
-    (``n_ranked`` exponent points ranked by the linear fit, the best of
-    them refined: those are the ``starts``) or ``"grid"`` (every start of a
-    grid in all parameters). ``n_at_best`` counts the starts
-    that converged to within ``BEST_RTOL`` of the best objective: a best
-    reached from one start only, or a best start that did not converge
-    (``converged`` False), is in ``warnings`` and was raised as a
-    :class:`ScalingWarning`. ``bootstrap`` is None until
-    :func:`bootstrap_fit` adds it.
+    A best reached from one start only, or a best start that did not
+    converge, is in ``warnings`` and was raised as a :class:`ScalingWarning`.
+
+    Attributes
+    ----------
+    form : str
+        The form's name: ``"power"``, ``"joint"`` or ``"broken"``
+        (:mod:`normscale.scaling.forms`).
+    equation : str
+        The form's equation in its own symbols, e.g.
+        ``y = E + A N^-alpha + B P^-beta``.
+    x_names : tuple of str
+        The input columns in the form's order: (P,) for ``power`` and
+        ``broken``, (P, N), data size first, for ``joint``.
+    y_name : str
+        The output column (a loss or a test error).
+    params : dict of str to float
+        The natural parameters at the best objective (prefactors and floors
+        as themselves, not logs), keyed by the form's ``natural`` names.
+    theta : array of shape (p,)
+        The same point in LSE parameters.
+    objective : float
+        The best objective, sum_i rho(log yhat_i - log y_i) over the rows.
+    loss : str
+        ``"huber"`` (rho the Huber loss of threshold ``delta`` on log y) or
+        ``"squared"`` (rho(r) = r^2/2).
+    delta : float or None
+        The Huber threshold on log y; None for the squared loss.
+    n_points : int
+        Rows fitted.
+    n_configs : int
+        Distinct input rows (configurations) among them.
+    n_starts : int
+        Starts refined: every start of the grid (``method="grid"``), or the
+        best-ranked grid points (``method="projection"``).
+    n_converged : int
+        Starts that converged.
+    n_at_best : int
+        Converged starts within ``BEST_RTOL`` of the best objective.
+    converged : bool
+        Whether the best start converged (False: its parameters are not a
+        minimum).
+    starts : Starts
+        Every refined start's begin and end point, objective and status.
+    warnings : tuple of str
+        The :class:`ScalingWarning` messages of the fit.
+    bootstrap : Bootstrap or None
+        The bootstrap of the parameters; None until :func:`bootstrap_fit`
+        adds it.
+    x_range : tuple of (float, float)
+        (min, max) of each input column over the fitted rows, in the order
+        of ``x_names`` (the default budgets of
+        :func:`~normscale.scaling.allocation.compute_optimal` come from it).
+    method : str
+        How the minimum was searched: ``"projection"`` (exponents on a grid
+        ranked by the linear fit of the coefficients, the best refined) or
+        ``"grid"`` (the engine from every start of a grid in all parameters).
+    n_ranked : int
+        Exponent grid points ranked by the linear fit (``"projection"``); 0
+        for ``"grid"``.
     """
 
     form: str

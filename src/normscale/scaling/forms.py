@@ -100,9 +100,30 @@ def _grid(*axes) -> np.ndarray:
 class Form:
     """A scaling form: names, LSE parameters, and their natural counterparts.
 
-    ``params`` are the free (LSE) parameters the engine moves, ``natural``
-    the reported ones (prefactors and floors as themselves, not as logs);
-    ``x_names`` names the inputs in the order of the columns of ``lx``.
+    Attributes
+    ----------
+    name : str
+        The form's name: ``"power"``, ``"joint"`` or ``"broken"``.
+    equation : str
+        The form in its own symbols, e.g. ``y = E + A N^-alpha + B P^-beta``.
+    params : tuple of str
+        The free (LSE) parameters the engine moves, in the order of the
+        columns of ``theta`` (prefactors and floors as logs: ``log_A,
+        log_B, log_E, alpha, beta`` for ``joint``).
+    natural : tuple of str
+        The reported parameters, prefactors and floors as themselves (``E,
+        A, B, alpha, beta`` for ``joint``), in the order of
+        :meth:`to_natural`'s columns.
+    x_names : tuple of str
+        The inputs in the order of the columns of ``lx``: (x,) for ``power``
+        and ``broken``, (P, N) for ``joint``.
+    linear : tuple of str
+        The coefficients c that enter y linearly once the searched
+        parameters are fixed (prefactors and floors), in the order of
+        :meth:`basis`'s terms.
+    searched : tuple of str
+        The parameters omega that variable projection searches on
+        :meth:`exponent_grid` (exponents, and the break of ``broken``).
     """
 
     name: str

@@ -22,15 +22,34 @@ from normscale.scaling.fit import ScalingFit, bootstrap_fit, config_index, fit_f
 class Holdout:
     """Prediction of the ``k`` largest configurations by a fit on the others.
 
-    ``x`` (m, d) and ``y`` (m,) the held-out rows; ``predicted`` the fit's
-    prediction, ``lo`` and ``hi`` its bootstrap band at the fit's level;
-    ``log_error`` = log(predicted / y); ``inside`` whether y lies in the
-    band; ``rmsle`` the root mean square of ``log_error``; ``residual_rms``
-    the rms log residual of the fit on the rows it was fitted on (the
-    scatter of single runs about the law: an RMSLE near it is an
-    extrapolation as good as the fit; the band is that of the fitted law,
-    not of single runs, so it holds few held-out runs when that scatter
-    dominates); ``fit`` the fit on the rows kept.
+    An ``rmsle`` near ``residual_rms`` is an extrapolation as good as the
+    fit. The band is that of the fitted law, not of single runs, so it holds
+    few held-out runs when the scatter of single runs about the law dominates.
+
+    Attributes
+    ----------
+    k : int
+        Configurations held out (all their rows), the largest by size.
+    x : array of shape (m, d)
+        Inputs of the held-out rows, columns in the order of ``fit.x_names``.
+    y : array of shape (m,)
+        Their observed outputs.
+    predicted : array of shape (m,)
+        The fit's prediction at ``x``.
+    lo, hi : array of shape (m,)
+        The bootstrap percentile band of the prediction at the fit's level
+        (:meth:`~normscale.scaling.fit.ScalingFit.band`).
+    log_error : array of shape (m,)
+        log(predicted / y) per held-out row (natural log; > 0 over-predicts).
+    inside : array of bool, shape (m,)
+        Whether y lies in [lo, hi].
+    rmsle : float
+        sqrt(mean(log_error^2)) over the held-out rows.
+    residual_rms : float
+        The same root mean square of log(yhat / y) over the rows the fit
+        was fitted on: the scatter of single runs about the law.
+    fit : ScalingFit
+        The fit, with its bootstrap, on the rows kept.
     """
 
     k: int

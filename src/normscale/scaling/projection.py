@@ -180,11 +180,22 @@ def rank(form: Form, omega: np.ndarray, lx: np.ndarray, logy: np.ndarray, *,
 class Projection:
     """A variable-projection search: the ranked grid and the refined starts.
 
-    ``grid`` (S, q) the searched parameters, ``grid_objective`` (S,) the
-    objective of each at its linear fit; ``picks`` the indices of the
-    ``N_REFINE`` best, ``theta0`` (K, p) their starting LSE parameters (the
-    grid point with its projected coefficients), ``batch`` the outcome of
-    the refinement from each.
+    Attributes
+    ----------
+    grid : array of shape (S, q)
+        The searched (non-linear) parameters omega of each grid point
+        (:meth:`~normscale.scaling.forms.Form.exponent_grid`).
+    grid_objective : array of shape (S,)
+        The objective of each grid point at its linear fit of the
+        coefficients (:func:`rank`); ``inf`` where a prediction is not positive.
+    picks : array of int, shape (K,)
+        Indices into ``grid`` of the K best finite points, best first, that
+        were refined (K = ``n_refine`` of :func:`search`, or fewer finite points).
+    theta0 : array of shape (K, p)
+        Their starting LSE parameters: the grid point with its projected
+        coefficients (:meth:`~normscale.scaling.forms.Form.join`).
+    batch : Batch
+        The engine's refinement from each of ``theta0``, in the same order.
     """
 
     grid: np.ndarray
