@@ -119,11 +119,37 @@ def noisy_table(*, a: float, b: float, noise: float, v: int, P_grid, times, seed
 class ClassicFit:
     """A classic law fitted on a simulated table against its prediction.
 
-    ``predicted`` the asymptotic exponent; ``fitted`` the exponent alpha of
-    y = A x^-alpha + c with its bootstrap interval ``ci`` (``level``);
-    ``inside`` whether the prediction lies in it; ``holdout_rmsle`` and
-    ``holdout_inside`` the check on the ``holdout_k`` largest sizes (NaN and
-    0 without one); ``analysis`` the :class:`normscale.scaling.ScalingAnalysis`.
+    Attributes
+    ----------
+    law : str
+        ``"time"`` (L(t), x = step), ``"data"`` (L(P)) or ``"model"`` (L(N)).
+    a, b : float
+        The model's exponents: target power k^-a and spectrum k^-b per mode.
+    predicted : float
+        The asymptotic exponent of the law (:func:`predicted_exponent`).
+    fitted : float
+        The exponent alpha of y = A x^-alpha + c fitted to the table (the
+        ``power`` form of :func:`normscale.scaling.analyse`, squared loss on
+        log y).
+    ci : (float, float)
+        The bootstrap interval of ``fitted`` at ``level`` (configurations
+        resampled).
+    level : float
+        Level of ``ci``, e.g. 0.95.
+    inside : bool
+        Whether ``predicted`` lies in ``ci``.
+    n_points : int
+        Rows fitted (sizes times seeds).
+    holdout_k : int
+        Largest sizes held out for the extrapolation check (0: none).
+    holdout_rmsle : float
+        RMSLE of the prediction of the held-out rows by the fit on the
+        others; NaN without a hold-out.
+    holdout_inside : int
+        Held-out rows inside the fit's bootstrap band; 0 without a hold-out.
+    analysis : ScalingAnalysis
+        The whole :class:`normscale.scaling.ScalingAnalysis` (fit, bootstrap,
+        hold-out).
     """
 
     law: str
@@ -219,10 +245,25 @@ def window_gamma1(table: pd.DataFrame, fit) -> float:
 
 @dataclass(frozen=True)
 class DynamicalFit:
-    """The dynamical laws fitted by :func:`normscale.laws.fit_laws` on a noisy table, with the
-    asymptotic prediction of :func:`~normscale.solvable.exponents.dynamical_exponents` and
-    ``gamma1_window``, the noiseless population curve's slope over the fitted window
-    (:func:`window_gamma1`)."""
+    """The dynamical laws fitted on a noisy table, beside their asymptotic prediction.
+
+    Attributes
+    ----------
+    a, b : float
+        The model's exponents: target power k^-a and spectrum k^-b per mode.
+    noise : float
+        Standard deviation sigma of the training labels' noise.
+    prediction : DynamicalPrediction
+        The asymptotic laws of
+        :func:`~normscale.solvable.exponents.dynamical_exponents`.
+    fit : LawsFit
+        The fit of :func:`normscale.laws.fit_laws` on the table (its first
+        group), with ``normscale fit``'s automatic analysis.
+    gamma1_window : float
+        The noiseless population curve's slope -d ln L / d ln |theta| over
+        the window the fit used, averaged over its P (:func:`window_gamma1`);
+        NaN without a window.
+    """
 
     a: float
     b: float

@@ -89,7 +89,17 @@ def size_branch(*, a: float, b: float) -> str:
 
 @dataclass(frozen=True)
 class ComputeOptimal:
-    """N_opt ~ C^n_exp, t_opt ~ C^t_exp, L_opt ~ C^-loss_exp at compute C = N t."""
+    """The compute-optimal exponents of C = N t for L = t^-(a-1)/b + N^-min(a-1, b).
+
+    Attributes
+    ----------
+    n_exp : float
+        N_opt ~ C^n_exp: the model size at the optimum.
+    t_exp : float
+        t_opt ~ C^t_exp: the training time at the optimum (n_exp + t_exp = 1).
+    loss_exp : float
+        L_opt ~ C^-loss_exp: the loss at the optimum falls with this exponent.
+    """
 
     n_exp: float
     t_exp: float
@@ -153,10 +163,23 @@ def sgd_phase(*, alpha: float, beta: float) -> str:
 class DynamicalPrediction:
     """The norm-indexed laws of gradient flow with label noise at fixed noise, N -> infinity.
 
-    ``holds`` is False when a >= 1 + b: the target then has a finite norm,
-    |theta(t)| converges while the risk still falls, so there is no power law
-    in the norm (gamma1, gamma2 are NaN, ``reason`` says why); gamma (the data
-    exponent of the optimally stopped risk) is (a-1)/a in both regimes.
+    Attributes
+    ----------
+    gamma1 : float
+        The early-training law L ~ |theta|^-gamma1: 2(a-1)/(1+b-a); NaN when
+        the laws do not hold.
+    gamma2 : float
+        The optimal norm |theta_opt| ~ P^gamma2: (1+b-a)/(2a); NaN when the
+        laws do not hold.
+    gamma : float
+        The data exponent of the optimally stopped risk, L_opt ~ P^-gamma:
+        (a-1)/a in both regimes (gamma1 gamma2 where the laws hold).
+    holds : bool
+        False when a >= 1 + b: the target then has a finite norm,
+        |theta(t)| converges while the risk still falls, so there is no
+        power law in the norm.
+    reason : str
+        Why the laws do not hold; empty when they do.
     """
 
     gamma1: float

@@ -45,8 +45,20 @@ ZERO_MU_RTOL = 8 * np.finfo(float).eps
 class TrainingSet:
     """What gradient flow needs of P samples, in the eigenbasis of S = F^T F / P.
 
-    ``mu`` (m,) the nonzero eigenvalues of S, ``Q`` (N, m) their eigenvectors,
-    ``c`` (m,) = Q^T F^T y / P, ``P`` the number of samples.
+    F (P x N) holds the features of the samples in the eigenbasis of K
+    (:class:`~normscale.solvable.model.Features`), y their noisy labels. Zero
+    modes of S (below ``ZERO_MU_RTOL`` relative) are dropped, so m <= min(P, N).
+
+    Attributes
+    ----------
+    P : int
+        The number of training samples.
+    mu : ndarray of shape (m,)
+        The nonzero eigenvalues of the empirical covariance S = F^T F / P.
+    Q : ndarray of shape (N, m)
+        Their orthonormal eigenvectors, as columns.
+    c : ndarray of shape (m,)
+        Q^T r with r = F^T y / P: the label-feature correlation in that basis.
     """
 
     P: int
@@ -100,7 +112,19 @@ def draw_training_set(features: Features, *, P: int, seed: int, index: int = 0) 
 
 @dataclass(frozen=True)
 class FlowCurve:
-    """A gradient-flow learning curve: at each time, the clean test risk and |theta|."""
+    """A gradient-flow learning curve: at each time, the clean test risk and |theta|.
+
+    Attributes
+    ----------
+    times : ndarray of shape (T,)
+        Gradient-flow times t >= 0 (``inf``: the end point, least squares or
+        minimum norm).
+    risk : ndarray of shape (T,)
+        The clean test risk R* + sum_j lam_j (theta_j(t) - theta*_j)^2, from
+        the population covariance (no test sample; the label noise not included).
+    norm : ndarray of shape (T,)
+        The Euclidean norm |theta(t)| of the student.
+    """
 
     times: np.ndarray
     risk: np.ndarray

@@ -54,7 +54,7 @@ def rng(seed: int, purpose: str, index: int = 0) -> np.random.Generator:
 class PowerLawModel:
     """The PLRF model of Paquette et al. (2024), keyword-only and validated.
 
-    Parameters
+    Attributes
     ----------
     alpha : float > 0
         Data exponent: x_j = j^-alpha z_j, covariance eigenvalues j^-2alpha.
@@ -78,9 +78,6 @@ class PowerLawModel:
         label noise in training. While the modes being learned are far below
         v, the risk is then that of the infinite model (without ``tail`` it
         falls short by that constant, which bends a power law near its end).
-
-    Attributes
-    ----------
     a, b : float
         The Bordelon-Atanasov-Pehlevan exponents a = 2 alpha + 2 beta, b = 2 alpha.
     n_features : int
@@ -159,6 +156,7 @@ class Features:
     Attributes
     ----------
     model : PowerLawModel
+        The model whose features these are.
     lam : ndarray of shape (N,)
         Eigenvalues of K, descending (exact zeros for the d - v zero modes when d > v).
     theta_star : ndarray of shape (N,)

@@ -48,9 +48,28 @@ def _check_steps(steps: int, log_times) -> np.ndarray:
 
 @dataclass(frozen=True)
 class SGDCurve:
-    """Expected clean test risk at the logged steps: ``mean`` and its standard error ``se``
-    over ``n_runs`` runs (``se`` is 0 for the theory); ``norm`` the root mean square of
-    |theta| over the runs (None for the theory)."""
+    """Expected clean test risk of one-pass SGD at the logged steps.
+
+    Made by the Monte Carlo (:func:`sgd_monte_carlo`) or by the Volterra
+    theory (:func:`~normscale.solvable.volterra.sgd_theory`), which gives
+    the expectation exactly.
+
+    Attributes
+    ----------
+    steps : ndarray of int, shape (T,)
+        The logged SGD steps, increasing from 0 or later.
+    mean : ndarray of shape (T,)
+        The expected clean test risk R* + sum_j lam_j (theta_j - theta*_j)^2
+        at each step: the mean over the runs, or the theory's value.
+    se : ndarray of shape (T,)
+        The standard error of ``mean`` (the runs' standard deviation, ddof 1,
+        over sqrt(n_runs)); 0 for the theory.
+    n_runs : int
+        Independent runs averaged; 0 for the theory.
+    norm : ndarray of shape (T,) or None
+        The root mean square of |theta| over the runs at each step; None
+        for the theory.
+    """
 
     steps: np.ndarray
     mean: np.ndarray

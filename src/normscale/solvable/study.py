@@ -47,9 +47,76 @@ from normscale.solvable.volterra import sgd_theory
 
 @dataclass(frozen=True)
 class Preset:
-    """Sizes of a study. ``classic``: the (a, b) of the classic laws; ``crossover_a`` the a
-    grid at b = ``crossover_b``; ``dynamical``: (a, b, noise) of the norm-indexed curves;
-    ``sgd``: (alpha, beta) pairs of the SGD check."""
+    """Sizes of a study: one per part of :func:`run_study`.
+
+    Attributes
+    ----------
+    classic : tuple of (a, b)
+        The models of the classic laws L(t), L(P), L(N), one fit of each law
+        per pair.
+    time_v : int
+        Modes v of the L(t) tables (identity features with the tail beyond v,
+        P = 10^8 samples).
+    time_k : (float, float)
+        The range of k of the L(t) times t = k^b (k the mode being learned;
+        keep it far below ``time_v``).
+    time_seeds : int
+        Draws of the training set per L(t) table.
+    sizes_P : tuple of int
+        The P grid of the L(P) tables (classic and crossover).
+    sizes_N : tuple of int
+        The N grid (random features) of the L(N) tables.
+    size_seeds : int
+        Draws per size in the classic L(P) and L(N) tables.
+    v_ratio_P : int
+        v = v_ratio_P P modes in the L(P) tables.
+    v_ratio_N : int
+        v = v_ratio_N N modes in the L(N) tables.
+    crossover_a : tuple of float
+        The a grid of the crossover of L(P) and L(N), at b = ``crossover_b``.
+    crossover_b : float
+        The spectrum exponent b of the crossover.
+    crossover_seeds : int
+        Draws per size in the crossover tables.
+    dynamical : tuple of (a, b, noise)
+        The models of the norm-indexed curves (gradient flow with label noise
+        of standard deviation ``noise``).
+    dyn_v : int
+        Modes v of the dynamical tables (identity features with the tail).
+    dyn_P : tuple of int
+        The P grid of the dynamical tables.
+    dyn_seeds : int
+        Draws of the training set per P in the dynamical tables.
+    dyn_times : (float, float, int)
+        (first, last, count) of the log-spaced gradient-flow times of the
+        dynamical curves.
+    sgd : tuple of (alpha, beta)
+        The models of the SGD check, Volterra theory against Monte Carlo.
+    sgd_v : int
+        Modes v of the SGD check.
+    sgd_d : int
+        Random features d of the SGD check.
+    sgd_steps : int
+        One-pass SGD steps of the SGD check (batch 1).
+    sgd_runs : int
+        Monte Carlo runs of the SGD check.
+    sgd_logged : int
+        About this many log-spaced logged steps (:func:`~normscale.solvable.sgd.log_steps`).
+    sgd_step_fraction : float
+        The step size as a fraction of 1/lam_max, the largest eigenvalue of K
+        (SGD check and SGD exponents).
+    sgd_exponents : tuple of (alpha, beta)
+        The models of the SGD time-exponent check (theory at d -> infinity).
+    sgd_exp_v : int
+        Modes v (identity features) of the SGD exponent check.
+    sgd_exp_steps : int
+        Steps T of the SGD exponent check: the slopes are read over its last
+        three decades.
+    n_boot_classic : int
+        Bootstrap replicates of each classic fit.
+    n_boot_laws : int
+        Bootstrap replicates of each dynamical fit (``fit_laws``'s ``n_boot``).
+    """
 
     classic: tuple[tuple[float, float], ...]
     time_v: int
@@ -112,9 +179,27 @@ PRESETS: dict[str, Preset] = {
 
 @dataclass(frozen=True)
 class SGDCheck:
-    """Theory against Monte Carlo at one (alpha, beta): ``max_z`` the largest |MC - theory| /
-    s.e. over the logged steps after 0 (at step 0 both are the null risk exactly),
-    ``frac_2se`` the fraction of those within 2 s.e."""
+    """Theory against Monte Carlo of one-pass SGD at one (alpha, beta), on the same features.
+
+    Attributes
+    ----------
+    alpha, beta : float
+        The model's data and target exponents.
+    phase : str
+        Its phase of Paquette et al. (2024) (:func:`~normscale.solvable.exponents.sgd_phase`).
+    gamma : float
+        The step size: ``sgd_step_fraction`` / lam_max.
+    theory : SGDCurve
+        The expected risk by the Volterra recursion
+        (:func:`~normscale.solvable.volterra.sgd_theory`).
+    mc : SGDCurve
+        The mean risk over ``sgd_runs`` simulated runs, with its standard error.
+    max_z : float
+        The largest |mc - theory| / s.e. over the logged steps after 0 (at
+        step 0 both are the null risk exactly).
+    frac_2se : float
+        The fraction of those steps within 2 s.e.
+    """
 
     alpha: float
     beta: float
@@ -129,8 +214,24 @@ class SGDCheck:
 @dataclass(frozen=True)
 class SGDExponent:
     """The Volterra theory at d -> infinity (identity features, v modes) against the
-    predicted time exponent: ``slopes`` are -d ln L / d ln t over the last decades
-    [T/10^(i+1), T/10^i] (i = 2, 1, 0), read off the curve (no fit)."""
+    predicted time exponent of one-pass SGD.
+
+    Attributes
+    ----------
+    alpha, beta : float
+        The model's data and target exponents.
+    phase : str
+        Its phase of Paquette et al. (2024).
+    predicted : float
+        The asymptotic time exponent, L ~ t^-predicted
+        (:func:`~normscale.solvable.exponents.sgd_time_exponent`).
+    slopes : (float, float, float)
+        -d ln L / d ln t over the last three decades [T/10^(i+1), T/10^i],
+        i = 2, 1, 0 (the last is the latest), read off the curve between the
+        decade's end points (no fit).
+    curve : SGDCurve
+        The theory's expected risk over the T steps.
+    """
 
     alpha: float
     beta: float
@@ -159,7 +260,31 @@ def sgd_exponent(alpha: float, beta: float, p: Preset) -> SGDExponent:
 
 @dataclass
 class Study:
-    """What :func:`run_study` computed (tables, fits, checks) and how long each part took."""
+    """What :func:`run_study` computed (tables, fits, checks) and how long each part took.
+
+    Attributes
+    ----------
+    preset : str
+        The name of the preset run (a key of :data:`PRESETS`).
+    sgd : list of SGDCheck
+        One per (alpha, beta) of the preset's ``sgd``.
+    sgd_exponents : list of SGDExponent
+        One per (alpha, beta) of the preset's ``sgd_exponents``.
+    classic_tables : list of DataFrame
+        The simulated long tables of the classic laws: for each (a, b),
+        L(t), L(P) and L(N), in that order.
+    classic : list of ClassicFit
+        The fit of each of ``classic_tables``, in the same order.
+    crossover : list of ClassicFit
+        The L(P) and L(N) fits at each a of ``crossover_a`` (tables not kept).
+    dynamical_tables : list of DataFrame
+        The noisy gradient-flow tables, one per (a, b, noise) of ``dynamical``.
+    dynamical : list of DynamicalFit
+        The fit of each of ``dynamical_tables``.
+    seconds : dict of str to float
+        Wall-clock seconds of each part: ``sgd``, ``classic``, ``crossover``,
+        ``dynamical``.
+    """
 
     preset: str
     sgd: list[SGDCheck] = field(default_factory=list)
