@@ -45,11 +45,11 @@ class Schedule:
 class LogSpaced(Schedule):
     """Steps ``round(10 ** (k / per_decade))`` for k = 0, 1, 2, ...: 1, 2, 3, ... then log-spaced.
 
-    Parameters
+    Attributes
     ----------
     per_decade : int, default 20
-        Points per factor of 10 in steps; consecutive steps where the grid
-        is finer than one step.
+        Points per factor of 10 in steps, at most ``MAX_PER_DECADE``;
+        consecutive steps where the grid is finer than one step.
     """
 
     per_decade: int = DEFAULT_PER_DECADE
@@ -71,7 +71,13 @@ class LogSpaced(Schedule):
 
 @dataclass(frozen=True)
 class Every(Schedule):
-    """Every ``n``-th step: n, 2n, 3n, ..."""
+    """Every ``n``-th step: n, 2n, 3n, ...
+
+    Attributes
+    ----------
+    n : int
+        The interval between scheduled steps, >= 1.
+    """
 
     n: int
 
@@ -84,7 +90,14 @@ class Every(Schedule):
 
 @dataclass(frozen=True)
 class Steps(Schedule):
-    """An explicit list of steps (e.g. :func:`normscale.train.log_points` of a known length)."""
+    """An explicit list of steps (e.g. :func:`normscale.train.log_points` of a known length).
+
+    Attributes
+    ----------
+    steps : tuple of int
+        The scheduled steps, each >= 1; stored sorted, without duplicates,
+        whatever order they were given in.
+    """
 
     steps: tuple[int, ...]
 

@@ -128,7 +128,46 @@ class Record:
 
 @dataclass(frozen=True)
 class RunInfo:
-    """One row of the ``runs`` table."""
+    """One row of the ``runs`` table (:meth:`Store.runs <normscale.store.Store.runs>`).
+
+    Attributes
+    ----------
+    run_id : str
+        The run's identity: 16 hex digits of the SHA-256 of its config
+        (``TrainConfig.run_id``, or ``run_id_of`` for an integration's run).
+    config : mapping of str to any
+        The whole config as stored when the run started, JSON values; a run
+        trained by normscale or tracked by ``RunTracker`` also carries
+        ``N``, its trainable parameter count.
+    status : str
+        One of :data:`STATUSES`: ``running``, ``finished``, ``diverged``,
+        ``failed``.
+    error : str or None
+        Why the run diverged or failed; None otherwise.
+    ensemble_id : str or None
+        Shared by the runs of one seed ensemble (trained together); None for
+        a run trained alone.
+    created_at : float
+        Unix time of the run's first start (kept over resumes and reruns).
+    updated_at : float
+        Unix time of the last change: a start, a batch of records, the end.
+    finished_at : float or None
+        Unix time the run ended with any final status; None while running.
+    wall_time : float or None
+        Seconds of training, summed over resumes, as the writer reported at
+        the end; None while running.
+    versions : mapping of str to str
+        Versions of the process that last started the run: ``normscale``,
+        ``python``, and ``torch`` when it was loaded.
+    host : str
+        Host name of the machine that last started the run.
+    n_records : int
+        Logged points (rows of the ``records`` table) the run has.
+    stop_reason : str or None
+        Why the run ended, one of :data:`STOP_REASONS`; None while running,
+        for a run stored before stop reasons existed, or when the writer
+        gave none.
+    """
 
     run_id: str
     config: Mapping[str, Any]

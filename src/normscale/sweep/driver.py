@@ -35,6 +35,8 @@ class SweepSummary:
     wall_time : float
         Seconds.
     failures : list of (run_id, error)
+        The runs executed now that failed, with the error each was recorded
+        with (an empty string when none was given).
     stop_reasons : dict of str to int
         Why the runs executed now ended (:data:`~normscale.store.schema.STOP_REASONS`):
         how many stopped ``past_optimum``, at ``max_epochs``, on their ``plateau``, ...

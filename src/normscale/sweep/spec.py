@@ -71,6 +71,8 @@ class SweepSpec:
     analysis : dict
         Optional hints for ``normscale table`` (``group_by``, ``norms``).
     description : str
+        The file's top-level ``description``: free text for people (what the
+        sweep is, which values are the paper's); empty when the file has none.
     source : str
         Where it was read from.
     ensemble : bool

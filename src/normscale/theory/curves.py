@@ -34,7 +34,19 @@ ALPHA = Interval(Real, ALPHA_MIN, ALPHA_MAX, closed="both")
 
 @dataclass(frozen=True)
 class LearningCurve:
-    """eps(lambda) at one alpha: one :class:`SaddlePoint` per lambda (increasing)."""
+    """eps(lambda) at one alpha: one :class:`SaddlePoint` per lambda (increasing).
+
+    Attributes
+    ----------
+    alpha : float
+        P / N, the examples per weight.
+    loss : str
+        The norm-lambda loss family: ``"logistic"``, ``"hinge"``,
+        ``"square"`` or ``"linear"`` (:mod:`normscale.theory.losses`).
+    points : tuple of SaddlePoint
+        The saddle point at each lambda asked for, lambda increasing
+        (duplicates removed); each says whether it converged.
+    """
 
     alpha: float
     loss: str
@@ -42,24 +54,47 @@ class LearningCurve:
 
     @property
     def lam(self) -> np.ndarray:
+        """The norms lambda of the points, increasing."""
         return np.array([p.lam for p in self.points])
 
     @property
     def eps(self) -> np.ndarray:
+        """The generalisation error eps(lambda) at each point."""
         return np.array([p.eps for p in self.points])
 
     @property
     def eps_hat(self) -> np.ndarray:
+        """eps / eps_0 at each point (eps_0: Hebb's rule)."""
         return np.array([p.eps_hat for p in self.points])
 
     @property
     def converged(self) -> bool:
+        """Whether every point's saddle point converged."""
         return all(p.converged for p in self.points)
 
 
 @dataclass(frozen=True)
 class LambdaOpt:
-    """The norm that minimises eps at one alpha, and the error there."""
+    """The norm that minimises eps at one alpha, and the error there.
+
+    Attributes
+    ----------
+    alpha : float
+        P / N, the examples per weight.
+    lam_opt : float
+        lambda_opt(alpha): the norm at the minimum of eps(lambda), by
+        Brent's method on log(lambda).
+    eps_opt : float
+        The generalisation error eps = arccos(R) / pi at ``lam_opt``.
+    eps_hat_opt : float
+        The same divided by eps_0, the error of Hebb's rule (lambda -> 0).
+    n_eval : int
+        Evaluations of eps (saddle-point solves) Brent's method used, after
+        the coarse curve that brackets the minimum.
+    converged : bool
+        Whether Brent's method reported success (the saddle point at every
+        evaluation converged, or a NormscaleError was raised).
+    """
 
     alpha: float
     lam_opt: float
