@@ -18,7 +18,7 @@ class CNNConfig:
 
     in_channels: int = 1  # 1 grey, 3 colour
     image_size: int = 28  # square inputs (H = W)
-    num_classes: int = 10
+    num_classes: int = 10  # outputs of the last Linear (logits, one per class)
     channels: tuple[int, ...] = (32, 64, 128)  # output channels of the 3x3 convs (padding 1)
     pool_after: tuple[int, ...] = (2,)  # 2x2 max-pool after these convs (1-based)
     hidden: tuple[int, ...] = (512,)  # hidden Linear widths before the classes

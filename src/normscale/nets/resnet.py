@@ -13,8 +13,8 @@ from torch import nn
 class ResNetConfig:
     """Architecture of :class:`ResNet` (ResNet-18 layout by default, CIFAR widths)."""
 
-    in_channels: int = 3
-    num_classes: int = 10
+    in_channels: int = 3  # 1 grey, 3 colour
+    num_classes: int = 10  # outputs of the final Linear (logits, one per class)
     blocks: tuple[int, ...] = (2, 2, 2, 2)  # BasicBlocks per stage ((3, 4, 6, 3) = ResNet-34)
     widths: tuple[int, ...] = (64, 128, 256, 512)  # channels per stage (MNIST: 16..128)
     strides: tuple[int, ...] = (1, 2, 2, 2)  # stride of each stage's first block

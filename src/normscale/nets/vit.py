@@ -17,15 +17,15 @@ from torch import nn
 class ViTConfig:
     """Architecture of :class:`ViT` (defaults: the paper's MNIST ViT)."""
 
-    in_channels: int = 1
+    in_channels: int = 1  # 1 grey, 3 colour
     image_size: int = 28  # square; must be a multiple of patch_size
-    num_classes: int = 10
+    num_classes: int = 10  # outputs of the head on the class token (logits)
     patch_size: int = 7  # 28 / 7 = 4x4 = 16 patches
     dim: int = 128  # embedding width, a multiple of heads
     depth: int = 4  # transformer blocks
-    heads: int = 4
+    heads: int = 4  # attention heads per block, each of width dim / heads
     mlp_ratio: int = 4  # MLP hidden width = mlp_ratio * dim (GELU)
-    dropout: float = 0.0
+    dropout: float = 0.0  # on the attention weights and after each block's MLP
 
 
 class Attention(nn.Module):

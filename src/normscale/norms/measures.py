@@ -90,6 +90,8 @@ class Complexity:
         / ||A_i||_sigma)^(2/3))^(3/2) (Bartlett, Foster, Telgarsky 2017);
         ``inf`` when it exceeds float64, see the log10.
     log10_spectral_complexity : float
+        log10 of ``spectral_complexity``, summed in logs so it stays finite
+        where the product overflows.
     max_expansion : float
         prod_i rho_i ||A_i||_sigma.
     effective_rank_factor : float

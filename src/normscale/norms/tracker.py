@@ -50,7 +50,19 @@ Reference = None | str | nn.Module | Mapping[str, torch.Tensor]
 
 @dataclass(frozen=True)
 class NormReport:
-    """One measurement: per-layer norms, totals, and the parameters not counted."""
+    """One measurement: per-layer norms, totals, and the parameters not counted.
+
+    Attributes
+    ----------
+    layers : tuple of LayerNorms
+        The norms of every counted weight matrix, in discovery order.
+    complexity : Complexity
+        The totals over those matrices: every measure of :data:`MEASURES`.
+    ignored : tuple of str
+        Names of the model's parameters that enter no counted matrix
+        (normalisation layers and biases by default, positional embeddings,
+        class tokens, unsupported layer types).
+    """
 
     layers: tuple[LayerNorms, ...]
     complexity: Complexity
