@@ -39,6 +39,8 @@ class PerceptronData:
     teacher : Tensor of shape (S, N)
         The teachers, on the sphere |w*|^2 = N.
     seeds : tuple of int
+        The seed of each training set, in the order of the leading axis; a
+        seed fixes its teacher and examples on every device.
     alpha : float
         P / N.
     inputs : str

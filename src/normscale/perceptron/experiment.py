@@ -40,7 +40,31 @@ COLUMNS = ["alpha", "seed", "lam", "eps", "R", "train_loss", "train_error", "mod
 
 @dataclass(frozen=True)
 class PerceptronConfig:
-    """Everything that defines a perceptron run (saved beside its results)."""
+    """Everything that defines a perceptron run (saved beside its results).
+
+    Attributes
+    ----------
+    alphas : tuple of float
+        The values of alpha = P / N to run, each > 0.
+    lams : tuple of float
+        The norms lambda of the fixed-norm path (mode ``"fixed"``), each > 0;
+        40 log-spaced from 0.01 to 300 by default.
+    n : int
+        The input dimension N.
+    seeds : tuple of int
+        One training set (teacher and examples) per seed.
+    modes : tuple of str
+        What to run on each training set: ``"fixed"`` (the fixed-norm path
+        over ``lams``) and/or ``"gd"`` (free-norm gradient descent).
+    inputs : str
+        ``"binary"`` (x in {-1, +1}^N) or ``"gaussian"`` (x ~ N(0, I)).
+    device : str
+        ``"cpu"`` or ``"cuda"`` (refused when no CUDA device is available).
+    dtype : str
+        The floating-point type of the computation: ``"float64"`` or ``"float32"``.
+    extra : dict
+        Free-form entries kept with the config; no part of the run reads them.
+    """
 
     alphas: tuple[float, ...]
     lams: tuple[float, ...] = tuple(np.geomspace(0.01, 300, 40))

@@ -29,12 +29,21 @@ class GDPath:
 
     Attributes
     ----------
-    steps : ndarray of int, the recorded steps (0 = the initial condition)
-    lam : lambda(t) = |u(t)| / sqrt(N)
-    r, eps : overlap with the teacher and arccos(R)/pi
-    train_loss : mean V_lambda(Delta) of the unit direction at lambda(t), as in fixed mode
-    train_error : fraction of training examples with Delta <= 0
-    lr : the learning rate used
+    steps : ndarray of int, shape (K,)
+        The recorded steps, increasing (0 = the initial condition).
+    lam : ndarray of shape (S, K)
+        The norm lambda(t) = |w(t)| = |u(t)| / sqrt(N).
+    r : ndarray of shape (S, K)
+        R, the overlap of w(t)'s direction with the teacher.
+    eps : ndarray of shape (S, K)
+        The generalisation error arccos(R) / pi.
+    train_loss : ndarray of shape (S, K)
+        The training loss of the unit direction at norm lambda(t), as in
+        fixed mode: (1/P) sum_mu log(1 + exp(-2 Delta_mu)) / lambda(t).
+    train_error : ndarray of shape (S, K)
+        The fraction of training examples with Delta_mu <= 0.
+    lr : float
+        The learning rate used (:func:`default_lr` unless given).
     """
 
     steps: np.ndarray

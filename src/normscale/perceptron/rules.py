@@ -43,13 +43,21 @@ class MaxStability:
 
     Attributes
     ----------
-    weights : Tensor of shape (S, N), normalised to |w|^2 = N
-    r : ndarray of shape (S,), overlap with the teacher
-    eps : ndarray of shape (S,), arccos(R)/pi
-    kappa : ndarray of shape (S,), the maximal stability min_mu Delta_mu
-    n_support : ndarray of shape (S,), examples with a positive multiplier
-    kkt_violation : ndarray of shape (S,), max over mu of (1 - y w.x) for the
-        unnormalised solution (0 up to rounding when solved exactly)
+    weights : Tensor of shape (S, N)
+        The maximal-stability weights of each seed, normalised to |w|^2 = N.
+    r : ndarray of shape (S,)
+        R, the overlap with the teacher.
+    eps : ndarray of shape (S,)
+        The generalisation error arccos(R) / pi.
+    kappa : ndarray of shape (S,)
+        The maximal stability min_mu Delta_mu, Delta_mu = z_mu . w / sqrt(N)
+        for the normalised w.
+    n_support : ndarray of shape (S,)
+        Support vectors: examples with a positive multiplier in the NNLS
+        solution.
+    kkt_violation : ndarray of shape (S,)
+        max over mu of (1 - y w.x) for the unnormalised solution (0 up to
+        rounding when solved exactly).
     """
 
     weights: torch.Tensor
