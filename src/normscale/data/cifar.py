@@ -30,14 +30,14 @@ MIRRORS = ("https://www.cs.toronto.edu/~kriz/",)
 class CifarLayout:
     """Files of one CIFAR variant (MD5s as listed by torchvision)."""
 
-    name: str
-    archive: RemoteFile
+    name: str  # the data set's name: "cifar10" or "cifar100"
+    archive: RemoteFile  # the python-version tar.gz and its MD5
     folder: str  # top folder inside the archive
-    train: tuple[RemoteFile, ...]
-    test: tuple[RemoteFile, ...]
-    meta: RemoteFile
-    label_key: str
-    names_key: str
+    train: tuple[RemoteFile, ...]  # the pickled training batches inside that folder
+    test: tuple[RemoteFile, ...]  # the pickled test batch(es)
+    meta: RemoteFile  # the pickled metadata file that holds the class names
+    label_key: str  # key of a batch's labels ("labels"; CIFAR-100: "fine_labels")
+    names_key: str  # key of the class names in meta ("label_names", "fine_label_names")
 
 
 CIFAR10 = CifarLayout(

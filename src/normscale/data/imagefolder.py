@@ -54,9 +54,9 @@ def memory_budget() -> int:
 class Listing:
     """The image files of a folder or zip, by split: ``(relative name, class name)``."""
 
-    source: Path
+    source: Path  # the folder or zip file listed
     entries: dict[str, list[tuple[str, str]]]  # split -> [(member, class)]
-    classes: list[str]
+    classes: list[str]  # the class names found under train/, sorted (a label indexes it)
     shape: tuple[int, int, int]  # (channels, height, width) of the first training image
 
 

@@ -50,7 +50,21 @@ class NormAffine:
     ``shift = beta - running_mean * scale``. LayerNorm, GroupNorm and
     InstanceNorm (or a BatchNorm without running statistics): ``scale =
     gamma``, ``shift = beta`` (their normalisation itself is not linear).
-    Each field is the key of a tensor, or None when the layer lacks it.
+
+    Attributes
+    ----------
+    weight : str or None
+        Key of gamma, the learned scale; None without one (scale 1).
+    bias : str or None
+        Key of beta, the learned shift; None without one (shift 0).
+    running_mean : str or None
+        Key of a BatchNorm's running mean; None for a layer that keeps none.
+    running_var : str or None
+        Key of a BatchNorm's running variance; None for a layer that keeps none.
+    eps : float
+        The layer's ``eps``, added to the running variance.
+    size : int
+        Features the affine map acts on (the length of ``scale`` and ``shift``).
     """
 
     weight: str | None
@@ -79,7 +93,19 @@ class NormAffine:
 
 @dataclass(frozen=True)
 class ConvGeometry:
-    """What the exact operator norm of a convolution needs besides its kernel."""
+    """What the exact operator norm of a convolution needs besides its kernel.
+
+    Attributes
+    ----------
+    module : str
+        The convolution's module name in the model.
+    kernel_size, stride, dilation : tuple of int
+        The layer's own, one entry per spatial dimension.
+    groups : int
+        Its channel groups (``groups=in_channels`` for a depthwise convolution).
+    in_channels, out_channels : int
+        Its input and output channels.
+    """
 
     module: str
     kernel_size: tuple[int, ...]
@@ -184,12 +210,18 @@ class LayerSpec:
 class Discovery:
     """The result of :func:`discover`: the counted matrices and what was left out.
 
-    ``ignored`` lists every parameter of the model that enters no matrix
-    (normalisation layers by default, biases by default, positional
-    embeddings, class tokens, unsupported layer types), so nothing is left
-    out silently. ``unsupported`` names the modules that hold a weight but
-    have no weight-matrix definition (``nn.Bilinear``, unknown layer types);
-    :class:`~normscale.norms.NormTracker` warns with their names.
+    Attributes
+    ----------
+    layers : tuple of LayerSpec
+        Every counted weight matrix, in the model's module order.
+    ignored : tuple of str
+        Every parameter of the model that enters no matrix (normalisation
+        layers by default, biases by default, positional embeddings, class
+        tokens, unsupported layer types), so nothing is left out silently.
+    unsupported : tuple of str
+        The modules that hold a weight but have no weight-matrix definition
+        (``nn.Bilinear``, unknown layer types);
+        :class:`~normscale.norms.NormTracker` warns with their names.
     """
 
     layers: tuple[LayerSpec, ...]

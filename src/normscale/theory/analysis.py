@@ -30,12 +30,12 @@ from normscale.theory.curves import LambdaOpt, LearningCurve, lambda_opt, learni
 class TheoryLaws(Exponents):
     """The scaling laws of the N -> infinity perceptron over a set of alphas."""
 
-    curves: tuple[LearningCurve, ...]
-    optima: tuple[LambdaOpt, ...]
+    curves: tuple[LearningCurve, ...]  # eps(lambda) at each alpha, alpha increasing
+    optima: tuple[LambdaOpt, ...]  # lambda_opt and the error there, at each alpha
     window: Window           # gamma1 = window.gamma1
     lambda_law: PowerLaw     # lambda_opt = k2 alpha^gamma2
     eps_law: PowerLaw        # eps_hat_opt = k alpha^(-gamma_meas)
-    collapse: Collapse
+    collapse: Collapse  # spread of eps_hat/eps_hat_opt against lambda/lambda_opt across alphas
 
     def summary(self) -> dict:
         """The numbers, JSON-able."""

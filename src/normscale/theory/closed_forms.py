@@ -26,9 +26,9 @@ _SQRT_2PI = np.sqrt(2.0 * np.pi)
 class ReferenceCurvePoint:
     """One point of a reference learning curve: the overlap R and eps = arccos(R)/pi."""
 
-    alpha: float
-    R: float
-    eps: float
+    alpha: float  # P / N, the examples per weight
+    R: float  # the overlap of the student's direction with the teacher's
+    eps: float  # the generalisation error arccos(R) / pi
     kappa: float = float("nan")  # the margin, for the maximally stable perceptron
 
 

@@ -32,8 +32,8 @@ _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
 class Grid:
     """Quadrature nodes ``t`` and weights ``w`` on [-T_MAX, T_MAX]: sum(w f(t)) ~ int f."""
 
-    t: np.ndarray
-    w: np.ndarray
+    t: np.ndarray  # the nodes, increasing, in [-T_MAX, T_MAX]
+    w: np.ndarray  # the weight of each node
 
 
 def graded_grid(points: tuple[float, ...] | list[float], scale: float) -> Grid:

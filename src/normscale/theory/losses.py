@@ -50,8 +50,14 @@ def softplus(z: np.ndarray) -> np.ndarray:
 class Features:
     """Where the proximal displacement y(t) has sharp features, and their width.
 
-    ``points`` are positions on the t axis (kinks, or centres of fast
-    transitions); ``width`` is the transition width (0 for true kinks).
+    Attributes
+    ----------
+    points : tuple of float
+        Positions on the t axis of the kinks, or of the centres of fast
+        transitions (none for a smooth displacement).
+    width : float
+        The transitions' width on the t axis (0 for true kinks, ``inf`` when
+        there are none).
     """
 
     points: tuple[float, ...] = ()

@@ -34,6 +34,7 @@ class TrainResult:
     run_id : str
         ``config.run_id``.
     config : TrainConfig
+        The configuration the run trained.
     status : str
         ``"finished"`` or ``"diverged"`` (a NaN, infinite or exploded loss, or
         non-finite weights, ended the run).

@@ -106,24 +106,44 @@ def error_noise(error: float, n_test: int) -> float:
 class StopRule:
     """The stop rule of ``until="optimum"``, fed one logged record at a time.
 
-    Parameters
+    The first seven fields are the rule's settings (the module constants by
+    default); the others are its state, updated by :meth:`update`.
+
+    Attributes
     ----------
     n_test : int
-        Size of the test set (sets the noise of the test error).
+        Size of the test set (sets the binomial noise of the test error,
+        :func:`error_noise`).
     growth : float
-        ``PAST_OPTIMUM_GROWTH``.
+        Norm growth (factor, > 1) since the best point that counts as past
+        the optimum: ``PAST_OPTIMUM_GROWTH``.
     time : float
+        Step growth (factor, >= 1) since the best point required too:
         ``PAST_OPTIMUM_TIME``.
     plateau_steps : int
-        ``PLATEAU_STEPS``.
+        Optimizer steps on the initial plateau before the run is stopped
+        there: ``PLATEAU_STEPS``.
     min_points_after : int
+        Logged points after the best one before the rule may stop:
         ``MIN_POINTS_AFTER``.
     rise : float or None
         ``RISE_NOISE_LEVELS``: stop once the last ``rise_points`` points sit
         this many noise levels above the lowest error, with ``growth`` as the
         cap; None: wait for the norm growth.
     rise_points : int
-        ``RISE_POINTS``.
+        Points in a row that must show the rise: ``RISE_POINTS``.
+    first : Record or None
+        The first record fed (None before any): the plateau and the error
+        drop are measured from it.
+    raw_min : float
+        The lowest test error fed so far (``inf`` before any).
+    after_best : int
+        Records fed since the best point.
+    left_plateau : bool
+        Whether the training loss has moved by more than ``PLATEAU_RTOL``
+        (relative) from its first value.
+    kind : str or None
+        The norm watched (:func:`watched_norm` of the first record's norms).
 
     Examples
     --------
