@@ -55,10 +55,12 @@ class PerceptronData:
 
     @property
     def n(self) -> int:
+        """N, the input dimension."""
         return self.z.shape[-1]
 
     @property
     def p(self) -> int:
+        """P = round(alpha * N), the training examples per seed."""
         return self.z.shape[-2]
 
 
