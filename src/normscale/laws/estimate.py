@@ -7,6 +7,7 @@ back-test runs on all but the largest P (docs/science.md, introduction, laws 1,
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +15,7 @@ import numpy as np
 from normscale.errors import NormscaleError
 from normscale.laws.basin import Basin, find_basin
 from normscale.laws.curves import Curve, CurveSet
-from normscale.laws.optimum import ESTIMATORS, argmin_estimate, parabola_fit
+from normscale.laws.optimum import EPS_BAND, ESTIMATORS, argmin_estimate, parabola_fit
 from normscale.laws.powerlaw import PowerLaw, fit_power_law
 from normscale.laws.profile import Gamma1, profile_gamma1
 from normscale.laws.window import Window, fit_window
@@ -30,12 +31,19 @@ class Optimum:
     the user (``source``);
     ``lambda_opt_err`` is the standard error of its log10: the spread of
     the seeds' estimates over sqrt(n_seeds) (never below the estimator's
-    own error over sqrt(n_seeds)), or the estimator's own error with one
-    seed, NaN for a given table (the fit of law 2 then weighs the P alike
+    own error over sqrt(n_seeds), nor below the grid's rounding error when
+    the seeds share one logging grid: a step over sqrt(12), averaged over the
+    seeds only as far as their scatter dithers it), or the estimator's own
+    error with one seed, NaN for a given table (the fit of law 2 then weighs the P alike
     and takes its error from the scatter). ``eps_opt`` is the error at the
-    minimum of the seed-averaged curve (the vertex of its local parabola,
-    :func:`normscale.laws.optimum.parabola_fit`, the smallest logged error
-    when there is none), ``eps_opt_err`` the standard error of its ln.
+    minimum of the seed-averaged curve: the vertex value of the parabola in
+    (log norm, ln eps) through the points within a factor e^0.4 of its
+    smallest error (:func:`normscale.laws.optimum.parabola_fit` with
+    ``band=EPS_BAND``; the smallest logged error when there is no convex
+    vertex). ``eps_opt_err`` is the standard error of its ln: the spread of
+    the seeds' own vertex values over sqrt(n_seeds), never below the
+    vertex's delta-method error on the seed-averaged curve (the only error
+    with one seed).
     ``basin_lo``, ``basin_hi`` bound the basin of the seed-averaged curve
     (points within two noise levels of its minimum);
     ``censored``: the basins of more than half the seeds (with one seed:
@@ -141,7 +149,7 @@ class SeedMinimum:
 
     log10_lambda: float
     log10_err: float
-    ln_eps: float
+    ln_eps: float  # ln eps at the vertex of the seed's band parabola (eps_opt's estimator)
     at_edge: bool
     basin: Basin
 
@@ -151,7 +159,8 @@ def seed_minimum(curve: Curve) -> SeedMinimum:
     basin = find_basin(curve)
     u, err = argmin_estimate(curve, basin=basin)  # the basin found once, for both
     i = int(np.argmin(curve.error))
-    return SeedMinimum(u, err, float(np.log(curve.error[i])), i == curve.error.size - 1, basin)
+    ln_eps = parabola_fit(curve, band=EPS_BAND).ln_eps
+    return SeedMinimum(u, err, float(ln_eps), i == curve.error.size - 1, basin)
 
 
 def optimum(cs: CurveSet, *, strict_minimum: bool = False,
@@ -176,14 +185,28 @@ def optimum(cs: CurveSet, *, strict_minimum: bool = False,
             f"the curve for P={cs.P:g} has its minimum at its largest norm: no minimum inside its "
             "range (train longer, or drop --strict-minimum to use the last point)")
     mean_basin = find_basin(cs.mean)
-    vertex = parabola_fit(cs.mean)  # eps_opt: the vertex's value on the seed-averaged curve
+    vertex = parabola_fit(cs.mean, band=EPS_BAND)  # eps_opt: its vertex value
     n = len(seed_mins)
     if n > 1:
         u = np.array([m.log10_lambda for m in seed_mins])
         own = float(np.sqrt(np.mean([m.log10_err ** 2 for m in seed_mins])))
         log10_lam = float(u.mean())
         lam_err = max(float(u.std(ddof=1)), own) / np.sqrt(n)
-        eps_err = float(np.std([m.ln_eps for m in seed_mins], ddof=1) / np.sqrt(n))
+        # seeds logged at the same norms round their argmins to the same grid, and that rounding
+        # (a step over sqrt(12)) averages out over the seeds only as far as their own scatter
+        # s dithers it: two seeds' rounding errors correlate by about rho = exp(-4 pi^2 s^2 /
+        # step^2) (the first harmonic of a Gaussian dither), so the mean keeps a variance
+        # step^2 / 12 (rho + (1 - rho) / n). Distinct grids round independently. (5 P of 31
+        # seeds on a shared 10-point grid covered gamma2 in 77% of draws without this floor.)
+        step = float(np.median(np.diff(np.log10(cs.mean.norm))))
+        if _distinct_grids(cs.seeds) == 1 and step > 0:
+            rho = math.exp(-4 * math.pi ** 2 * float(u.var(ddof=1)) / step ** 2)
+            lam_err = max(lam_err, step / math.sqrt(12.0) * math.sqrt(rho + (1 - rho) / n))
+        # the seeds' spread has n - 1 degrees of freedom (1 with 2 seeds): never below the
+        # vertex's own delta-method error on the seed-averaged curve, whose noise level comes
+        # from all its points
+        eps_err = max(float(np.std([m.ln_eps for m in seed_mins], ddof=1) / np.sqrt(n)),
+                      vertex.ln_eps_err)
         censored = 2 * sum(m.basin.censored for m in seed_mins) > n
         falling = 2 * sum(m.basin.still_falling for m in seed_mins) > n
     else:
@@ -199,6 +222,15 @@ def optimum(cs: CurveSet, *, strict_minimum: bool = False,
         at_edge=bool(at_edge), n_seed_edges=sum(m.at_edge for m in seed_mins),
         basin_lo=mean_basin.lo, basin_hi=mean_basin.hi, censored=bool(censored),
         still_falling=bool(falling), source=source)
+
+
+def _distinct_grids(seeds) -> int:
+    """How many different norm grids the seeds of one P were logged on."""
+    grids: list[np.ndarray] = []
+    for c in seeds:
+        if not any(g.shape == c.norm.shape and np.allclose(g, c.norm) for g in grids):
+            grids.append(c.norm)
+    return len(grids)
 
 
 def gamma1_in(sets: list[CurveSet], optima, *, window: tuple[float, ...] | None
