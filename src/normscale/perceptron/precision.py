@@ -1,0 +1,55 @@
+"""Products with the data z in a working precision lower than that of the vectors.
+
+The fixed-norm solver (fixed.py) spends its time in passes over the (S, P, N)
+tensor z: z . v, z^T w, and Gram matrices z^T diag(h) z. These passes are
+memory-bound, so a float32 copy of float64 data halves their cost. Only the
+passes run in the working precision: their results are cast back to the
+vectors' dtype, and everything elementwise (stabilities, sigmoids, losses,
+CG recurrences) stays in float64.
+
+float32 has a narrow exponent range: at large lambda the weights
+sigmoid(-2 lambda Delta) reach 1e-100 and the residuals of a converged
+solve 1e-60, both 0 in float32. So every vector is divided by its largest
+entry (per seed) before the cast, and the product multiplied by it after:
+the relative error of a product is then float32's (about 1e-7 times sqrt of
+the length) whatever the scale. When z and the vectors share a dtype, the
+functions are the plain products, bit for bit.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def _scale(v: torch.Tensor) -> torch.Tensor:
+    """The largest |entry| of v over its last axis (1 where v is 0), keepdim."""
+    c = v.abs().amax(-1, keepdim=True)
+    return torch.where(c > 0, c, torch.ones_like(c))
+
+
+def matvec(z: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """z . v per seed: z (S, K, N), v (S, N) -> (S, K) in v's dtype."""
+    if z.dtype == v.dtype:
+        return torch.einsum("skn,sn->sk", z, v)
+    c = _scale(v)
+    return torch.einsum("skn,sn->sk", z, (v / c).to(z.dtype)).to(v.dtype) * c
+
+
+def rmatvec(z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """z^T w per seed: z (S, K, N), w (S, K) -> (S, N) in w's dtype."""
+    if z.dtype == w.dtype:
+        return torch.einsum("skn,sk->sn", z, w)
+    c = _scale(w)
+    return torch.einsum("skn,sk->sn", z, (w / c).to(z.dtype)).to(w.dtype) * c
+
+
+def gram(z: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """z^T diag(h) z / c per seed in z's dtype, and the scale c (S, 1, 1) in h's dtype.
+
+    h >= 0 has shape (S, K). With a lower working precision, c is the
+    largest h of each seed (so the matrix has entries of order K); with the
+    same precision, c = 1.
+    """
+    c = _scale(h) if z.dtype != h.dtype else torch.ones_like(h[:, :1])
+    hw = (h / c).to(z.dtype)
+    return torch.bmm((z * hw[..., None]).transpose(1, 2), z), c[..., None]  # (S, N, N)
