@@ -25,33 +25,50 @@ from normscale.laws.window import Window, fit_window
 class Optimum:
     """The minimum over training at one P (law 2's lambda_opt and law 4's eps_opt).
 
-    ``lambda_opt`` comes from each seed's own argmin (:func:`seed_minimum`;
-    geometric mean over seeds), from :data:`CURVE_ESTIMATOR` applied
-    to the curve when there is one seed, or from a table of optima given by
-    the user (``source``);
-    ``lambda_opt_err`` is the standard error of its log10: the spread of
-    the seeds' estimates over sqrt(n_seeds) (never below the estimator's
-    own error over sqrt(n_seeds), nor below the grid's rounding error when
-    the seeds share one logging grid: a step over sqrt(12), averaged over the
-    seeds only as far as their scatter dithers it), or the estimator's own
-    error with one seed, NaN for a given table (the fit of law 2 then weighs the P alike
-    and takes its error from the scatter). ``eps_opt`` is the error at the
-    minimum of the seed-averaged curve: the vertex value of the parabola in
-    (log norm, ln eps) through the points within a factor e^0.4 of its
-    smallest error (:func:`normscale.laws.optimum.parabola_fit` with
-    ``band=EPS_BAND``; the smallest logged error when there is no convex
-    vertex). ``eps_opt_err`` is the standard error of its ln: the spread of
-    the seeds' own vertex values over sqrt(n_seeds), never below the
-    vertex's delta-method error on the seed-averaged curve (the only error
-    with one seed).
-    ``basin_lo``, ``basin_hi`` bound the basin of the seed-averaged curve
-    (points within two noise levels of its minimum);
-    ``censored``: the basins of more than half the seeds (with one seed:
-    the curve's) reach their last logged point, or the runs were stopped by
-    a cap, so lambda_opt is a lower bound; ``still_falling``: more than half
-    still fell there (lambda_opt unknown); ``at_edge``: the seed-averaged
-    curve's smallest error is its last point; ``n_seed_edges`` how many
-    seeds have theirs there.
+    Attributes
+    ----------
+    P : float
+        Training-set size.
+    lambda_opt : float
+        Norm at the minimum (law 2). With seeds: 10 to the mean of each
+        seed's own argmin in log10 (:func:`seed_minimum`); with one curve:
+        :data:`CURVE_ESTIMATOR` on it; or the user's table (``source``).
+    lambda_opt_err : float
+        Standard error of log10 lambda_opt: the seeds' spread over
+        sqrt(n_seeds), never below the estimator's own error over
+        sqrt(n_seeds), nor below the grid's rounding error when the seeds
+        share one logging grid (a step over sqrt(12), averaged over the seeds
+        only as far as their scatter dithers it); the estimator's own error
+        with one seed; NaN for a given table (law 2's fit then weighs the P
+        alike and takes its error from the scatter).
+    eps_opt : float
+        Error at the minimum of the seed-averaged curve (law 4): the vertex
+        value of the parabola in (log norm, ln eps) through the points
+        within a factor e^0.4 of its smallest error
+        (:func:`normscale.laws.optimum.parabola_fit` with ``band=EPS_BAND``;
+        the smallest logged error when there is no convex vertex).
+    eps_opt_err : float
+        Standard error of ln eps_opt: the spread of the seeds' own vertex
+        values over sqrt(n_seeds), never below the vertex's delta-method
+        error on the seed-averaged curve (the only error with one seed).
+    n_seeds : int
+        Seeds averaged at this P.
+    at_edge : bool
+        The seed-averaged curve's smallest error is its last logged point.
+    n_seed_edges : int
+        Seeds whose own smallest error is their last point.
+    basin_lo, basin_hi : float
+        Bounds, in norm, of the basin of the seed-averaged curve (points
+        within two noise levels of its minimum).
+    censored : bool
+        The basins of more than half the seeds (with one seed: the curve's)
+        reach their last logged point, or the runs were stopped by a cap:
+        lambda_opt is a lower bound.
+    still_falling : bool
+        More than half the seeds still fell at their last point: lambda_opt
+        is unknown, and the verdict leaves this P out.
+    source : str
+        ``"curves"`` (estimated here) or ``"table"`` (the user's optima).
     """
 
     P: float
@@ -111,7 +128,25 @@ class Exponents(LawsInP):
 
 @dataclass(frozen=True)
 class Estimates(Exponents):
-    """Point estimates of one pass."""
+    """Point estimates of one pass.
+
+    Attributes
+    ----------
+    optima : tuple of Optimum
+        One per P, sorted by P.
+    window : Window or None
+        gamma1's fit (eps ~ lambda^-gamma1 in lambda/lambda_opt units); None
+        when gamma1 is undefined.
+    lambda_law : PowerLaw
+        lambda_opt = k2 P^gamma2 (law 2), weighted by the optima's errors.
+    eps_law : PowerLaw
+        eps_opt = k P^-gamma_meas (law 4), weighted by the optima's errors.
+    gamma1_reason : str
+        Why gamma1 is undefined ("" when it is defined).
+    profile : Gamma1 or None
+        The local-slope profile and its holding stretch (None with a window
+        given by hand).
+    """
 
     optima: tuple[Optimum, ...]
     window: Window | None  # None: gamma1 undefined, ``gamma1_reason`` says why
@@ -145,11 +180,26 @@ CURVE_ESTIMATOR = "band"
 
 @dataclass(frozen=True)
 class SeedMinimum:
-    """One seed's minimum: (log10 lambda_opt, its error) from the estimator, and its basin."""
+    """One seed's minimum.
+
+    Attributes
+    ----------
+    log10_lambda : float
+        log10 of the seed's argmin norm (:func:`normscale.laws.optimum.argmin_estimate`).
+    log10_err : float
+        Its error in log10: a logging step over sqrt(12), or half the basin
+        when the noise makes it wider.
+    ln_eps : float
+        ln eps at the vertex of the seed's band parabola (eps_opt's estimator).
+    at_edge : bool
+        The seed's smallest error is its last logged point.
+    basin : Basin
+        The seed's basin (:func:`normscale.laws.basin.find_basin`).
+    """
 
     log10_lambda: float
     log10_err: float
-    ln_eps: float  # ln eps at the vertex of the seed's band parabola (eps_opt's estimator)
+    ln_eps: float
     at_edge: bool
     basin: Basin
 

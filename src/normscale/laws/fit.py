@@ -102,66 +102,82 @@ class LawsFit:
 
     @property
     def gamma1(self) -> float:
+        """Early-law exponent, eps ~ k1 lambda^-gamma1 (law 1); NaN when undefined."""
         return self.range.gamma1
 
     @property
     def gamma1_err(self) -> float:
+        """Standard error of gamma1 (statistical, window and bend parts in quadrature)."""
         return self.range.gamma1_err
 
     @property
     def gamma2(self) -> float:
+        """Exponent of lambda_opt ~ k2 P^gamma2 (law 2)."""
         return self.range.gamma2
 
     @property
     def gamma2_err(self) -> float:
+        """Standard error of gamma2 (weighted fit, widened by the Birge ratio)."""
         return self.range.gamma2_err
 
     @property
     def gamma_pred(self) -> float:
+        """gamma1 * gamma2, the predicted data-scaling exponent."""
         return self.range.gamma_pred
 
     @property
     def gamma_pred_err(self) -> float:
+        """Standard error of gamma_pred, propagated from gamma1's and gamma2's."""
         return self.range.gamma_pred_err
 
     @property
     def gamma_meas(self) -> float:
+        """Exponent of eps_opt ~ k_meas P^-gamma_meas, measured (law 4)."""
         return self.range.gamma_meas
 
     @property
     def gamma_meas_err(self) -> float:
+        """Standard error of gamma_meas (weighted fit, widened by the Birge ratio)."""
         return self.range.gamma_meas_err
 
     @property
     def sigma(self) -> float:
+        """Standard error of gamma_pred - gamma_meas."""
         return self.range.sigma
 
     @property
     def window(self) -> Window | None:
+        """The early law's fit (window in lambda/lambda_opt units); None when undefined."""
         return self.range.window
 
     @property
     def gamma1_reason(self) -> str:
+        """Why gamma1 is undefined ("" when it is defined)."""
         return self.range.gamma1_reason
 
     @property
     def lambda_law(self) -> PowerLaw:
+        """The fit of lambda_opt(P) (law 2)."""
         return self.range.lambda_law
 
     @property
     def eps_law(self) -> PowerLaw:
+        """The fit of eps_opt(P) (law 4)."""
         return self.range.eps_law
 
     @property
     def k1(self) -> float:
+        """Prefactor of the early law (lambda in lambda/lambda_opt units); NaN without gamma1."""
         return self.window.k1 if self.window is not None else float("nan")
 
     @property
     def k2(self) -> float:
+        """Prefactor of lambda_opt = k2 P^gamma2."""
         return self.lambda_law.prefactor
 
     @property
     def k_meas(self) -> float:
+        """Prefactor of eps_opt = k_meas P^-gamma_meas."""
         return self.eps_law.prefactor
 
     def _ci(self, quantity: str) -> tuple[float, float]:
@@ -174,34 +190,42 @@ class LawsFit:
 
     @property
     def gamma1_ci(self) -> tuple[float, float]:
+        """gamma1 +- its Student quantile (n_P - 1 dof) times its error, at ``level``."""
         return self._ci("gamma1")
 
     @property
     def gamma2_ci(self) -> tuple[float, float]:
+        """gamma2's interval at ``level`` (Student, n - 2 dof, when the scatter set the error)."""
         return self._ci("gamma2")
 
     @property
     def gamma_pred_ci(self) -> tuple[float, float]:
+        """gamma_pred's interval at ``level`` (Welch-Satterthwaite dof)."""
         return self._ci("gamma_pred")
 
     @property
     def gamma_meas_ci(self) -> tuple[float, float]:
+        """gamma_meas's interval at ``level`` (Student, n - 2 dof, if the scatter set it)."""
         return self._ci("gamma_meas")
 
     @property
     def verdict(self) -> str:
+        """``consistent``, ``tension``, ``inconclusive`` or ``untestable``."""
         return self.assessment.verdict
 
     @property
     def verdict_reasons(self) -> tuple[str, ...]:
+        """Why: first what decided the verdict, then caveats."""
         return self.assessment.reasons
 
     @property
     def z(self) -> float:
+        """Normal equivalent of t = (gamma_pred - gamma_meas) / sigma (``range.dof_z``)."""
         return self.assessment.z
 
     @property
     def collapse_variance(self) -> float:
+        """Mean variance across curves of ln(eps/eps_opt) against lambda/lambda_opt."""
         return self.collapse.variance
 
     @property
@@ -221,6 +245,7 @@ class LawsFit:
 
     @property
     def backtest_rel_error(self) -> float:
+        """Relative error of eps_opt at the largest P predicted from the others."""
         return self.backtest.rel_error if self.backtest is not None else float("nan")
 
     def verdict_line(self) -> str:

@@ -161,20 +161,69 @@ def _half_spread(values) -> float:
 class RangeFit(LawsInP):
     """The laws fitted and tested on one range of P.
 
-    ``gamma1`` is NaN when undefined (``gamma1_reason`` says why);
-    ``gamma1_err`` its standard error (``gamma1_stat``: the per-P slopes'
-    standard error; ``gamma1_window``: half the spread of gamma1 over a
-    one-step change of the window, ``window_gamma1``; ``gamma1_bend``: how
-    much steeper the averaged profile gets than gamma1, up to the window's
-    end, the bias of a window near the elbow); ``window`` the early
-    law's fit (lambda/lambda_opt units); ``lambda_law``, ``eps_law`` the
-    weighted fits of lambda_opt(P) and eps_opt(P), ``direct`` eps_opt
-    against lambda_opt across P (``gamma1_direct``, a window-free check);
-    ``curvature`` the t statistics of their quadratic terms on the
-    uncensored optima; ``verdict``, ``problems`` (why it is not
-    ``consistent``), ``t`` = (gamma_pred - gamma_meas) / sigma, ``dof_z``
-    its Welch-Satterthwaite degrees of freedom, ``z`` its normal equivalent,
-    ``z_direct``, ``sigma`` and the errors of gamma2, gamma_pred and gamma_meas.
+    Attributes
+    ----------
+    name : str
+        The range: ``"all P"``, ``"P with a minimum"`` (the verdict's), or a
+        diagnostic (``"upper 2/3"``, ``"upper 1/2"``).
+    P : tuple of float
+        The training-set sizes in the range, sorted.
+    gamma1 : float
+        Early-law exponent, eps ~ lambda^-gamma1 (law 1); NaN when undefined.
+    gamma1_err : float
+        Its standard error: ``gamma1_stat``, ``gamma1_window`` and
+        ``gamma1_bend`` added in quadrature.
+    gamma1_stat : float
+        The per-P slopes' standard error (with the sum form: widened by half
+        the change with the fit's start; bracketed: by half the bracket).
+    gamma1_window : float
+        Half the spread of gamma1 over a one-step change of the window
+        (``window_gamma1``; 0 unless the window estimator decided).
+    gamma1_bend : float
+        How much steeper the averaged slope profile gets than gamma1 up to
+        the window's end: the bias of a window near the elbow (window
+        estimator only).
+    gamma1_reason : str
+        Why gamma1 is undefined ("" when it is defined).
+    window : Window or None
+        The early law's fit (window in lambda/lambda_opt units, its
+        estimator); None when gamma1 is undefined.
+    window_gamma1 : tuple of float
+        gamma1 in the window moved by one logging step each way.
+    lambda_law : PowerLaw
+        lambda_opt = k2 P^gamma2 (law 2), weighted by the optima's errors.
+    eps_law : PowerLaw
+        eps_opt = k P^-gamma_meas (law 4), weighted by the optima's errors.
+    direct : PowerLaw or None
+        eps_opt against lambda_opt across P: -exponent is ``gamma1_direct``,
+        a window-free check of gamma1.
+    curvature : dict of str to float
+        t statistics of a quadratic term in log-log of lambda_opt(P) and
+        eps_opt(P), on the uncensored optima (NaN with too few).
+    n_still_falling : int
+        P whose curves were still falling at their end.
+    n_censored : int
+        P whose lambda_opt is a lower bound.
+    verdict : str
+        One of :data:`VERDICTS`.
+    problems : tuple of str
+        Why the verdict is not ``consistent``.
+    t : float
+        (gamma_pred - gamma_meas) / sigma.
+    dof_z : float
+        Its Welch-Satterthwaite degrees of freedom (inf: every part of sigma
+        is known, not estimated).
+    z : float
+        The normal equivalent of ``t``: the normal quantile of its Student
+        tail probability; |z| > ``Z_MAX`` is a tension.
+    z_direct : float
+        (gamma1 - gamma1_direct) / their combined error.
+    sigma : float
+        Standard error of gamma_pred - gamma_meas.
+    max_sigma : float
+        The largest sigma at which the test still has power against a 25%
+        violation (:func:`max_sigma`); above it the verdict is
+        ``inconclusive``.
     """
 
     name: str
@@ -264,11 +313,19 @@ class RangeFit(LawsInP):
 class Assessment:
     """The verdict, the fit it rests on and the diagnostic ranges.
 
-    ``verdict`` is one of :data:`VERDICTS`; ``reasons`` say why (first what
-    decided it, then caveats); ``range`` is the :class:`RangeFit` the
-    verdict rests on (the P with a minimum); ``ranges`` holds it first and
-    then the diagnostic refits on nested upper ranges of P; ``dropped``
-    the P left out because their curves were still falling.
+    Attributes
+    ----------
+    verdict : str
+        One of :data:`VERDICTS`.
+    reasons : tuple of str
+        Why: first what decided it, then caveats and the diagnostics.
+    range : RangeFit
+        The fit the verdict rests on (the P with a minimum).
+    ranges : tuple of RangeFit
+        ``range`` first, then the diagnostic refits on nested upper ranges
+        of P, which never change the verdict.
+    dropped : tuple of float
+        The P left out because their curves were still falling.
     """
 
     verdict: str
