@@ -18,7 +18,29 @@ from normscale.laws.estimate import estimate
 
 @dataclass(frozen=True)
 class Backtest:
-    """eps_opt at the held-out largest P: measured, predicted, relative errors (pred-true)/true."""
+    """eps_opt at the held-out largest P: measured, predicted, relative errors (pred-true)/true.
+
+    Attributes
+    ----------
+    P_held_out : float
+        The largest P, left out of the refit.
+    eps_opt : float
+        The measured eps_opt at ``P_held_out`` (as given: the full analysis's
+        optimum there), in the units of the curves' error.
+    eps_pred : float
+        eps_opt predicted by law 4 with gamma_pred: exp(mean over the smaller
+        P of (ln eps_opt + gamma_pred ln P) - gamma_pred ln ``P_held_out``).
+    rel_error : float
+        (``eps_pred`` - ``eps_opt``) / ``eps_opt``; negative: predicted too low.
+    eps_pred_meas : float
+        eps_opt predicted by the direct fit eps_opt ~ P^(-gamma_meas) on the
+        smaller P, extrapolated to ``P_held_out``.
+    rel_error_meas : float
+        (``eps_pred_meas`` - ``eps_opt``) / ``eps_opt``.
+    gamma_pred : float
+        gamma1 gamma2 measured on the smaller P only; NaN when gamma1 is
+        undefined there (then ``eps_pred`` and ``rel_error`` are NaN too).
+    """
 
     P_held_out: float
     eps_opt: float

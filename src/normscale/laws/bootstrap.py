@@ -24,11 +24,30 @@ QUANTITIES = ("gamma1", "gamma2", "gamma_pred", "gamma_meas")
 class Bootstrap:
     """Spread over ``n_ok`` successful replicates out of ``n_boot``.
 
-    ``std`` maps each quantity to the standard deviation of its replicates;
-    ``intervals`` to its percentile interval at level ``level``; ``n_seeds``
-    is the smallest number of seeds of a P; ``n_gamma1`` the replicates in
-    which gamma1 (hence gamma_pred) was defined (the others give NaN and
-    are left out of those two quantities).
+    The quantities are ``QUANTITIES``: gamma1 (law 1), gamma2 (law 2),
+    gamma_pred = gamma1 gamma2 and gamma_meas (law 4), as in
+    :class:`~normscale.laws.estimate.Estimates`. A replicate whose gamma1 is
+    undefined gives NaN for gamma1 and gamma_pred, left out of those two.
+
+    Attributes
+    ----------
+    n_boot : int
+        The replicates asked for.
+    n_ok : int
+        The replicates the pipeline could fit (the others are skipped), 2 or more.
+    level : float
+        The confidence level of ``intervals``, in (0, 1) (0.95 by default).
+    std : dict of str to float
+        Each quantity's standard deviation (ddof 1) over its finite replicates;
+        NaN when fewer than two. The plug-in one: see :meth:`se`.
+    intervals : dict of str to tuple of float
+        Each quantity's percentile interval (lo, hi) at ``level``, with
+        (1 - level) / 2 of the finite replicates in each tail; (NaN, NaN) when
+        fewer than two.
+    n_seeds : int
+        The smallest number of seeds of a P (the n of :meth:`se`).
+    n_gamma1 : int
+        The replicates in which gamma1 (hence gamma_pred) was defined.
     """
 
     n_boot: int

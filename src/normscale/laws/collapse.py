@@ -20,13 +20,25 @@ _N_GRID = 64
 
 @dataclass(frozen=True)
 class Collapse:
-    """How well the rescaled curves collapse.
+    """How well the rescaled curves collapse (law 3 of docs/science.md).
 
-    ``variance`` is the mean over the common range of the variance across
-    curves of ln(eps/eps_opt) (0 for a perfect collapse); ``rms_spread`` its
-    square root; ``lo``, ``hi`` the common range in lambda/lambda_opt and
-    ``n_curves`` the number of curves compared. NaN when the rescaled
-    curves share no range.
+    The float fields are NaN when fewer than two curves are given or the
+    rescaled curves share no range of lambda/lambda_opt.
+
+    Attributes
+    ----------
+    variance : float
+        The variance across curves (ddof 1) of ln(eps/eps_opt), natural log,
+        averaged over ``_N_GRID`` points evenly spaced in ln(lambda/lambda_opt)
+        on the common range; 0 for a perfect collapse.
+    rms_spread : float
+        sqrt(``variance``): the typical spread of the curves in ln eps (0.01 is
+        about 1%).
+    lo, hi : float
+        The common range in lambda/lambda_opt (a ratio, not a log): the
+        largest first point and the smallest last point of the rescaled curves.
+    n_curves : int
+        The number of curves compared.
     """
 
     variance: float

@@ -73,10 +73,31 @@ def _band(y: np.ndarray, i: int, band: float, half_width: int) -> tuple[int, int
 
 @dataclass(frozen=True)
 class Vertex:
-    """The vertex of a local parabola: ``log10_lambda`` and its error, ``ln_eps`` (ln eps at
-    the vertex) and its error, ``ok`` False when there was no convex parabola with its vertex
-    inside its points (then the argmin, half the fitted span, the smallest logged ln eps and
-    the noise level of one point)."""
+    """The vertex of a local parabola in (log10 norm, ln eps): lambda_opt and eps_opt of law 2.
+
+    Found by :func:`parabola_fit`. When there was no convex parabola with its
+    vertex inside its points (``ok`` False), the fields fall back to the grid
+    argmin, as said per field.
+
+    Attributes
+    ----------
+    log10_lambda : float
+        log10 of the norm at the vertex (log10 lambda_opt, in the curve's norm
+        units); the argmin's log10 norm when not ``ok``.
+    log10_err : float
+        Standard error of ``log10_lambda`` (in log10, decades): the vertex's
+        delta-method error from the noise of ln eps (at least 1e-12); when not
+        ``ok``, half the fitted span of log10 norm, at least a grid step over
+        sqrt(12).
+    ln_eps : float
+        ln eps (natural log) of the parabola at its vertex; the smallest logged
+        ln eps when not ``ok``.
+    ln_eps_err : float
+        Standard error of ``ln_eps`` (in ln eps): the delta-method error of the
+        vertex value; the noise level of one point's ln eps when not ``ok``.
+    ok : bool
+        True when the parabola is convex with its vertex inside its points.
+    """
 
     log10_lambda: float
     log10_err: float

@@ -19,16 +19,41 @@ from normscale.errors import NormscaleError
 class PowerLaw:
     """y = prefactor * x**exponent fitted by least squares on (ln x, ln y).
 
-    ``exponent_err`` is the standard error of the slope: with per-point
-    errors of ln y, the weighted least-squares one, multiplied by the Birge
-    ratio sqrt(chi2 / (n - 2)) when the points scatter more than their
-    errors say (``birge`` > 1: a lack of fit, or errors that are too small);
-    without them, the ordinary least-squares one. ``dof`` is the degrees of
-    freedom of the interval's Student quantile: n - 2 when the scale of the
-    error was estimated from the scatter, ``None`` (a normal quantile) when
-    the per-point errors set it. ``rms`` is the root-mean-square residual
-    in ln y, ``r2`` the coefficient of determination in log-log, ``chi2``
-    the weighted sum of squared residuals (NaN without errors).
+    Fits law 2, lambda_opt ~ k2 P^gamma2 (``exponent`` = gamma2), and law 4,
+    eps_opt ~ P^(-gamma) (``exponent`` = -gamma_meas), of docs/science.md.
+    With per-point errors of ln y the points are weighted by 1 / err^2 and
+    the error of the slope is scaled by the Birge ratio when the points
+    scatter more than their errors say (a lack of fit, or errors that are
+    too small); without them, it is the ordinary least-squares one.
+
+    Attributes
+    ----------
+    exponent : float
+        The slope d ln y / d ln x (weighted when per-point errors are given).
+    exponent_err : float
+        Standard error of ``exponent``: the weighted least-squares one times
+        max(1, ``birge``) with per-point errors, the ordinary least-squares
+        one (from the scatter) without them.
+    prefactor : float
+        exp of the intercept: y at x = 1, in the units of y (x unscaled).
+    r2 : float
+        Coefficient of determination of the fit in (ln x, ln y); 1 when all
+        y are equal.
+    rms : float
+        Root-mean-square residual in ln y (unweighted, divided by ``n``).
+    n : int
+        Number of points fitted (3 or more).
+    chi2 : float
+        Weighted sum of squared residuals, sum ((ln y - fit) / err)^2; NaN
+        without per-point errors.
+    birge : float
+        Birge ratio sqrt(``chi2`` / (n - 2)): above 1, the points scatter more
+        than their errors allow; NaN without per-point errors.
+    dof : int or None
+        Degrees of freedom of the Student quantile for an interval on
+        ``exponent``: n - 2 when the scale of the error came from the scatter
+        (no per-point errors, or ``birge`` > 1); None (a normal quantile) when
+        the per-point errors set it.
     """
 
     exponent: float
@@ -82,10 +107,31 @@ def fit_power_law(x: np.ndarray, y: np.ndarray, *, what: str = "power law",
 class OffsetFit:
     """eps_opt(P) = k1 (k2 P^gamma2 + q2)^(-gamma1) + q1, gamma1 and k1 held fixed.
 
-    gamma1 and k1 come from the early-training law; only the product
-    k1 k2^(-gamma1) is identified by eps_opt(P) otherwise. ``rms`` is the
-    root-mean-square residual in ln eps_opt; ``success`` the best start's
-    solver status, ``n_starts`` how many starts were tried.
+    The offset form of law 4 (docs/science.md, introduction). gamma1 and k1
+    come from the early-training law; only the product k1 k2^(-gamma1) is
+    identified by eps_opt(P) otherwise. Fitted by bounded least squares on
+    ln eps_opt from a grid of starts (:func:`fit_offset_form`).
+
+    Attributes
+    ----------
+    gamma1 : float
+        The early-training exponent of law 1, held fixed (as given).
+    k1 : float
+        The prefactor of law 1, eps ~ k1 lambda^(-gamma1), held fixed (as given).
+    gamma2 : float
+        The fitted exponent of lambda_opt ~ k2 P^gamma2, in [0.01, 50].
+    k2 : float
+        The fitted prefactor of law 2, in the units of lambda_opt (P unscaled).
+    q2 : float
+        The shift of the optimum, >= 0, in the units of k2 P^gamma2 (of lambda_opt).
+    q1 : float
+        The irreducible error, in [0, min eps_opt), in the units of eps_opt.
+    rms : float
+        Root-mean-square residual in ln eps_opt of the best start.
+    success : bool
+        The best start's ``scipy.optimize.least_squares`` status (True: converged).
+    n_starts : int
+        How many starts were tried (the lowest cost wins).
     """
 
     gamma1: float

@@ -305,9 +305,28 @@ def master_curves(*, gamma1: float = 0.5, gamma2: float = 1.0, ratio: float = 1.
 class TheoryCurve:
     """One noiseless theory curve on the fine grid, and its exact optimum.
 
-    ``lam``, ``eps`` (absolute test error) and ``eps0`` (the Hebb error, so
-    that eps_hat = eps / eps0); ``lam_opt``, ``eps_opt`` from Brent's method
-    on the theory (:func:`normscale.theory.lambda_opt`).
+    The N -> infinity perceptron of docs/science.md 1.4 at one alpha, solved
+    by :func:`theory_curve`; the norm is lambda = |w| / sqrt(N) (docs/science.md
+    1.1).
+
+    Attributes
+    ----------
+    alpha : float
+        P / N, the examples per weight.
+    lam : ndarray of shape (n,)
+        The fine grid of norms lambda, increasing, log-spaced
+        (``THEORY_POINTS_PER_DECADE`` per decade, ``THEORY_SPAN`` times
+        ``lam_opt``, inside ``THEORY_LAMBDA_RANGE``).
+    eps : ndarray of shape (n,)
+        The absolute generalisation error eps = arccos(R) / pi at each ``lam``.
+    eps0 : float
+        The Hebb error eps_0 (the lambda -> 0 limit, docs/science.md 1.2), so
+        that eps_hat = eps / eps0.
+    lam_opt : float
+        The exact lambda_opt(alpha), by Brent's method on the theory
+        (:func:`normscale.theory.lambda_opt`), in the units of ``lam``.
+    eps_opt : float
+        The absolute error eps at ``lam_opt`` (not divided by ``eps0``).
     """
 
     alpha: float
