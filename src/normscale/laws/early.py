@@ -56,9 +56,32 @@ MAX_MIN_SHIFT_STEPS = 3.0
 
 @dataclass(frozen=True)
 class SumFormGamma1:
-    """gamma1 from the per-P sum-form fits: ``gamma1`` (mean over P), ``gamma1_err`` (see the
-    module docstring), ``slopes`` the per-P exponents, ``betas`` their late-rise exponents,
-    ``P_used`` the sizes that took part, ``start_shift`` the half change with the fit's start."""
+    """gamma1 from the per-P sum-form fits (see the module docstring).
+
+    Each curve is fitted with eps = A (lambda/lambda_opt)^-gamma1 + B
+    (lambda/lambda_opt)^beta from ``x_peak`` on (the slope profile's steepest
+    point), and again from ``x_start`` (the start of its holding stretch) for
+    the error; only the curves fitted from both take part.
+
+    Attributes
+    ----------
+    gamma1 : float
+        The early exponent of law 1: the mean over ``P_used`` of ``slopes``.
+    gamma1_err : float
+        sqrt(se^2 + ``start_shift``^2), se the standard error over P of
+        ``slopes`` (sd with ddof 1 over sqrt(n)).
+    slopes : tuple of float
+        The per-P exponents gamma1 of the fits started at ``x_peak``, > 0, in
+        the order of ``P_used``.
+    betas : tuple of float
+        The per-P late-rise exponents beta of the same fits, > 0.
+    P_used : tuple of float
+        The sizes P whose curves took part (at least 2).
+    start_shift : float
+        Half the change of the mean exponent when the fits start at
+        ``x_start`` instead of ``x_peak``: |mean at peak - mean at start| / 2,
+        a systematic error in units of gamma1.
+    """
 
     gamma1: float
     gamma1_err: float

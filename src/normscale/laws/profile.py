@@ -78,9 +78,32 @@ MAX_SPREAD = 0.35
 
 @dataclass(frozen=True)
 class SlopeProfile:
-    """The averaged local-slope profile: ``x`` (decades of lambda/lambda_opt), ``slope``
-    (mean over P of -d ln eps / d ln lambda), ``n_curves`` (P covering each x) and each
-    curve's own profile (``per_curve``: (P, x, slope) triples)."""
+    """The averaged local-slope profile of the curves below their minimum (law 1).
+
+    Empty arrays when fewer than 2 curves have a profile, or no grid point is
+    covered by enough of them.
+
+    Attributes
+    ----------
+    x : ndarray of shape (n,)
+        The common grid of x = log10(lambda/lambda_opt) (decades, <= 0), in
+        steps of ``GRID_STEPS`` logging steps, from the first to the last point
+        covered by at least 2 curves and half of them.
+    slope : ndarray of shape (n,)
+        The mean over the curves covering each ``x`` of the local slope
+        s = -d ln eps / d ln lambda (> 0 where the error falls; the same in
+        any log base), each curve's profile interpolated linearly on ``x``;
+        NaN at a point in between that too few curves cover.
+    n_curves : ndarray of int, shape (n,)
+        How many curves (one per P) cover each ``x``.
+    per_curve : tuple of (float, ndarray, ndarray)
+        Each curve's own profile as (P, x, s), at its logged points with
+        x <= 0 (those with 3 points or more in the sliding window); only
+        curves with 2 such points or more.
+    half_width : float
+        The half-width of the sliding window of the local slope, in decades of
+        the norm: ``PROFILE_HALF_STEPS`` times the median logging step.
+    """
 
     x: np.ndarray
     slope: np.ndarray
@@ -93,11 +116,29 @@ class SlopeProfile:
 class Gamma1:
     """gamma1 from the profile: the window it was fitted in, or why it is undefined.
 
-    ``window`` is None when gamma1 is undefined; ``reason`` then says why
-    (and is empty otherwise). ``stretch`` is the stretch of the averaged
-    profile that held (decades of lambda/lambda_opt, also when the per-P
-    slopes inside it disagree); ``step`` the logging step in decades, the
-    unit of a one-step change of the window.
+    Attributes
+    ----------
+    window : Window or None
+        The window in lambda/lambda_opt and the early-law fit in it, its
+        ``gamma1`` the result (``estimator`` says which); None when gamma1 is
+        undefined.
+    reason : str
+        Why gamma1 is undefined (no stretch holds, the profile is monotone,
+        the per-P slopes scatter, too few points); ``""`` when it is defined.
+    stretch : tuple of float or None
+        (first, last) x = log10(lambda/lambda_opt) (decades) of the stretch of
+        the averaged profile that held, before its ends were trimmed; kept
+        also when the per-P slopes inside it disagree; None when no stretch
+        held (or no profile).
+    profile : SlopeProfile or None
+        The averaged local-slope profile the stretch was read from.
+    step : float
+        The curves' median logging step in decades of the norm
+        (:func:`logging_step`), the unit of a one-step change of the window.
+    defined : bool
+        Whether gamma1 is defined (``window`` is not None) (property).
+    value : float
+        ``window.gamma1``, NaN when undefined (property).
     """
 
     window: Window | None

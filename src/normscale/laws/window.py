@@ -51,27 +51,82 @@ UNITS = ("norm", "lambda/lambda_opt")
 
 @dataclass(frozen=True)
 class Window:
-    """A window [lo, hi] in ``units`` and the early-law fit inside it.
+    """A window [lo, hi] in ``units`` and the early-law fit inside it (law 1).
 
-    ``gamma1`` is the mean of the per-P log-log slopes (the paper's
-    estimator), ``gamma1_err`` their standard error over P, ``pooled_gamma1``
-    the common slope of the joint fit; ``rms`` its rms residual in ln(error)
-    and ``noise`` the estimated noise level; ``k1`` the geometric mean
-    prefactor in absolute units; ``P_used`` the sizes with at least
-    ``MIN_POINTS`` points inside; ``automatic`` says how it was chosen.
-    ``within_noise`` says whether one power law fits the window within
-    ``TOLERANCE`` noise levels; when no automatic window does, the steepest
-    anchor window is kept and this is False (the per-P slopes then differ by
+    The fit is of ln eps against ln lambda (natural logs) on the points of
+    each curve inside the window: a least-squares slope per P (the paper's
+    estimator, docs/science.md 2.3) and a joint fit with one common slope and
+    one prefactor per P. A window is *within noise* when that joint fit's
+    ``rms`` is at most ``TOLERANCE`` times ``noise``; when no automatic window
+    is, the steepest anchor window is kept (the per-P slopes then differ by
     more than the noise, and ``gamma1_err`` says by how much).
-    ``estimator`` is ``"window"`` (gamma1 is the mean of the per-P slopes
-    in the window), ``"sum form"`` (the early law fitted with the late rise,
-    :mod:`normscale.laws.early`) or ``"bracket"`` (the midpoint of the two;
-    :mod:`normscale.laws.profile`); ``slopes`` and ``P_used`` are then the
-    sum form's per-P exponents.
-    ``P_censored`` are the sizes whose lambda_opt is censored (a lower
-    bound) in a rescaled search: left out of it, unless fewer than 2
-    uncensored curves could hold a window, in which case all curves were
-    used and ``censored_kept`` is True.
+    :func:`normscale.laws.profile.profile_gamma1` may replace ``gamma1``,
+    ``gamma1_err``, ``slopes`` and ``P_used`` by the sum form's (``estimator``).
+
+    Attributes
+    ----------
+    lo, hi : float
+        The window's edges in ``units`` (plain values, not logs): absolute
+        norms for ``"norm"``, ratios lambda/lambda_opt for ``"lambda/lambda_opt"``;
+        ``lo`` = 0 is a hand window with no lower cut.
+    gamma1 : float
+        The early exponent of eps ~ k1 lambda^(-gamma1), > 0 for a falling
+        error: with ``estimator`` ``"window"`` minus the mean of the per-P
+        slopes; ``"sum form"`` the mean of the sum form's per-P exponents
+        (:mod:`normscale.laws.early`); ``"bracket"`` the midpoint of the two.
+    gamma1_err : float
+        Its standard error: for ``"window"`` the standard error over P of the
+        per-P slopes (sd / sqrt(n), ``dof`` degrees of freedom), widened by the
+        profile's change across the window when it starts at the first
+        logged point; for ``"sum form"`` :attr:`SumFormGamma1.gamma1_err
+        <normscale.laws.early.SumFormGamma1.gamma1_err>`; for ``"bracket"``
+        that combined in quadrature with half the distance of the two bounds.
+    pooled_gamma1 : float
+        Minus the common slope of the joint fit (one exponent, one prefactor
+        per P) in the window; never replaced by the sum form.
+    k1 : float
+        The prefactor of eps ~ k1 lambda^(-pooled_gamma1) with lambda in
+        absolute norm units (in either ``units``): the geometric mean over P
+        of the joint fit's per-P prefactors, in the units of eps.
+    rms : float
+        The joint fit's residual standard deviation in ln eps: sqrt(SSE / dof)
+        with dof = points - curves - 1 (at least 1).
+    noise : float
+        The curves' noise level in ln eps (:func:`noise_level`: from second
+        differences, at least ``NOISE_FLOOR`` = 0.01).
+    P_used : tuple of float
+        The sizes P whose curves have ``MIN_POINTS`` points or more in the
+        window (at least 2); with the sum form, the sizes it fitted.
+    slopes : tuple of float
+        The per-P exponents, in the order of ``P_used``: minus each curve's
+        least-squares slope of ln eps on ln lambda in the window, or with the
+        sum form its per-P gamma1.
+    n_points : int
+        Points inside the window, summed over the curves in the fit.
+    automatic : bool
+        True when :func:`find_window` searched the window; False when it was
+        fitted in given edges by :func:`fit_window`: a hand window, and also
+        the profile's window (its edges chosen by
+        :func:`normscale.laws.profile.profile_gamma1`).
+    units : str
+        ``"norm"`` (the same absolute interval for every P) or
+        ``"lambda/lambda_opt"`` (rescaled by each P's lambda_opt); see ``UNITS``.
+    P_censored : tuple of float
+        The sizes whose lambda_opt is censored (a lower bound) in a rescaled
+        search, left out of it unless ``censored_kept``; empty otherwise.
+    censored_kept : bool
+        True when fewer than 2 uncensored curves could hold a window, so the
+        censored ones were used too.
+    slope_errs : tuple of float
+        Each window slope's own least-squares standard error (residual
+        variance over n - 2), one per curve in the window fit; kept when the
+        sum form replaces ``slopes``. The input of :attr:`gamma1_err_paper`.
+    estimator : str
+        How ``gamma1`` was obtained: ``"window"``, ``"sum form"`` or
+        ``"bracket"`` (see ``gamma1``).
+    within_noise : bool
+        Whether one power law fits the window within ``TOLERANCE`` noise
+        levels: ``rms`` <= ``TOLERANCE`` * ``noise`` (property).
     """
 
     lo: float
