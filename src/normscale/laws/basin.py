@@ -46,16 +46,37 @@ FALLING_FRACTION = 0.25
 
 @dataclass(frozen=True)
 class Basin:
-    """The basin of one curve around its minimum.
+    """The basin of one curve around its minimum (:func:`find_basin`; law 2's lambda_opt).
 
-    ``lambda_opt`` is the basin's centre (geometric mean of its end norms),
-    ``log10_err`` the uncertainty of log10 lambda_opt (half the basin width,
-    at least half a grid step), ``eps_opt`` the smallest logged error,
-    ``lo``, ``hi`` the basin's end norms and ``n_points`` the points inside.
-    ``censored``: the basin reaches the last logged point (lambda_opt is a
-    lower bound); ``still_falling``: censored, and the error still drops at
-    the end by more than the basin's tolerance; ``noise`` the noise level of
-    ln eps used.
+    Attributes
+    ----------
+    lambda_opt : float
+        The basin's centre: the geometric mean of its end norms,
+        sqrt(``lo`` ``hi``), in the curve's norm units (a lower bound when
+        ``censored``).
+    log10_err : float
+        The uncertainty of log10 lambda_opt, in decades: half the basin's
+        width, at least ``MIN_HALF_WIDTH_STEPS`` (half) a median grid step.
+    eps_opt : float
+        The smallest logged error (not refined), in the curve's error units.
+    lo, hi : float
+        The norms of the basin's first and last points (the contiguous points
+        around the argmin with ln eps <= ln eps_min + ``BASIN_NOISE_LEVELS``
+        ``noise``).
+    n_points : int
+        The logged points inside the basin (1 or more).
+    censored : bool
+        The basin reaches the last logged point and the run's stop rule did
+        not see it past its optimum, or the run was stopped by a cap:
+        ``lambda_opt`` is then a lower bound.
+    still_falling : bool
+        Censored, and the error still drops over the last ``FALLING_STEPS``
+        logging steps by more than ``BASIN_NOISE_LEVELS`` ``noise``, at a
+        local slope above ``FALLING_FRACTION`` of the curve's steepest: the
+        curve never reached its minimum. Always False when not ``censored``.
+    noise : float
+        The noise level of ln eps used (natural log): the one given, else the
+        curve's own from its second differences (at least 0.01).
     """
 
     lambda_opt: float

@@ -28,12 +28,27 @@ CAPPED_STOP_REASONS = ("max_epochs", "max_time")
 class Curve:
     """Error against norm for one training-set size, sorted by norm.
 
-    ``stopped_early``: the run was stopped by a cap (its ``stop_reason`` is
-    one of :data:`CAPPED_STOP_REASONS`) before its stop rule saw the
-    optimum, so its minimum counts as censored. ``past_optimum``: its stop
-    rule saw the error stop improving over a stretch of norm growth after
-    its best point (``stop_reason`` ``past_optimum``), so a basin that
-    reaches its last point is flat there, not cut.
+    Attributes
+    ----------
+    P : float
+        The training-set size (the ``P`` column, or ``alpha`` = P/N for the
+        perceptron's tables).
+    norm : ndarray of shape (n,)
+        The logged norms lambda, strictly increasing (repeated norms averaged,
+        long curves thinned to ``MAX_POINTS``), in the table's norm units.
+    error : ndarray of shape (n,)
+        The error at each norm (the test error, or the column chosen), in the
+        table's units (a fraction, not a log).
+    stopped_early : bool
+        The run was stopped by a cap (its ``stop_reason`` is one of
+        :data:`CAPPED_STOP_REASONS`) before its stop rule saw the optimum, so
+        its minimum counts as censored; for a seed average, true when more
+        than half of the seeds were.
+    past_optimum : bool
+        Its stop rule saw the error stop improving over a stretch of norm
+        growth after its best point (``stop_reason`` ``past_optimum``), so a
+        basin that reaches its last point is flat there, not cut; for a seed
+        average, true when more than half of the seeds were.
     """
 
     P: float
@@ -45,10 +60,25 @@ class Curve:
 
 @dataclass(frozen=True)
 class CurveMinimum:
-    """The minimum of one curve over training.
+    """The minimum of one curve over training (:func:`curve_minimum`; law 2's anchor).
 
-    ``at_edge`` is true when the smallest logged error is the last point:
-    the curve may still be falling, lambda_opt is then a lower bound.
+    Attributes
+    ----------
+    lambda_opt : float
+        The norm at the minimum, in the curve's norm units: the vertex of the
+        parabola in (ln lambda, ln eps) when ``refined``, else the norm of the
+        smallest logged error.
+    eps_opt : float
+        The error there: exp of the parabola's value at its vertex when
+        ``refined``, else the smallest logged error.
+    index : int
+        The index of the smallest logged error in the curve (never 0).
+    at_edge : bool
+        True when the smallest logged error is the last point: the curve may
+        still be falling, ``lambda_opt`` is then a lower bound (never refined).
+    refined : bool
+        True when the parabola was convex with its vertex between the outer
+        neighbours, so the vertex gives ``lambda_opt`` and ``eps_opt``.
     """
 
     lambda_opt: float
@@ -60,7 +90,20 @@ class CurveMinimum:
 
 @dataclass(frozen=True)
 class CurveSet:
-    """The curves of one P: per seed and their seed average."""
+    """The curves of one P: per seed and their seed average.
+
+    Attributes
+    ----------
+    P : float
+        The training-set size.
+    seeds : tuple of Curve
+        One curve per seed, in the order of the ``seed`` column (one curve
+        when the table has none); seeds whose norms do not overlap the
+        others' are left out.
+    mean : Curve
+        The seed average (:func:`average_seeds`): point by point on a shared
+        grid, else the mean error on a log grid of the common norm range.
+    """
 
     P: float
     seeds: tuple[Curve, ...]

@@ -48,8 +48,22 @@ def paper_sigma(g1: float, s1: float, g2: float, s2: float, s_meas: float) -> fl
 
 @dataclass(frozen=True)
 class PaperChoices:
-    """The hand choices of one row: the window [lo, hi] in lambda/lambda* (lo = 0: no lower cut)
-    and the smallest P of the gamma1, gamma2 and gamma_meas fits (0: all P)."""
+    """The hand choices of one row (docs/laws.md, paper mode; docs/science.md 2.3).
+
+    Attributes
+    ----------
+    window_lo : float
+        The window's lower edge in lambda/lambda* (a ratio, not a log),
+        lambda* the norm at each P's grid minimum; 0: no lower cut.
+    window_hi : float
+        The window's upper edge in lambda/lambda*, > ``window_lo``.
+    gamma1_P_min : float
+        The smallest P whose slope enters gamma1 (step 2); 0: all P.
+    gamma2_P_min : float
+        The smallest P of the fit of lambda_opt ~ P^gamma2 (step 3); 0: all P.
+    gamma_meas_P_min : float
+        The smallest P of the fit of eps_opt ~ P^-gamma_meas (step 4); 0: all P.
+    """
 
     window_lo: float
     window_hi: float
@@ -69,13 +83,57 @@ class PaperChoices:
 
 @dataclass(frozen=True)
 class PaperFit(LawsInP):
-    """The paper's numbers on one group.
+    """The paper's numbers on one group (steps 1 to 5 of the module docstring).
 
-    ``slopes``/``slope_errs`` are the per-P gamma1 slopes (sign flipped)
-    and their standard errors on ``P_gamma1``; ``lambda_opt`` the per-seed
-    optimum norms used for gamma2 (``lambda_opt_source`` says from where);
-    ``eps_opt`` the grid minima per P; ``z`` = (gamma_pred - gamma_meas) /
-    sigma, the paper's own comparison.
+    gamma2 (law 2), gamma_meas (law 4), their errors and gamma_pred = gamma1
+    gamma2 are properties read off ``lambda_law`` and ``eps_law``
+    (:class:`~normscale.laws.estimate.LawsInP`).
+
+    Attributes
+    ----------
+    group : dict
+        The grouping columns' values of this group ({} for an ungrouped table).
+    P : tuple of float
+        Every training-set size of the group, increasing.
+    choices : PaperChoices
+        The row's hand choices the fit used.
+    gamma1 : float
+        The early exponent of law 1: the mean of ``slopes`` (step 2).
+    gamma1_err : float
+        The paper's error of gamma1: the root mean square of ``slope_errs``
+        (how well each curve fixes its slope, not their spread over P).
+    slopes : tuple of float
+        Per P of ``P_gamma1``: minus the least-squares slope of
+        log10(eps/eps_opt) against log10(lambda/lambda*) in the window (the
+        same in any log base).
+    slope_errs : tuple of float
+        Each slope's own standard error (scipy.stats.linregress's), in the
+        order of ``P_gamma1``.
+    P_gamma1 : tuple of float
+        The sizes P >= ``choices.gamma1_P_min`` with 3 points or more in the
+        window: those of ``slopes``.
+    lambda_law : PowerLaw
+        lambda_opt ~ k2 P^gamma2 fitted on ``lambda_opt`` (law 2, unweighted).
+    eps_law : PowerLaw
+        eps_opt ~ P^-gamma_meas fitted on ``eps_opt`` over P >=
+        ``choices.gamma_meas_P_min`` (law 4, unweighted).
+    lambda_opt : dict of float to float
+        P -> lambda_opt used for gamma2, in the curves' norm units, for P >=
+        ``choices.gamma2_P_min``: the plain mean over seeds of each seed's
+        grid-argmin norm, the given optima table's, or the argmin of the
+        seed-mean curve (see ``lambda_opt_source``).
+    lambda_opt_source : str
+        Where ``lambda_opt`` came from: ``"optima table"``, ``"seeds' own
+        argmins"`` or ``"argmin of the seed-mean curve"`` (no seeds, no table).
+    eps_opt : tuple of float
+        The grid minimum of each P's seed-mean curve (its smallest logged
+        error), in the order of ``P``.
+    sigma : float
+        The paper's error of the comparison, sqrt((g1 g2)^2 [(s1/g1)^2 +
+        (s2/g2)^2] + s_meas^2) (:func:`paper_sigma`) (property).
+    z : float
+        (gamma_pred - gamma_meas) / ``sigma``, the paper's own comparison
+        (property).
     """
 
     group: dict
