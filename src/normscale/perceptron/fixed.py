@@ -16,9 +16,9 @@ factor of the Hessian, built once and reused over Newton steps and lambdas
 until it goes stale. Seeds are solved in lock-step on one (S, P, N)
 tensor, each with its own stopping test; lambdas are visited in increasing
 order, the first started from Hebb's rule (the lambda -> 0 limit), the
-next ones from the polynomial in log lambda through the last three
-solutions (or the last two, or the last one: whichever has the lowest loss
-at the new lambda, per seed).
+next ones from a polynomial through the last two to four solutions, in log
+lambda or in 1/lambda, or from the last solution (whichever has the lowest
+loss at the new lambda, per seed).
 
 Stopping test: |grad_R L| <= gtol * |grad L|, i.e. the sine of the angle
 between the Euclidean gradient and the normal of the sphere. Because the
@@ -29,10 +29,12 @@ exact minimiser is then at most about gtol, and so is the error on R.
 Precision: the passes over z are memory-bound, so where gtol >= 1e-4 they
 read a float32 copy of float64 data (half the bytes; precision.py keeps
 the vectors in float64 and rescales them so that nothing underflows). At
-N = 1000, alpha = 10 and gtol = 1e-3 this takes the path from 8.4 s to 4.6 s
-with the same Newton and CG iterations and the same R to 1e-7; below
-gtol ~ 1e-5 float32 passes stall (the test's own rounding is about 5e-6),
-so tighter runs keep the data's precision.
+N = 1000, alpha = 10 and gtol = 1e-3 this took the path from 8.4 s to 4.6 s
+(one thread) with the same Newton and CG iterations and the same R to
+1e-7; below gtol ~ 1e-5 float32 passes stall (the test's own rounding is
+about 5e-6), so tighter runs keep the data's precision. The carried
+stabilities are not recomputed: their float32 error stays at 4e-7 of their
+size along the whole path (measured), it does not accumulate.
 """
 
 from __future__ import annotations
@@ -77,7 +79,10 @@ _DENSE_SPEEDUP = 10.0
 _REUSE = 8
 # the start at the next lambda: a polynomial in log lambda through up to _PREDICT_ORDER + 1
 # earlier solutions (of degree _PREDICT_ORDER at most; each seed keeps the best degree)
-_PREDICT_ORDER = 2
+_PREDICT_ORDER = 3
+# ... in log lambda, and in 1/lambda (the minimiser approaches the maximal-stability one
+# like 1/lambda at large lambda)
+_PREDICT_VARIABLES = (math.log, lambda lam: -1.0 / lam)
 _RIDGE = 1e-5  # smallest diagonal shift of the preconditioner, relative to its mean diagonal
 _F32_GTOL = 1e-4  # smallest gtol served by float32 passes (they stall near 5e-6: 20x margin)
 
@@ -352,32 +357,34 @@ def _solve_one(z, d, delta, lam, gtol, max_iter, max_cg, precond):
 
 
 def _predicted_start(history, lam):
-    """Start at the next lambda on the polynomial through the last solutions (in log lambda).
+    """Start at the next lambda on a polynomial through the last solutions.
 
     ``history`` holds (lambda, d, delta) of up to ``_PREDICT_ORDER + 1``
-    solutions at distinct lambdas, latest last. d = sum_i L_i d_i (Lagrange weights L_i at log
-    lam), normalised; its stabilities follow linearly from those of the
-    d_i, so a prediction costs no pass over z. Each degree from the highest
-    down is tried, and each seed keeps the one with the lowest loss at the new
-    lambda (the latest solution, degree 0, included).
+    solutions at distinct lambdas, latest last. d = sum_i L_i d_i (Lagrange
+    weights L_i at the new lambda), normalised; its stabilities follow
+    linearly from those of the d_i, so a prediction costs no pass over z.
+    The polynomials run in each variable of ``_PREDICT_VARIABLES`` and
+    through the last 2, 3, ... solutions; each seed keeps the candidate with
+    the lowest loss at the new lambda (the latest solution included).
     """
-    t = math.log(lam)
     _, d_best, delta_best = history[-1]
     best = _loss_of(delta_best, lam)
-    for m in range(2, len(history) + 1):                 # polynomials through the last m
-        nodes = history[-m:]
-        ts = [math.log(h[0]) for h in nodes]
-        weights = [math.prod((t - tj) / (ti - tj) for j, tj in enumerate(ts) if j != i)
-                   for i, ti in enumerate(ts)]
-        v = sum(w * h[1] for w, h in zip(weights, nodes, strict=True))
-        dv = sum(w * h[2] for w, h in zip(weights, nodes, strict=True))
-        norm = v.norm(dim=-1, keepdim=True)
-        d, delta = v / norm, dv / norm
-        loss = _loss_of(delta, lam)
-        better = loss < best
-        d_best = torch.where(better[:, None], d, d_best)
-        delta_best = torch.where(better[:, None], delta, delta_best)
-        best = torch.where(better, loss, best)
+    for var in _PREDICT_VARIABLES:
+        t = var(lam)
+        for m in range(2, len(history) + 1):                 # polynomials through the last m
+            nodes = history[-m:]
+            ts = [var(h[0]) for h in nodes]
+            weights = [math.prod((t - tj) / (ti - tj) for j, tj in enumerate(ts) if j != i)
+                       for i, ti in enumerate(ts)]
+            v = sum(w * h[1] for w, h in zip(weights, nodes, strict=True))
+            dv = sum(w * h[2] for w, h in zip(weights, nodes, strict=True))
+            norm = v.norm(dim=-1, keepdim=True)
+            d, delta = v / norm, dv / norm
+            loss = _loss_of(delta, lam)
+            better = loss < best
+            d_best = torch.where(better[:, None], d, d_best)
+            delta_best = torch.where(better[:, None], delta, delta_best)
+            best = torch.where(better, loss, best)
     return d_best, delta_best
 
 
@@ -439,8 +446,6 @@ def fixed_norm_path(data: PerceptronData, *, lams, gtol: float = 1e-8, max_iter:
             history.pop()
         elif history:
             d, delta = _predicted_start(history, lam)
-            if low:  # carried stabilities drift by float32 rounding: recomputed
-                delta = _stabilities(zw, d)
         d, delta, done, rel, n_iter, n_cg, precond = _solve_one(
             zw, d, delta, lam, gtol, max_iter, max_cg, precond)
         history = [*history, (lam, d, delta)][-(_PREDICT_ORDER + 1):]
