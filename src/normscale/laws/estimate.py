@@ -18,7 +18,7 @@ from normscale.laws.curves import Curve, CurveSet
 from normscale.laws.optimum import EPS_BAND, ESTIMATORS, argmin_estimate, parabola_fit
 from normscale.laws.powerlaw import PowerLaw, fit_power_law
 from normscale.laws.profile import Gamma1, profile_gamma1
-from normscale.laws.window import Window, fit_window
+from normscale.laws.window import NOISE_FLOOR, Window, fit_window
 
 
 @dataclass(frozen=True)
@@ -235,7 +235,11 @@ def optimum(cs: CurveSet, *, strict_minimum: bool = False,
             f"the curve for P={cs.P:g} has its minimum at its largest norm: no minimum inside its "
             "range (train longer, or drop --strict-minimum to use the last point)")
     mean_basin = find_basin(cs.mean)
-    vertex = parabola_fit(cs.mean, band=EPS_BAND)  # eps_opt: its vertex value
+    # eps_opt: the vertex value of the seed-averaged curve, whose noise level comes from the
+    # seeds' scatter about their mean where they share a grid (many degrees of freedom, and
+    # free of the curvature that second differences pick up on a coarse grid: with 10 points a
+    # curve, those made eps_opt's error 2 to 3.4 times the spread of the estimates)
+    vertex = parabola_fit(cs.mean, seed_noise(cs.seeds), band=EPS_BAND)
     n = len(seed_mins)
     if n > 1:
         u = np.array([m.log10_lambda for m in seed_mins])
@@ -272,6 +276,19 @@ def optimum(cs: CurveSet, *, strict_minimum: bool = False,
         at_edge=bool(at_edge), n_seed_edges=sum(m.at_edge for m in seed_mins),
         basin_lo=mean_basin.lo, basin_hi=mean_basin.hi, censored=bool(censored),
         still_falling=bool(falling), source=source)
+
+
+def seed_noise(seeds) -> float | None:
+    """Noise level of ln eps on the seed-averaged curve from the seeds' scatter about their
+    mean, pooled over the points: s^2 = sum (ln eps_si - mean_s ln eps_i)^2 / ((n - 1) n_points)
+    per seed, over n for the mean. None with one seed or seeds on different grids (the curve's
+    own second differences are used then)."""
+    n = len(seeds)
+    if n < 2 or _distinct_grids(seeds) > 1:
+        return None
+    y = np.log(np.stack([c.error for c in seeds]))
+    var = float(np.sum((y - y.mean(axis=0)) ** 2)) / ((n - 1) * y.shape[1])
+    return max(math.sqrt(var / n), NOISE_FLOOR)
 
 
 def _distinct_grids(seeds) -> int:
