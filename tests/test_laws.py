@@ -13,6 +13,7 @@ from normscale.errors import NormscaleError, ParameterError
 from normscale.laws import fit_laws, load_curves
 from normscale.laws.curves import Curve, curve_minimum
 from normscale.laws.powerlaw import fit_offset_form, fit_power_law
+from normscale.laws.summary import summary_table
 
 
 def test_power_law_fit_recovers_exponent_and_error():
@@ -303,3 +304,13 @@ def test_paper_p_min_that_leaves_too_few_P_names_the_flag(cli, shared_data, flag
     run = cli("fit", shared_data / "paper-curves" / "cnn_mnist.csv", "--method", "paper",
               "--window", "1e-3,1e-2", flag, "40000")
     assert run.code == 2 and flag in run.err and "Traceback" not in run.err
+
+
+def test_the_window_says_whether_it_was_found_or_given():
+    df = synthetic_curves(rng=np.random.default_rng(3), n_seeds=2, noise=0.02)
+    found = fit_laws(df, n_boot=0)[0]
+    given = fit_laws(df, window=(0.01, 0.1), n_boot=0)[0]
+    assert found.window is not None and found.window.automatic
+    assert given.window is not None and not given.window.automatic
+    table = summary_table([found, given])
+    assert table["window_automatic"].tolist() == [True, False]

@@ -307,7 +307,7 @@ def profile_gamma1(curves: list[Curve], lambda_opt: np.ndarray) -> Gamma1:
                             f"(lambda/lambda_opt = {10 ** prof.x[0]:.2g}); the early "
                             "descent began before logging", stretch, prof, step)
     try:
-        win = fit_window(curves, lambda_opt, (10 ** a, 10 ** b))
+        win = replace(fit_window(curves, lambda_opt, (10 ** a, 10 ** b)), automatic=True)
     except NormscaleError:
         return Gamma1(None, f"fewer than 2 curves have {MIN_POINTS} points in the steepest "
                             f"stretch [{10 ** a:.2g}, {10 ** b:.2g}]", stretch, prof, step)

@@ -104,10 +104,9 @@ class Window:
     n_points : int
         Points inside the window, summed over the curves in the fit.
     automatic : bool
-        True when :func:`find_window` searched the window; False when it was
-        fitted in given edges by :func:`fit_window`: a hand window, and also
-        the profile's window (its edges chosen by
-        :func:`normscale.laws.profile.profile_gamma1`).
+        True when the window was found from the curves (by the slope profile,
+        :func:`normscale.laws.profile.profile_gamma1`, or :func:`find_window`);
+        False for a window given by hand (:func:`fit_window`).
     units : str
         ``"norm"`` (the same absolute interval for every P) or
         ``"lambda/lambda_opt"`` (rescaled by each P's lambda_opt); see ``UNITS``.
