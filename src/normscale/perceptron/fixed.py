@@ -59,6 +59,7 @@ from normscale.perceptron.precision import gram, matvec, rmatvec
 _ARMIJO = 1e-4  # sufficient-decrease constant of the line search
 _MAX_HALVINGS = 40
 _FORCING = 0.1  # largest relative CG residual of a Newton step
+_NEAR, _AIM = 30.0, 0.5  # within _NEAR * gtol, the CG residual aims at _AIM * gtol
 _ROUNDING = 1e-13  # relative resolution of the loss in the line search
 _MAX_STEP = 1.0  # longest Newton step |eta| (a rotation by 45 degrees) before the line search
 # rows whose Hessian weight is below _DROP * the largest are left out of the
@@ -218,14 +219,17 @@ class _Preconditioner:
 def _cg_direction(hess, rg, tol, max_cg, precond=None):
     """Truncated (preconditioned) CG for the Riemannian Newton system  Hess_R eta = -rg.
 
-    ``hess`` maps tangent vectors (S, N) to tangent vectors; ``precond``,
-    when given, is the map r -> M r of ``_Preconditioner.at``. Stops per
-    seed on the residual tolerance ``tol`` (S,) or on non-positive curvature
-    (then the steepest-descent direction is used if no step was taken yet).
-    Returns the direction, the iterations spent and whether every seed
-    stopped before ``max_cg``.
+    ``hess`` maps tangent vectors v (S, N) to (Hess_R v, z_act . v), the
+    second being the products with the rows it reads; ``precond``, when
+    given, is the map r -> M r of ``_Preconditioner.at``. Stops per seed on
+    the residual tolerance ``tol`` (S,) or on non-positive curvature (then
+    the steepest-descent direction is used if no step was taken yet).
+    Returns the direction, z_act . eta accumulated from the products (None
+    where a seed fell back to steepest descent), the iterations spent and
+    whether every seed stopped before ``max_cg``.
     """
     eta = torch.zeros_like(rg)
+    zeta, fallback = 0.0, False
     r = -rg.clone()
     y = r if precond is None else precond(r)
     p = y.clone()
@@ -233,16 +237,18 @@ def _cg_direction(hess, rg, tol, max_cg, precond=None):
     active = r.norm(dim=-1) > tol
     it = 0
     while bool(active.any()) and it < max_cg:
-        hp = hess(p)
+        hp, zp = hess(p)
         php = (p * hp).sum(-1)
         neg = active & (php <= 0)
         if bool(neg.any()):
             first = neg & (eta.abs().sum(-1) == 0)
             eta = torch.where(first[:, None], -rg, eta)
+            fallback = fallback or bool(first.any())
             active = active & ~neg
         a = torch.where(active, ry / torch.where(active, php, torch.ones_like(php)),
                         torch.zeros_like(ry))
         eta = eta + a[:, None] * p
+        zeta = zeta + a[:, None] * zp
         r = r - a[:, None] * hp
         y = r if precond is None else precond(r)
         ry_new = (r * y).sum(-1)
@@ -251,7 +257,8 @@ def _cg_direction(hess, rg, tol, max_cg, precond=None):
         ry = torch.where(active, ry_new, ry)
         active = active & (r.norm(dim=-1) > tol)
         it += 1
-    return eta, it, not bool(active.any())
+    zeta = None if fallback or it == 0 else zeta
+    return eta, zeta, it, not bool(active.any())
 
 
 def _plain_budget(k: int, n: int) -> int:
@@ -268,36 +275,40 @@ def _newton_direction(z, h, d, rg, shift, tol, max_cg, precond):
     """The Newton direction at d, building or refreshing the preconditioner when CG is slow.
 
     The products and the factor are in z's precision (the working copy of
-    ``fixed_norm_path``), the CG vectors in d's. Returns the direction, the
-    CG iterations spent and the preconditioner to carry to the next step (or
+    ``fixed_norm_path``), the CG vectors in d's. Returns the direction, z .
+    eta where CG read every row (else None: a pass computes it), the CG
+    iterations spent and the preconditioner to carry to the next step (or
     None).
     """
     z_act, h_act = _active_rows(z, h, _DROP)
+    every_row = z_act is z
 
     def hess(v):
-        hv = rmatvec(z_act, h_act * matvec(z_act, v))
-        return _tangent(hv, d) + shift * v
+        zv = matvec(z_act, v)
+        return _tangent(rmatvec(z_act, h_act * zv), d) + shift * v, zv
 
     def build():
         return _Preconditioner(*_active_rows(z, h, _DROP_PRECOND), shift)
 
     n_cg = 0
     if precond is None:
-        eta, n_cg, ok = _cg_direction(hess, rg, tol, min(_plain_budget(*z_act.shape[1:]), max_cg))
+        eta, zeta, n_cg, ok = _cg_direction(hess, rg, tol,
+                                            min(_plain_budget(*z_act.shape[1:]), max_cg))
         if ok:
-            return eta, n_cg, None
+            return eta, zeta if every_row else None, n_cg, None
         precond = build()
     elif precond.stale:
         precond = build()
     else:  # a factor from earlier steps: a short budget, then a fresh one
-        eta, n_cg, ok = _cg_direction(hess, rg, tol, min(_PLAIN_CG, max_cg), precond.at(d))
+        eta, zeta, n_cg, ok = _cg_direction(hess, rg, tol, min(_PLAIN_CG, max_cg),
+                                            precond.at(d))
         if ok:
             precond.stale = n_cg > _STALE
-            return eta, n_cg, precond
+            return eta, zeta if every_row else None, n_cg, precond
         precond = build()
-    eta, it, _ = _cg_direction(hess, rg, tol, max_cg, precond.at(d))
+    eta, zeta, it, _ = _cg_direction(hess, rg, tol, max_cg, precond.at(d))
     precond.stale = it > _STALE
-    return eta, n_cg + it, precond
+    return eta, zeta if every_row else None, n_cg + it, precond
 
 
 def _solve_one(z, d, delta, lam, gtol, max_iter, max_cg, precond):
@@ -324,17 +335,26 @@ def _solve_one(z, d, delta, lam, gtol, max_iter, max_cg, precond):
             break
         shift = (-gd).clamp_min(0)[:, None]
         forcing = torch.minimum(torch.full_like(rel, _FORCING), rel.sqrt())
+        # near the test, aim the step at it: a CG iteration costs less than a Newton step
+        near = rel <= _NEAR * gtol
+        forcing = torch.where(near, torch.minimum(forcing, _AIM * gtol / rel), forcing)
         tol = torch.where(todo, forcing * rg.norm(dim=-1), torch.full_like(rel, float("inf")))
-        eta, cg_it, precond = _newton_direction(z, h, d, rg, shift, tol, max_cg, precond)
+        eta, zeta, cg_it, precond = _newton_direction(z, h, d, rg, shift, tol, max_cg, precond)
         n_cg += cg_it
         slope = (rg * eta).sum(-1)  # < 0 for a descent direction
-        eta = torch.where((slope < 0)[:, None], eta, -rg)
+        descent = slope < 0
+        eta = torch.where(descent[:, None], eta, -rg)
         # a nearly singular Hessian (far from the solution) can give a huge step
-        eta = eta * (_MAX_STEP / eta.norm(dim=-1, keepdim=True)).clamp_max(1.0)
+        shorten = (_MAX_STEP / eta.norm(dim=-1, keepdim=True)).clamp_max(1.0)
+        eta = eta * shorten
         slope = (rg * eta).sum(-1)
         # Armijo backtracking along the retraction (d + t eta)/|d + t eta|: its
-        # stabilities are (Delta + t z.eta)/|d + t eta|, so one pass serves all t
-        zeta = _stabilities(z, eta)
+        # stabilities are (Delta + t z.eta)/|d + t eta|, so one pass serves all t;
+        # where CG read every row, z.eta is already known from its products
+        if zeta is None or not bool(descent.all()):
+            zeta = _stabilities(z, eta)
+        else:
+            zeta = zeta * shorten
         f0 = _loss_of(delta, lam)
         slack = _ROUNDING * f0.abs()  # the loss cannot resolve smaller decreases
         t = torch.ones_like(f0)
