@@ -20,11 +20,17 @@ with other jobs, every small torch operation waited for a descheduled thread
 (30 ms for an exp of 5,000 numbers, against 0.05 ms), which made the same
 solve 5.5x slower.
 
+Each time is wall-clock; the CPU seconds of the process (both threads
+counted) are printed beside it, since a loaded machine stretches wall
+time.
+
 ``--ablate`` also times normscale's choices one by one at the chosen gtol,
-once each: the start at each lambda (the last solution alone, the secant
-through the last two, the parabola through the last three: the default) and
-CG without its Cholesky preconditioner. ``--write-docs`` puts the table into
-docs/perceptron.md between its ``--marker`` markers (``bench_perceptron``).
+once each: the start at each lambda (the last solution alone, the parabola
+in log lambda through the last three as before, the default: polynomials in
+log lambda and in 1/lambda through up to the last four), the passes over z
+in float64 instead of float32, and CG without its Cholesky preconditioner.
+``--write-docs`` puts the table into docs/perceptron.md between its
+``--marker`` markers (``bench_perceptron``).
 
     .venv/bin/python benchmarks/bench_perceptron.py            # N = 1000, alpha = 10, 40 lambdas
     .venv/bin/python benchmarks/bench_perceptron.py --n 2000 --rounds 3 --ablate --write-docs
@@ -63,18 +69,18 @@ GTOLS = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8)
 def _sklearn(x, y, cs, teacher):
     clf = LogisticRegression(fit_intercept=False, tol=1e-8, max_iter=100_000, warm_start=True)
     r = []
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for c in cs:
         clf.set_params(C=c)
         clf.fit(x, y)
         r.append(float(overlap(torch.as_tensor(clf.coef_[0])[None], teacher)[0]))
-    return time.perf_counter() - t0, np.array(r)
+    return (time.perf_counter() - t0, time.process_time() - c0), np.array(r)
 
 
-def _ours(data, lams, gtol):
-    t0 = time.perf_counter()
-    path = fixed_norm_path(data, lams=lams, gtol=gtol)
-    return time.perf_counter() - t0, path
+def _ours(data, lams, gtol, passes="auto"):
+    t0, c0 = time.perf_counter(), time.process_time()
+    path = fixed_norm_path(data, lams=lams, gtol=gtol, passes=passes)
+    return (time.perf_counter() - t0, time.process_time() - c0), path
 
 
 def main() -> None:
@@ -124,37 +130,45 @@ def main() -> None:
         else:
             t_ours, _ = _ours(data, lams, gtol)
             t_sk, _ = _sklearn(x, y, cs, data.teacher)
-        rounds.append((t_sk, t_ours))
-        print(f"round {i + 1}: scikit-learn {t_sk:.2f} s, normscale {t_ours:.2f} s, "
-              f"{t_sk / t_ours:.2f}x", flush=True)
-    ratios = [a / b for a, b in rounds]
+        rounds.append((t_sk, t_ours, os.getloadavg()[0]))
+        print(f"round {i + 1}: scikit-learn {t_sk[0]:.2f} s (cpu {t_sk[1]:.2f}), normscale "
+              f"{t_ours[0]:.2f} s (cpu {t_ours[1]:.2f}), {t_sk[0] / t_ours[0]:.2f}x, load "
+              f"{rounds[-1][2]:.1f}", flush=True)
+    ratios = [a[0] / b[0] for a, b, _ in rounds]
     lines = [f"N = {args.n}, alpha = {args.alpha:g} (P = {data.p}), {args.n_lam} lambdas "
              f"from 0.01 to {args.lam_max:g}, {args.threads} threads, OMP_WAIT_POLICY="
              f"{os.environ['OMP_WAIT_POLICY']}; accuracy max over the grid of |R - R_ref|: "
              f"scikit-learn (tol 1e-8) {err_sk:.1e}, normscale (gtol {gtol:.0e}) "
              f"{err_ours:.1e}", "",
-             "| round | scikit-learn | normscale | ratio |", "|---|---|---|---|"]
-    lines += [f"| {i + 1} | {a:.2f} s | {b:.2f} s | {a / b:.2f}x |"
-              for i, (a, b) in enumerate(rounds)]
-    lines += [f"| **median** | | | **{float(np.median(ratios)):.2f}x** |"]
+             "| round | scikit-learn (CPU) | normscale (CPU) | ratio | load average |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {i + 1} | {a[0]:.2f} s ({a[1]:.2f} s) | {b[0]:.2f} s ({b[1]:.2f} s) | "
+              f"{a[0] / b[0]:.2f}x | {load:.1f} |" for i, (a, b, load) in enumerate(rounds)]
+    cpu_ratio = float(np.median([a[1] / b[1] for a, b, _ in rounds]))
+    lines += [f"| **median** | | | **{float(np.median(ratios)):.2f}x** (CPU {cpu_ratio:.2f}x) | |"]
     if args.ablate:
         lines += ["", f"normscale's choices at gtol {gtol:.0e}, one run each:", "",
-                  "| variant | time | Newton steps | CG iterations |", "|---|---|---|---|"]
-        saved = (fixed._PREDICT_ORDER, fixed._plain_budget)
-        variants = [("start: the last solution", 0, None),
-                    ("start: the secant through the last two (before)", 1, None),
-                    ("start: the parabola through the last three (default)", 2, None),
-                    ("default, CG without the Cholesky preconditioner", 2,
-                     lambda k, n: 10 ** 9)]
+                  "| variant | time (CPU) | Newton steps | CG iterations |", "|---|---|---|---|"]
+        saved = (fixed._PREDICT_ORDER, fixed._PREDICT_VARIABLES, fixed._plain_budget)
+        log_only = saved[1][:1]
+        variants = [  # name, prediction order, its variables, passes, CG budget
+            ("start: the last solution", 0, saved[1], "auto", None),
+            ("start: the parabola in log lambda through the last three (before)", 2,
+             log_only, "auto", None),
+            ("start: log lambda or 1/lambda, up to the last four (default)", saved[0],
+             saved[1], "auto", None),
+            ("default, passes over z in float64 (before)", saved[0], saved[1], "data", None),
+            ("default, CG without the Cholesky preconditioner", saved[0], saved[1], "auto",
+             lambda k, n: 10 ** 9)]
         try:
-            for name, order, budget in variants:
-                fixed._PREDICT_ORDER = order
-                fixed._plain_budget = saved[1] if budget is None else budget
-                t, path = _ours(data, lams, gtol)
-                lines.append(f"| {name} | {t:.2f} s | {int(path.n_iter.sum())} | "
-                             f"{int(path.n_cg.sum())} |")
+            for name, order, variables, passes, budget in variants:
+                fixed._PREDICT_ORDER, fixed._PREDICT_VARIABLES = order, variables
+                fixed._plain_budget = saved[2] if budget is None else budget
+                t, path = _ours(data, lams, gtol, passes)
+                lines.append(f"| {name} | {t[0]:.2f} s ({t[1]:.2f} s) | "
+                             f"{int(path.n_iter.sum())} | {int(path.n_cg.sum())} |")
         finally:
-            fixed._PREDICT_ORDER, fixed._plain_budget = saved
+            fixed._PREDICT_ORDER, fixed._PREDICT_VARIABLES, fixed._plain_budget = saved
     lines += ["", f"`benchmarks/bench_perceptron.py`, {time.strftime('%Y-%m-%d')}, "
               f"{os.cpu_count()} cores shared with other jobs (load average "
               f"{os.getloadavg()[0]:.1f} at the end)."]

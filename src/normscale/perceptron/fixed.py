@@ -35,6 +35,16 @@ N = 1000, alpha = 10 and gtol = 1e-3 this took the path from 8.4 s to 4.6 s
 about 5e-6), so tighter runs keep the data's precision. The carried
 stabilities are not recomputed: their float32 error stays at 4e-7 of their
 size along the whole path (measured), it does not accumulate.
+
+Measured at that size and not adopted (CPU time of the path, one thread):
+solving 2 or 4 consecutive lambdas in lock-step, so that their passes
+become one matrix-matrix product (1.6 and 1.8 s against 1.5 s: starts
+extrapolated further need more Newton steps, lock-step CG runs as long as
+its slowest lambda, and MKL's 4-column products cost 1.2-1.9 passes here);
+the two passes of a Hessian product fused block by block through the cache
+(no change); an L-BFGS preconditioner from earlier CG pairs for plain CG
+(204 -> 198 CG iterations, no faster); earlier or more frequent Cholesky
+builds (fewer CG iterations, no faster).
 """
 
 from __future__ import annotations
