@@ -443,6 +443,7 @@ def fixed_norm_path(data: PerceptronData, *, lams, gtol: float = 1e-8, max_iter:
         ``"data"``: that of ``data.z``. ``"auto"``: float32 for float64 data
         where ``gtol >= 1e-4`` (float32 resolves the stopping test there),
         else that of ``data.z``. The vectors stay in the data's precision.
+        The float32 copy takes half the memory of float64 data again.
 
     Returns
     -------
