@@ -129,17 +129,21 @@ def plot_norms(layers: Sequence[LayerNorms], totals: Mapping[str, float], stem: 
     return paths
 
 
-def _plain_log_labels(ax) -> None:
-    """A log y axis that spans less than a decade gets plain labels at 1..9 x 10^k (matplotlib
-    would print 2x10^0, 3x10^0, ...); a wider one keeps its labels at the powers of ten."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+def _plain_log_labels(ax, values: np.ndarray) -> None:
+    """Plain labels on a log y axis whose ``values`` span less than two decades: evenly
+    spaced values below a span of 10 (0.8, 1, 1.2, ...), 1, 2 and 5 x 10^k below 100
+    (matplotlib would label a single tick, or print 2x10^0, 3x10^0, ...); a wider axis
+    keeps its labels at the powers of ten."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
-    lo, hi = ax.get_ylim()
-    if lo > 0 and hi / lo < 10:
-        plain = FuncFormatter(lambda v, _: f"{v:g}")
-        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))
-        ax.yaxis.set_major_formatter(plain)
-        ax.yaxis.set_minor_formatter(NullFormatter())
+    shown = values[np.isfinite(values) & (values > 0)]
+    if not shown.size or shown.max() / shown.min() >= 100:
+        return
+    narrow = shown.max() / shown.min() < 10
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]) if narrow
+                               else LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def _layer_ticks(ax, layers: Sequence[LayerNorms]) -> None:
@@ -160,7 +164,7 @@ def _layer_panels(ax_sigma, ax_ratio, layers: Sequence[LayerNorms],
     ax_sigma.bar(x, sigma, color="C0")
     ax_sigma.set_yscale("log")
     ax_sigma.axhline(1.0, color="k", lw=0.6, ls=":")  # above it a layer can expand its input
-    _plain_log_labels(ax_sigma)
+    _plain_log_labels(ax_sigma, sigma)
     ax_sigma.set_ylabel("spectral norm sigma_i")
     ax_sigma.set_title(f"(a) prod sigma_i: max expansion {totals['max_expansion']:.4g}",
                        fontsize=10)
@@ -169,7 +173,7 @@ def _layer_panels(ax_sigma, ax_ratio, layers: Sequence[LayerNorms],
     ratio = layer_ratios(layers)
     ax_ratio.bar(x, ratio, color="C1")
     ax_ratio.set_yscale("log")
-    _plain_log_labels(ax_ratio)
+    _plain_log_labels(ax_ratio, ratio)
     ax_ratio.set_ylabel("b_i / sigma_i")
     ax_ratio.set_title("(b) (sum (b_i/sigma_i)^(2/3))^(3/2): effective-rank factor "
                        f"{totals['effective_rank_factor']:.4g}", fontsize=10)
@@ -201,13 +205,16 @@ def _totals_panel(ax, totals: Mapping[str, float]) -> None:
 
 
 def _growth_panel(ax, records: Sequence[Mapping[str, float]]) -> None:
+    drawn = [np.ones(1)]
     for i, k in enumerate(GROWTH):
         steps, ratio = growth(records, k)
         if steps.size:
             ax.plot(steps, ratio, color=f"C{[3, 0, 1, 2, 4, 5][i]}", marker=".", ms=3, lw=1.2,
                     label=TOTALS[k])
+            drawn.append(ratio)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _plain_log_labels(ax, np.concatenate(drawn))
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("measure / its first logged value")
     first = records[0]
