@@ -28,7 +28,8 @@ time.
 once each: the start at each lambda (the last solution alone, the parabola
 in log lambda through the last three as before, the default: polynomials in
 log lambda and in 1/lambda through up to the last four), the passes over z
-in float64 instead of float32, and CG without its Cholesky preconditioner.
+in float64 instead of float32, CG products in float32 instead of float16,
+and CG without its Cholesky preconditioner.
 ``--write-docs`` puts the table into docs/perceptron.md between its
 ``--marker`` markers (``bench_perceptron``).
 
@@ -149,26 +150,32 @@ def main() -> None:
     if args.ablate:
         lines += ["", f"normscale's choices at gtol {gtol:.0e}, one run each:", "",
                   "| variant | time (CPU) | Newton steps | CG iterations |", "|---|---|---|---|"]
-        saved = (fixed._PREDICT_ORDER, fixed._PREDICT_VARIABLES, fixed._plain_budget)
+        saved = (fixed._PREDICT_ORDER, fixed._PREDICT_VARIABLES, fixed._plain_budget,
+                 fixed._HALF)
         log_only = saved[1][:1]
-        variants = [  # name, prediction order, its variables, passes, CG budget
-            ("start: the last solution", 0, saved[1], "auto", None),
+        variants = [  # name, prediction order, its variables, passes, float16 CG, CG budget
+            ("start: the last solution", 0, saved[1], "auto", True, None),
             ("start: the parabola in log lambda through the last three (before)", 2,
-             log_only, "auto", None),
+             log_only, "auto", True, None),
             ("start: log lambda or 1/lambda, up to the last four (default)", saved[0],
-             saved[1], "auto", None),
-            ("default, passes over z in float64 (before)", saved[0], saved[1], "data", None),
+             saved[1], "auto", True, None),
+            ("default, CG products in float32, not float16", saved[0], saved[1], "auto", False,
+             None),
+            ("default, passes over z in float64 (before)", saved[0], saved[1], "data", True,
+             None),
             ("default, CG without the Cholesky preconditioner", saved[0], saved[1], "auto",
-             lambda k, n: 10 ** 9)]
+             True, lambda k, n: 10 ** 9)]
         try:
-            for name, order, variables, passes, budget in variants:
+            for name, order, variables, passes, half, budget in variants:
                 fixed._PREDICT_ORDER, fixed._PREDICT_VARIABLES = order, variables
+                fixed._HALF = half
                 fixed._plain_budget = saved[2] if budget is None else budget
                 t, path = _ours(data, lams, gtol, passes)
                 lines.append(f"| {name} | {t[0]:.2f} s ({t[1]:.2f} s) | "
                              f"{int(path.n_iter.sum())} | {int(path.n_cg.sum())} |")
         finally:
-            fixed._PREDICT_ORDER, fixed._PREDICT_VARIABLES, fixed._plain_budget = saved
+            (fixed._PREDICT_ORDER, fixed._PREDICT_VARIABLES, fixed._plain_budget,
+             fixed._HALF) = saved
     lines += ["", f"`benchmarks/bench_perceptron.py`, {time.strftime('%Y-%m-%d')}, "
               f"{os.cpu_count()} cores shared with other jobs (load average "
               f"{os.getloadavg()[0]:.1f} at the end)."]

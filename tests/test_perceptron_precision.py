@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from normscale.perceptron import fixed_norm_path, make_data
-from normscale.perceptron.precision import gram, matvec, rmatvec
+from normscale.perceptron.precision import gram, half_copies, hessvec_half, matvec, rmatvec
 
 
 @pytest.mark.parametrize("scale", [1.0, 1e-60, 1e-200])
@@ -46,3 +46,18 @@ def test_float32_passes_give_the_float64_path_at_loose_gtol():
     assert np.abs(fast.r - tight.r).max() < 1e-3
     np.testing.assert_allclose(fast.r, slow.r, atol=1e-5)
     np.testing.assert_allclose(fast.train_loss, slow.train_loss, rtol=1e-4)
+
+
+def test_float16_hessian_products_on_binary_data():
+    """+-1 data in float16 is exact: the Hessian product errs only by float16 vectors (3e-4)."""
+    gen = torch.Generator().manual_seed(1)
+    z = make_data(n=300, alpha=3, seeds=[0, 1]).z  # (2, 900, 300), +-1
+    zh, zh_t = half_copies(z)
+    assert torch.equal(zh.double(), z) and torch.equal(zh_t.double(), z.transpose(1, 2))
+    for scale in (1.0, 1e-80):
+        v = scale * torch.randn(2, 300, generator=gen, dtype=torch.float64)
+        h = torch.rand(2, 900, generator=gen, dtype=torch.float64) ** 8  # weights over decades
+        exact = torch.einsum("spn,sp,spm,sm->sn", z, h, z, v)
+        got = hessvec_half((zh, zh_t), h, v)
+        assert got.dtype == torch.float64
+        assert 1e-6 < float((got - exact).abs().max() / exact.abs().max()) < 2e-3
