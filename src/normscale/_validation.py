@@ -13,11 +13,12 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from numbers import Integral, Real
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from normscale.errors import ParameterError
+
+if TYPE_CHECKING:  # imported where an array is checked: the CLI's parser must not load numpy
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,8 @@ def check_array(
     owner: str, name: str, values: Iterable[float], constraint: Interval, *, nonempty: bool = True
 ) -> np.ndarray:
     """Check each element of a 1-d sequence; return it as a float64 array."""
+    import numpy as np
+
     arr = np.atleast_1d(np.asarray(list(values) if not isinstance(values, np.ndarray) else values,
                                    dtype=float))
     if nonempty and arr.size == 0:

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -22,9 +21,12 @@ def to_jsonable(obj: Any) -> Any:
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
+    # numpy is looked up, not imported: an object can only be a numpy one once numpy is loaded,
+    # and the CLI's parser (``--help``) must not pay for importing it
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(obj, np.ndarray):
         return to_jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
+    if np is not None and isinstance(obj, np.generic):
         return to_jsonable(obj.item())
     if isinstance(obj, float) and not math.isfinite(obj):
         return None

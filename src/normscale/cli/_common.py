@@ -9,14 +9,15 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from normscale import safeio
 from normscale.errors import NormscaleError
 from normscale.jsonable import to_jsonable  # noqa: F401  (re-exported: the CLI's JSON)
 from normscale.progress import Progress
+
+if TYPE_CHECKING:  # numpy is imported where a grid is parsed: `--help` must stay fast
+    import numpy as np
 
 
 @dataclass
@@ -47,6 +48,8 @@ def parse_grid(text: str, *, name: str, positive: bool = True, integer: bool = F
     flag (``"--lam"``). Raises ``argparse.ArgumentTypeError`` with a one-line
     message naming the flag and the bad value.
     """
+    import numpy as np
+
     text = text.strip()
     try:
         if ":" in text:

@@ -40,11 +40,12 @@ def _modes(text: str) -> tuple[str, ...]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = _common.grid_type
-    parser.add_argument("--alpha", type=g("--alpha"),
-                        default=_common.parse_grid("5", name="--alpha"),
+    # string defaults: argparse passes them through ``type`` only when they are used, so
+    # building the parser (``--help``) parses no grid and imports no numpy
+    parser.add_argument("--alpha", type=g("--alpha"), default="5",
                         help="P/N values: a value, a list a,b,c or lo:hi:n log-spaced (default 5)")
-    parser.add_argument("--lam", type=g("--lam"), default=_common.parse_grid(
-        "0.01:300:40", name="--lam"), help="fixed-norm lambda grid (default 0.01:300:40)")
+    parser.add_argument("--lam", type=g("--lam"), default="0.01:300:40",
+                        help="fixed-norm lambda grid (default 0.01:300:40)")
     parser.add_argument("--n", type=_common.positive_int("--n"), default=1000,
                         help="input dimension N (default 1000)")
     parser.add_argument("--seeds",

@@ -24,8 +24,6 @@ from __future__ import annotations
 import argparse
 import math
 
-import numpy as np
-
 from normscale.cli import _common
 from normscale.errors import NormscaleError
 
@@ -160,6 +158,7 @@ def _study(args: argparse.Namespace) -> _common.Result:
 
 
 def _simulate(args: argparse.Namespace) -> _common.Result:
+    import numpy as np
     import pandas as pd
 
     from normscale.solvable.experiment import COLUMNS
@@ -201,6 +200,7 @@ def _simulate(args: argparse.Namespace) -> _common.Result:
 
 
 def _theory(args: argparse.Namespace) -> _common.Result:
+    import numpy as np
     import pandas as pd
     from threadpoolctl import threadpool_limits
 
