@@ -48,7 +48,8 @@ its slowest lambda, and MKL's 4-column products cost 1.2-1.9 passes here);
 the two passes of a Hessian product fused block by block through the cache
 (no change); an L-BFGS preconditioner from earlier CG pairs for plain CG
 (204 -> 198 CG iterations, no faster); earlier or more frequent Cholesky
-builds (fewer CG iterations, no faster).
+builds, tighter CG forcing (fewer CG iterations or Newton steps, no
+faster); reusing gathered rows across Newton steps and lambdas (no change).
 """
 
 from __future__ import annotations
