@@ -17,7 +17,7 @@ from normscale.perceptron import (
     max_stability,
     overlap,
 )
-from normscale.perceptron.fixed import _grad, _loss
+from normscale.perceptron.fixed import _grad_of, _stabilities
 
 BAYES_ALPHA5 = 0.0839  # docs/science.md 1.2
 MAXSTAB_ALPHA5 = 0.094  # docs/science.md 1.2
@@ -53,13 +53,20 @@ def test_data_reproducible_nested_and_labelled_by_teacher():
     assert set(a.z.unique().tolist()) == {-1.0, 1.0}
 
 
+def _loss(z: torch.Tensor, d: torch.Tensor, lam: float) -> torch.Tensor:
+    """The fixed-norm loss written out here, independently of fixed.py: per seed,
+    (1/P) sum_mu V_lambda(z_mu . d), V_lambda(t) = log(1 + exp(-2 lambda t)) / lambda."""
+    t = -2.0 * lam * torch.einsum("spn,sn->sp", z, d)
+    return torch.logaddexp(torch.zeros_like(t), t).mean(-1) / lam
+
+
 def test_gradient_matches_autograd():
     data = make_data(n=30, alpha=2, seeds=[0, 1])
     d = torch.randn(2, 30, dtype=torch.float64, requires_grad=True)
     for lam in (0.05, 3.0, 200.0):
         loss = _loss(data.z, d, lam).sum()
         (auto,) = torch.autograd.grad(loss, d)
-        g, _ = _grad(data.z, d.detach(), lam)
+        g, _ = _grad_of(data.z, _stabilities(data.z, d.detach()), lam)
         assert torch.allclose(g, auto, rtol=1e-12, atol=1e-15)
 
 
@@ -167,3 +174,22 @@ def test_gd_follows_fixed_norm_curve_at_alpha5():
         # from lambda = 2 (before the optimum) on; GD lags the curve at its
         # first large steps (docs/perceptron.md)
         assert gap[lams >= 2].max() < 0.01
+
+
+def test_the_memory_check_counts_the_solver_working_copies(monkeypatch):
+    """P x N = 2000 x 100 float64 inputs take 1.6 MB; at gtol >= 1e-4 the solver adds a float32
+    copy and, for binary inputs, two float16 ones (8 more bytes a value): a limit between the
+    two sizes passes the tight-gtol run and refuses the other, naming the copies."""
+    from normscale.errors import ParameterError
+    from normscale.perceptron import experiment
+    from normscale.perceptron.fixed import copy_bytes
+
+    assert copy_bytes(dtype="float64", gtol=1e-3, inputs="binary") == 8
+    assert copy_bytes(dtype="float64", gtol=1e-3, inputs="gaussian") == 4
+    assert copy_bytes(dtype="float64", gtol=1e-8, inputs="binary") == 0
+    assert copy_bytes(dtype="float32", gtol=1e-3, inputs="binary") == 0
+    values, matrix = 2000 * 100, 8 * 100 ** 2
+    monkeypatch.setattr(experiment, "memory_limit", lambda device: 8 * values + matrix + 1000)
+    experiment.PerceptronConfig(alphas=(20.0,), n=100, gtol=1e-8)  # fits without copies
+    with pytest.raises(ParameterError, match="solver's copies"):
+        experiment.PerceptronConfig(alphas=(20.0,), n=100, gtol=1e-3)

@@ -26,7 +26,7 @@ import torch
 from normscale._validation import POSITIVE, POSITIVE_INT, Options, check_array, check_param
 from normscale.errors import ParameterError
 from normscale.perceptron.data import INPUTS, generalization_error, make_data, n_examples, overlap
-from normscale.perceptron.fixed import fixed_norm_path
+from normscale.perceptron.fixed import copy_bytes, fixed_norm_path
 from normscale.perceptron.gd import gradient_descent
 from normscale.perceptron.rules import hebb
 
@@ -117,20 +117,25 @@ def check_memory(cfg: PerceptronConfig) -> None:
     """Refuse, before anything is allocated, an (alpha, n) whose P x N inputs cannot fit.
 
     One seed holds P = alpha * N inputs of N values (drawn in float64, then
-    cast to ``dtype``) and an N x N matrix; the message states what that needs
-    and the limit (:func:`memory_limit`).
+    cast to ``dtype``), the solver's working copies of them
+    (:func:`normscale.perceptron.fixed.copy_bytes`) and an N x N matrix; the
+    message states what that needs and the limit (:func:`memory_limit`).
     """
     limit = memory_limit(cfg.device)
     if limit is None:
         return
     alpha = max(cfg.alphas)
     p = n_examples(n=cfg.n, alpha=alpha)
-    need = p * cfg.n * (8 if cfg.dtype == "float64" else 4) + 8 * cfg.n ** 2
+    per_value = (8 if cfg.dtype == "float64" else 4) + (
+        copy_bytes(dtype=cfg.dtype, gtol=cfg.gtol, inputs=cfg.inputs, device=cfg.device)
+        if "fixed" in cfg.modes else 0)
+    need = p * cfg.n * per_value + 8 * cfg.n ** 2
     if need > limit:
         raise ParameterError(
             f"alpha={alpha:g} with n={cfg.n} needs P x N = {p:.3g} x {cfg.n} inputs, "
-            f"{need / 2**30:.3g} GiB in {cfg.dtype}; the limit is {limit / 2**30:.3g} GiB "
-            f"({MEMORY_SHARE:g} of this machine's {cfg.device} memory): lower alpha or n")
+            f"{need / 2**30:.3g} GiB in {cfg.dtype} with the solver's copies; the limit is "
+            f"{limit / 2**30:.3g} GiB ({MEMORY_SHARE:g} of this machine's {cfg.device} memory): "
+            "lower alpha or n")
 
 
 def seed_batches(cfg: PerceptronConfig, alpha: float) -> list[tuple[int, ...]]:

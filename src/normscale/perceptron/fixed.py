@@ -104,6 +104,15 @@ _RIDGE = 1e-5  # smallest diagonal shift of the preconditioner, relative to its 
 _F32_GTOL = 1e-4  # smallest gtol served by float32 passes (they stall near 5e-6: 20x margin)
 
 
+def copy_bytes(*, dtype: str, gtol: float, inputs: str, device: str = "cpu") -> int:
+    """Bytes per input value of the working copies :func:`fixed_norm_path` makes of float64
+    data beside it: a float32 copy where ``gtol >= 1e-4`` (4 bytes) and, on binary inputs on
+    the CPU, float16 copies of z and its transpose (2 + 2 bytes); 0 otherwise."""
+    if dtype != "float64" or gtol < _F32_GTOL:
+        return 0
+    return 4 + (4 if _HALF and inputs == "binary" and device == "cpu" else 0)
+
+
 @dataclass(frozen=True)
 class FixedNormPath:
     """Fixed-norm minimisers along a lambda grid, one row per seed.
@@ -113,16 +122,26 @@ class FixedNormPath:
 
     Attributes
     ----------
-    lams : ndarray of shape (L,)
-    r : overlap R with the teacher
-    eps : generalisation error arccos(R)/pi
-    train_loss : mean V_lambda(Delta) over the training set
-    train_error : fraction of training examples with Delta <= 0
-    converged : bool, the stopping test |grad_R L| <= gtol |grad L| was met
-    grad_norm : the final |grad_R L| / |grad L|
-    n_iter : Newton iterations spent at this lambda
-    n_cg : conjugate-gradient iterations spent at this lambda
-    directions : Tensor of shape (S, N), the unit minimisers at the last lambda
+    lams : numpy.ndarray of shape (L,)
+        The norms lambda, increasing.
+    r : numpy.ndarray of shape (S, L)
+        Overlap R = w . teacher / (|w| |teacher|) of each minimiser with the teacher.
+    eps : numpy.ndarray of shape (S, L)
+        Generalisation error arccos(R) / pi.
+    train_loss : numpy.ndarray of shape (S, L)
+        Mean V_lambda(Delta) over the training set at the minimiser.
+    train_error : numpy.ndarray of shape (S, L)
+        Fraction of training examples with stability Delta <= 0.
+    converged : numpy.ndarray of bool, shape (S, L)
+        The stopping test |grad_R L| <= gtol |grad L| was met.
+    grad_norm : numpy.ndarray of shape (S, L)
+        The final |grad_R L| / |grad L| (the tangential gradient's share).
+    n_iter : numpy.ndarray of int, shape (S, L)
+        Newton iterations spent at each lambda.
+    n_cg : numpy.ndarray of int, shape (S, L)
+        Conjugate-gradient iterations spent at each lambda.
+    directions : torch.Tensor of shape (S, N)
+        The unit minimisers at the last lambda.
     """
 
     lams: np.ndarray
@@ -152,11 +171,6 @@ def _loss_of(delta: torch.Tensor, lam: float) -> torch.Tensor:
     return softplus(-2.0 * lam * delta).mean(-1) / lam
 
 
-def _loss(z: torch.Tensor, d: torch.Tensor, lam: float) -> torch.Tensor:
-    """L(d) per seed: (1/P) sum V_lambda(z . d); shape (S,)."""
-    return _loss_of(_stabilities(z, d), lam)
-
-
 def _grad_of(z: torch.Tensor, delta: torch.Tensor, lam: float):
     """Euclidean gradient of L (one pass over z) and the per-example Hessian weights."""
     s = torch.sigmoid(-2.0 * lam * delta)
@@ -164,11 +178,6 @@ def _grad_of(z: torch.Tensor, delta: torch.Tensor, lam: float):
     g = -(2.0 / p) * rmatvec(z, s)  # (S, N)
     h = (4.0 * lam / p) * s * (1.0 - s)  # (S, P): Hess = z^T diag(h) z
     return g, h
-
-
-def _grad(z: torch.Tensor, d: torch.Tensor, lam: float):
-    """Euclidean gradient of L at d and the per-example Hessian weights."""
-    return _grad_of(z, _stabilities(z, d), lam)
 
 
 def _active_rows(z: torch.Tensor, h: torch.Tensor, drop: float):
