@@ -135,6 +135,13 @@ def _sorted_curve(P: float, norm: np.ndarray, error: np.ndarray,
     return Curve(P, norm, error, stopped_early, past_optimum)
 
 
+def same_grid(curves) -> bool:
+    """True when all ``curves`` were logged at the same norms."""
+    first = curves[0]
+    return all(c.norm.shape == first.norm.shape and np.allclose(c.norm, first.norm)
+               for c in curves)
+
+
 def average_seeds(curves: tuple[Curve, ...]) -> Curve:
     """Seed average of curves of one P.
 
@@ -146,7 +153,7 @@ def average_seeds(curves: tuple[Curve, ...]) -> Curve:
     first = curves[0]
     stopped = 2 * sum(c.stopped_early for c in curves) > len(curves)
     past = 2 * sum(c.past_optimum for c in curves) > len(curves)
-    if all(c.norm.shape == first.norm.shape and np.allclose(c.norm, first.norm) for c in curves):
+    if same_grid(curves):
         return Curve(first.P, first.norm, np.mean([c.error for c in curves], axis=0), stopped,
                      past)
     lo = max(c.norm[0] for c in curves)

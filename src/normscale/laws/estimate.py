@@ -14,7 +14,7 @@ import numpy as np
 
 from normscale.errors import NormscaleError
 from normscale.laws.basin import Basin, find_basin
-from normscale.laws.curves import Curve, CurveSet
+from normscale.laws.curves import Curve, CurveSet, same_grid
 from normscale.laws.optimum import EPS_BAND, ESTIMATORS, argmin_estimate, parabola_fit
 from normscale.laws.powerlaw import PowerLaw, fit_power_law
 from normscale.laws.profile import Gamma1, profile_gamma1
@@ -209,7 +209,7 @@ def seed_minimum(curve: Curve) -> SeedMinimum:
     basin = find_basin(curve)
     u, err = argmin_estimate(curve, basin=basin)  # the basin found once, for both
     i = int(np.argmin(curve.error))
-    ln_eps = parabola_fit(curve, band=EPS_BAND).ln_eps
+    ln_eps = parabola_fit(curve, basin.noise, band=EPS_BAND).ln_eps  # the basin's noise level
     return SeedMinimum(u, err, float(ln_eps), i == curve.error.size - 1, basin)
 
 
@@ -239,8 +239,9 @@ def optimum(cs: CurveSet, *, strict_minimum: bool = False,
     # seeds' scatter about their mean where they share a grid (many degrees of freedom, and
     # free of the curvature that second differences pick up on a coarse grid: with 10 points a
     # curve, those made eps_opt's error 2 to 3.4 times the spread of the estimates)
-    vertex = parabola_fit(cs.mean, seed_noise(cs.seeds), band=EPS_BAND)
     n = len(seed_mins)
+    shared = n > 1 and same_grid(cs.seeds)
+    vertex = parabola_fit(cs.mean, seed_noise(cs.seeds) if shared else None, band=EPS_BAND)
     if n > 1:
         u = np.array([m.log10_lambda for m in seed_mins])
         own = float(np.sqrt(np.mean([m.log10_err ** 2 for m in seed_mins])))
@@ -253,7 +254,7 @@ def optimum(cs: CurveSet, *, strict_minimum: bool = False,
         # step^2 / 12 (rho + (1 - rho) / n). Distinct grids round independently. (5 P of 31
         # seeds on a shared 10-point grid covered gamma2 in 77% of draws without this floor.)
         step = float(np.median(np.diff(np.log10(cs.mean.norm))))
-        if _distinct_grids(cs.seeds) == 1 and step > 0:
+        if shared and step > 0:
             rho = math.exp(-4 * math.pi ** 2 * float(u.var(ddof=1)) / step ** 2)
             lam_err = max(lam_err, step / math.sqrt(12.0) * math.sqrt(rho + (1 - rho) / n))
         # the seeds' spread has n - 1 degrees of freedom (1 with 2 seeds): never below the
@@ -278,26 +279,14 @@ def optimum(cs: CurveSet, *, strict_minimum: bool = False,
         still_falling=bool(falling), source=source)
 
 
-def seed_noise(seeds) -> float | None:
-    """Noise level of ln eps on the seed-averaged curve from the seeds' scatter about their
-    mean, pooled over the points: s^2 = sum (ln eps_si - mean_s ln eps_i)^2 / ((n - 1) n_points)
-    per seed, over n for the mean. None with one seed or seeds on different grids (the curve's
-    own second differences are used then)."""
+def seed_noise(seeds) -> float:
+    """Noise level of ln eps on the average of seeds logged at the same norms, from their
+    scatter about their mean, pooled over the points: s^2 = sum (ln eps_si - mean_s ln
+    eps_i)^2 / ((n - 1) n_points) per seed, over n for the mean (at least 2 seeds)."""
     n = len(seeds)
-    if n < 2 or _distinct_grids(seeds) > 1:
-        return None
     y = np.log(np.stack([c.error for c in seeds]))
     var = float(np.sum((y - y.mean(axis=0)) ** 2)) / ((n - 1) * y.shape[1])
     return max(math.sqrt(var / n), NOISE_FLOOR)
-
-
-def _distinct_grids(seeds) -> int:
-    """How many different norm grids the seeds of one P were logged on."""
-    grids: list[np.ndarray] = []
-    for c in seeds:
-        if not any(g.shape == c.norm.shape and np.allclose(g, c.norm) for g in grids):
-            grids.append(c.norm)
-    return len(grids)
 
 
 def gamma1_in(sets: list[CurveSet], optima, *, window: tuple[float, ...] | None
